@@ -1,0 +1,78 @@
+// Boot-protocol entry point: load a kernel image (and initrds) into guest
+// memory, build what the protocol promises the kernel (page tables, GDT, zero
+// page / start info, e820, command line), and describe the vCPU state to
+// start it in. No KVM here: vmm translates CpuBootState into kvm_regs and
+// kvm_sregs, so all of this is unit-testable on any host.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+
+namespace firmware {
+
+// A segment register as KVM's struct kvm_segment describes it.
+struct SegmentState {
+  uint64_t base = 0;
+  uint32_t limit = 0;
+  uint16_t selector = 0;
+  uint8_t type = 0;  // descriptor type field (e.g. 0xb: execute/read, accessed)
+  uint8_t present = 0, dpl = 0, db = 0, s = 0, l = 0, g = 0, avl = 0;
+  uint8_t unusable = 0;
+};
+
+struct DescriptorTable {
+  uint64_t base = 0;
+  uint16_t limit = 0;
+};
+
+// The state the boot vCPU starts in. Registers not named here start at 0.
+struct CpuBootState {
+  uint64_t rip = 0;
+  uint64_t rsp = 0;
+  uint64_t rflags = 0x2;  // bit 1 is reserved-one; IF clear: interrupts off
+  uint64_t rax = 0, rbx = 0, rsi = 0, rdi = 0;  // protocol arguments
+  uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+  SegmentState cs, ds, es, fs, gs, ss, tr, ldt;
+  DescriptorTable gdt, idt;
+};
+
+enum class BootProtocol {
+  kAuto,       // ELF64 entry > bzImage 64-bit > PVH > multiboot (design.md)
+  kElf64,      // ELF64 at e_entry in long mode, RSI = zero page
+  kPvh,        // XEN_ELFNOTE_PHYS32_ENTRY, 32-bit protected mode, EBX = hvm_start_info
+  kBzImage,    // Linux 64-bit boot protocol
+  kMultiboot,  // multiboot v1, EAX = 0x2BADB002, EBX = multiboot info
+};
+
+struct BootConfig {
+  std::string kernel_path;
+  std::vector<std::string> initrd_paths;  // several only for multiboot modules
+  std::string cmdline;
+  BootProtocol protocol = BootProtocol::kAuto;
+  uint32_t cpus = 1;
+};
+
+struct BootInfo {
+  BootProtocol protocol = BootProtocol::kAuto;  // the one actually used
+  CpuBootState cpu;
+  uint64_t kernel_start = 0;  // guest-physical extent of the loaded image
+  uint64_t kernel_end = 0;
+  std::string description;  // one line for logs, e.g. "ELF64 entry 0x100000, 3 segments"
+};
+
+// Loads `config.kernel_path` into `memory` and prepares the boot structures.
+// Errors: kNoInput (66) when a file is missing or unreadable, kBadImage (65)
+// when an image is malformed (the message names the file and the problem),
+// kConfig (78) for a command line that is too long or an initrd that does
+// not fit. Never writes outside guest RAM (all writes go through
+// GuestMemory).
+[[nodiscard]] vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory,
+                                               const BootConfig& config);
+
+const char* BootProtocolName(BootProtocol protocol);
+
+}  // namespace firmware

@@ -1,0 +1,41 @@
+// Guest-physical addresses of everything the "BIOS" prepares (design.md,
+// "Machine layout"). Low-memory boot structures follow Firecracker and Cloud
+// Hypervisor (arch/x86_64/layout.rs), so guests built for them find things
+// where they expect.
+#pragma once
+
+#include <cstdint>
+
+namespace firmware {
+
+inline constexpr uint64_t kGdtAddress = 0x500;         // boot GDT
+inline constexpr uint64_t kIdtAddress = 0x520;         // empty boot IDT (limit 0)
+inline constexpr uint64_t kPvhStartInfo = 0x6000;      // hvm_start_info + memmap
+inline constexpr uint64_t kZeroPage = 0x7000;          // Linux boot_params (4 KiB)
+inline constexpr uint64_t kBootStackTop = 0x8ff0;      // initial RSP
+inline constexpr uint64_t kPageTables = 0x9000;        // PML4, then PDPT, then PDs
+inline constexpr uint64_t kCmdline = 0x20000;          // kernel command line
+inline constexpr uint64_t kCmdlineMax = 0x10000;       // 64 KiB incl. NUL
+inline constexpr uint64_t kEbdaStart = 0x9fc00;        // e820: RAM ends here in low memory
+inline constexpr uint64_t kHighMemory = 0x100000;      // 1 MiB: RAM resumes here
+// Everything below kBootStructuresEnd belongs to the boot structures above;
+// a kernel image may not load there.
+inline constexpr uint64_t kBootStructuresEnd = kCmdline + kCmdlineMax;
+
+// Devices (design.md): COM1, i8042, CMOS, exit port, boot-phase port, virtio-mmio.
+inline constexpr uint16_t kCom1Port = 0x3f8;      // 16550A, PC/AT I/O map
+inline constexpr uint32_t kCom1Irq = 4;
+inline constexpr uint16_t kI8042DataPort = 0x60;
+inline constexpr uint16_t kI8042CommandPort = 0x64;
+inline constexpr uint16_t kCmosPort = 0x70;       // index 0x70, data 0x71
+inline constexpr uint16_t kExitPort = 0xf4;       // isa-debug-exit's place, 4 bytes
+inline constexpr uint16_t kBootPhasePort = 0x80;  // POST code port
+inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
+inline constexpr uint64_t kVirtioMmioStride = 0x1000;
+inline constexpr uint32_t kVirtioMmioFirstIrq = 5;
+
+// Boot-phase codes the bundled kernel writes to kBootPhasePort.
+inline constexpr uint8_t kPhaseKernelEntry = 0x40;
+inline constexpr uint8_t kPhaseUserSpaceReady = 0x41;
+
+}  // namespace firmware
