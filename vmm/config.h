@@ -1,0 +1,61 @@
+// A VM's configuration: what `--config FILE` (JSON) and the command-line
+// flags describe (design.md, "Command line"). Flags override the file;
+// relative paths in the file resolve against the file's own folder.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace vmm {
+
+struct DiskConfig {
+  std::string path;
+  bool read_only = false;
+};
+
+struct VmConfig {
+  std::string kernel;
+  std::vector<std::string> initrds;
+  std::string cmdline;
+  uint64_t memory = 128ull << 20;  // bytes; Firecracker's default
+  uint32_t cpus = 1;
+  std::string serial = "stdio";    // stdio | file:PATH | socket:PATH | none
+  std::vector<DiskConfig> disks;
+  bool rng = false;
+  std::string api_sock;
+  double timeout_seconds = 0;      // 0: none
+  bool boot_trace = false;
+  std::string log_level = "warn";
+  std::string boot_protocol = "auto";
+  std::string cpu_template = "auto";
+};
+
+// The JSON fields a config file may hold; anything else is an error.
+// {"kernel": "...", "initrd": "..." | [...], "cmdline": "...", "memory": "512M" | bytes,
+//  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
+//  "rng": false, "api_sock": "...", "timeout": seconds, "boot_trace": false,
+//  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto"}
+//
+// Errors: kNoInput (66) when the file cannot be read; kConfig (78) naming the
+// file and the field for everything else.
+[[nodiscard]] Result<VmConfig> LoadConfigFile(const std::string& path);
+
+// Same, from JSON text; `base_dir` resolves relative paths, `origin` names
+// the source in messages.
+[[nodiscard]] Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base_dir,
+                                           const std::string& origin);
+
+// "PATH[,ro]" as --disk takes it.
+[[nodiscard]] Result<DiskConfig> ParseDiskSpec(std::string_view spec);
+
+// Checks ranges that do not depend on files: memory (>= 2 MiB, 4 KiB
+// aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0. kConfig on failure.
+[[nodiscard]] Result<void> ValidateConfig(const VmConfig& config);
+
+inline constexpr uint32_t kMaxCpus = 1;  // TODO(#6): SMP once the MP table lands
+
+}  // namespace vmm

@@ -1,0 +1,44 @@
+// CPU templates: the CPUID (and MSR) profile a guest sees, applied on top of
+// KVM_GET_SUPPORTED_CPUID (as Firecracker's cpu_templates).
+//
+//  - kHost: what KVM supports, passed through, with the topology normalised
+//    (APIC IDs per vCPU, one thread per core, one core per vCPU).
+//  - kEmulated: kHost minus what a software KVM (this project's CI hosts:
+//    every guest instruction runs through KVM's x86 emulator) cannot execute:
+//    XSAVE/AVX*/FMA/F16C, CX16, SSE3 and later SSE extensions, PCID/INVPCID,
+//    SMEP/SMAP/UMIP, FSGSBASE, PKU, RDRAND/RDSEED, BMI/ADX/SHA, TSX, MPX.
+//    It is also the deterministic profile the regression suite wants.
+//
+// kAuto picks kEmulated when the host CPU has neither VMX nor SVM (KVM then
+// cannot be hardware-assisted) and kHost otherwise.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace vmm {
+
+enum class CpuTemplate { kAuto, kHost, kEmulated };
+
+[[nodiscard]] Result<CpuTemplate> ParseCpuTemplate(std::string_view name);
+std::string_view CpuTemplateName(CpuTemplate cpu_template);
+
+// kAuto resolved by probing the host CPU.
+CpuTemplate ResolveCpuTemplate(CpuTemplate requested);
+
+// Applies `cpu_template` (not kAuto) to `entries` for vCPU `vcpu_id` of
+// `vcpu_count`. Pure function: unit-testable without KVM.
+void ApplyCpuTemplate(CpuTemplate cpu_template, uint32_t vcpu_id, uint32_t vcpu_count,
+                      std::vector<kvm_cpuid_entry2>& entries);
+
+// Model-specific registers every boot vCPU starts with (Firecracker's
+// create_boot_msr_entries): SYSENTER/SYSCALL MSRs cleared, TSC 0,
+// MISC_ENABLE.FAST_STRING, MTRRdefType = enabled, write-back.
+std::vector<std::pair<uint32_t, uint64_t>> BootMsrs();
+
+}  // namespace vmm

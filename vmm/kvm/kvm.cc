@@ -1,0 +1,288 @@
+#include "vmm/kvm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vmm::kvm {
+namespace {
+
+// KVM API version this code is written against (Documentation/virt/kvm/api.rst §4.1).
+constexpr int kKvmApiVersion = 12;
+
+struct RequiredCap {
+  long cap;
+  const char* name;
+};
+// Capabilities vmm cannot run without.
+constexpr RequiredCap kRequiredCaps[] = {
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+};
+
+// ioctl that retries EINTR (except for KVM_RUN, handled by the caller).
+template <typename Arg>
+int Ioctl(int fd, unsigned long request, Arg arg) {
+  int ret;
+  do {
+    ret = ::ioctl(fd, request, arg);
+  } while (ret < 0 && errno == EINTR);
+  return ret;
+}
+
+std::unexpected<Error> IoctlError(const char* name) {
+  return MakeErrnoError(ErrorKind::kInternal, "{}", name);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
+  int raw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (raw < 0) {
+    return MakeErrnoError(ErrorKind::kUnavailable,
+                          "cannot open {} (is the kvm module loaded and do you have access?)",
+                          path);
+  }
+  std::unique_ptr<Kvm> kvm(new Kvm(UniqueFd(raw)));
+  int version = ::ioctl(raw, KVM_GET_API_VERSION, 0);
+  if (version != kKvmApiVersion) {
+    return MakeError(ErrorKind::kUnavailable, "{}: KVM API version {} (expected {})", path,
+                     version, kKvmApiVersion);
+  }
+  for (const auto& required : kRequiredCaps) {
+    if (kvm->CheckExtension(required.cap) <= 0) {
+      return MakeError(ErrorKind::kUnavailable, "{}: required capability {} is not supported",
+                       path, required.name);
+    }
+  }
+  int mmap_size = ::ioctl(raw, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size <= 0) return IoctlError("KVM_GET_VCPU_MMAP_SIZE");
+  kvm->vcpu_mmap_size_ = static_cast<size_t>(mmap_size);
+  return kvm;
+}
+
+int Kvm::CheckExtension(long capability) const {
+  int ret = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability);
+  return ret < 0 ? 0 : ret;
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
+  // The kernel says E2BIG when the buffer is too small; grow and retry.
+  for (uint32_t count = 128; count <= 4096; count *= 2) {
+    std::vector<uint8_t> buffer(sizeof(kvm_cpuid2) + count * sizeof(kvm_cpuid_entry2));
+    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.data());
+    cpuid->nent = count;
+    if (Ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+      return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+    }
+    if (errno != E2BIG) return IoctlError("KVM_GET_SUPPORTED_CPUID");
+  }
+  return MakeError(ErrorKind::kInternal, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+Result<std::vector<uint32_t>> Kvm::GetMsrIndexList() const {
+  kvm_msr_list probe{};
+  probe.nmsrs = 0;
+  if (Ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
+    return IoctlError("KVM_GET_MSR_INDEX_LIST");
+  }
+  std::vector<uint8_t> buffer(sizeof(kvm_msr_list) + probe.nmsrs * sizeof(uint32_t));
+  auto* list = reinterpret_cast<kvm_msr_list*>(buffer.data());
+  list->nmsrs = probe.nmsrs;
+  if (Ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, list) < 0) {
+    return IoctlError("KVM_GET_MSR_INDEX_LIST");
+  }
+  return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+}
+
+Result<std::unique_ptr<VmFd>> Kvm::CreateVm() const {
+  int raw = Ioctl(fd_.get(), KVM_CREATE_VM, 0);
+  if (raw < 0) return MakeErrnoError(ErrorKind::kUnavailable, "KVM_CREATE_VM");
+  return std::unique_ptr<VmFd>(new VmFd(UniqueFd(raw), vcpu_mmap_size_));
+}
+
+Result<void> VmFd::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size,
+                                       void* host) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.guest_phys_addr = guest_phys;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (Ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return MakeErrnoError(ErrorKind::kInternal,
+                          "KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})", slot, guest_phys,
+                          size);
+  }
+  return {};
+}
+
+Result<void> VmFd::SetTssAddr(uint64_t address) {
+  if (Ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) < 0) {
+    return IoctlError("KVM_SET_TSS_ADDR");
+  }
+  return {};
+}
+
+Result<void> VmFd::SetIdentityMapAddr(uint64_t address) {
+  if (Ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) < 0) {
+    return IoctlError("KVM_SET_IDENTITY_MAP_ADDR");
+  }
+  return {};
+}
+
+Result<void> VmFd::CreateIrqchip() {
+  if (Ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return IoctlError("KVM_CREATE_IRQCHIP");
+  return {};
+}
+
+Result<void> VmFd::CreatePit2() {
+  kvm_pit_config config{};
+  // The in-kernel PIT also handles port 0x61 (speaker / channel-2 gate), which
+  // guests use to calibrate their timers.
+  config.flags = 0;
+  if (Ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) return IoctlError("KVM_CREATE_PIT2");
+  return {};
+}
+
+Result<void> VmFd::SetIrqLine(uint32_t irq, bool level) {
+  kvm_irq_level irq_level{};
+  irq_level.irq = irq;
+  irq_level.level = level ? 1 : 0;
+  if (Ioctl(fd_.get(), KVM_IRQ_LINE, &irq_level) < 0) {
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_IRQ_LINE (irq {})", irq);
+  }
+  return {};
+}
+
+Result<void> VmFd::RegisterIrqfd(int eventfd, uint32_t gsi) {
+  kvm_irqfd irqfd{};
+  irqfd.fd = static_cast<uint32_t>(eventfd);
+  irqfd.gsi = gsi;
+  if (Ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0) {
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_IRQFD (gsi {})", gsi);
+  }
+  return {};
+}
+
+Result<void> VmFd::RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length, bool pio,
+                                     std::optional<uint64_t> datamatch) {
+  kvm_ioeventfd ioeventfd{};
+  ioeventfd.addr = address;
+  ioeventfd.len = length;
+  ioeventfd.fd = eventfd;
+  if (pio) ioeventfd.flags |= KVM_IOEVENTFD_FLAG_PIO;
+  if (datamatch) {
+    ioeventfd.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+    ioeventfd.datamatch = *datamatch;
+  }
+  if (Ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_IOEVENTFD ({:#x}, {} bytes)", address,
+                          length);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<VcpuFd>> VmFd::CreateVcpu(uint32_t id) {
+  int raw = Ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+  if (raw < 0) return MakeErrnoError(ErrorKind::kInternal, "KVM_CREATE_VCPU (vcpu {})", id);
+  UniqueFd fd(raw);
+  void* run = mmap(nullptr, vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0);
+  if (run == MAP_FAILED) return MakeErrnoError(ErrorKind::kInternal, "mmap of kvm_run (vcpu {})", id);
+  return std::unique_ptr<VcpuFd>(
+      new VcpuFd(std::move(fd), id, static_cast<kvm_run*>(run), vcpu_mmap_size_));
+}
+
+VcpuFd::~VcpuFd() {
+  if (run_ != nullptr) munmap(run_, mmap_size_);
+}
+
+Result<bool> VcpuFd::Run() {
+  if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+    if (errno == EINTR || errno == EAGAIN) return false;
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_RUN (vcpu {})", id_);
+  }
+  return true;
+}
+
+Result<kvm_regs> VcpuFd::GetRegs() const {
+  kvm_regs regs{};
+  if (Ioctl(fd_.get(), KVM_GET_REGS, &regs) < 0) return IoctlError("KVM_GET_REGS");
+  return regs;
+}
+
+Result<void> VcpuFd::SetRegs(const kvm_regs& regs) {
+  if (Ioctl(fd_.get(), KVM_SET_REGS, &regs) < 0) return IoctlError("KVM_SET_REGS");
+  return {};
+}
+
+Result<kvm_sregs> VcpuFd::GetSregs() const {
+  kvm_sregs sregs{};
+  if (Ioctl(fd_.get(), KVM_GET_SREGS, &sregs) < 0) return IoctlError("KVM_GET_SREGS");
+  return sregs;
+}
+
+Result<void> VcpuFd::SetSregs(const kvm_sregs& sregs) {
+  if (Ioctl(fd_.get(), KVM_SET_SREGS, &sregs) < 0) return IoctlError("KVM_SET_SREGS");
+  return {};
+}
+
+Result<void> VcpuFd::SetFpu(const kvm_fpu& fpu) {
+  if (Ioctl(fd_.get(), KVM_SET_FPU, &fpu) < 0) return IoctlError("KVM_SET_FPU");
+  return {};
+}
+
+Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  std::vector<uint8_t> buffer(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
+  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.data());
+  cpuid->nent = static_cast<uint32_t>(entries.size());
+  std::memcpy(cpuid->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+  if (Ioctl(fd_.get(), KVM_SET_CPUID2, cpuid) < 0) return IoctlError("KVM_SET_CPUID2");
+  return {};
+}
+
+Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
+  std::vector<uint8_t> buffer(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
+  auto* list = reinterpret_cast<kvm_msrs*>(buffer.data());
+  list->nmsrs = static_cast<uint32_t>(msrs.size());
+  for (size_t i = 0; i < msrs.size(); ++i) {
+    list->entries[i].index = msrs[i].first;
+    list->entries[i].data = msrs[i].second;
+  }
+  int set = Ioctl(fd_.get(), KVM_SET_MSRS, list);
+  if (set < 0) return IoctlError("KVM_SET_MSRS");
+  if (static_cast<size_t>(set) != msrs.size()) {
+    return MakeError(ErrorKind::kInternal, "KVM_SET_MSRS: MSR {:#x} was refused",
+                     msrs[static_cast<size_t>(set)].first);
+  }
+  return {};
+}
+
+Result<kvm_lapic_state> VcpuFd::GetLapic() const {
+  kvm_lapic_state lapic{};
+  if (Ioctl(fd_.get(), KVM_GET_LAPIC, &lapic) < 0) return IoctlError("KVM_GET_LAPIC");
+  return lapic;
+}
+
+Result<void> VcpuFd::SetLapic(const kvm_lapic_state& lapic) {
+  if (Ioctl(fd_.get(), KVM_SET_LAPIC, &lapic) < 0) return IoctlError("KVM_SET_LAPIC");
+  return {};
+}
+
+Result<std::optional<uint64_t>> VcpuFd::Translate(uint64_t linear) const {
+  kvm_translation translation{};
+  translation.linear_address = linear;
+  if (Ioctl(fd_.get(), KVM_TRANSLATE, &translation) < 0) return IoctlError("KVM_TRANSLATE");
+  if (!translation.valid) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(translation.physical_address);
+}
+
+}  // namespace vmm::kvm

@@ -1,0 +1,113 @@
+// RAII owners of the KVM system, VM and vCPU file descriptors.
+//
+// Every failing ioctl becomes a vmm::Error naming the ioctl and carrying
+// errno ("KVM_CREATE_VM: Cannot allocate memory"). /dev/kvm missing or
+// unusable, a wrong API version and a missing capability are
+// ErrorKind::kUnavailable (exit status 69).
+//
+// Threading: Kvm and VmFd are used on the main thread while the VM is built;
+// afterwards VmFd's IRQ calls (SetIrqLine, irqfd/ioeventfd) are thread-safe
+// (the kernel serialises them). A VcpuFd belongs to its vCPU thread, except
+// Kick-related fields of kvm_run (immediate_exit) which other threads set.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/base/unique_fd.h"
+
+namespace vmm::kvm {
+
+class VmFd;
+class VcpuFd;
+
+class Kvm {
+ public:
+  // Opens `path` (default /dev/kvm), checks KVM_GET_API_VERSION == 12 and the
+  // capabilities vmm relies on.
+  [[nodiscard]] static Result<std::unique_ptr<Kvm>> Open(const std::string& path = "/dev/kvm");
+
+  int fd() const { return fd_.get(); }
+  // KVM_CHECK_EXTENSION; 0 when absent.
+  int CheckExtension(long capability) const;
+  [[nodiscard]] Result<std::vector<kvm_cpuid_entry2>> GetSupportedCpuid() const;
+  [[nodiscard]] Result<std::vector<uint32_t>> GetMsrIndexList() const;
+  size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
+  [[nodiscard]] Result<std::unique_ptr<VmFd>> CreateVm() const;
+
+ private:
+  explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+  size_t vcpu_mmap_size_ = 0;
+};
+
+class VmFd {
+ public:
+  int fd() const { return fd_.get(); }
+  [[nodiscard]] Result<void> SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size,
+                                                 void* host);
+  [[nodiscard]] Result<void> SetTssAddr(uint64_t address);
+  [[nodiscard]] Result<void> SetIdentityMapAddr(uint64_t address);
+  [[nodiscard]] Result<void> CreateIrqchip();
+  [[nodiscard]] Result<void> CreatePit2();
+  // KVM_IRQ_LINE: drive GSI `irq` to `level`. Thread-safe.
+  [[nodiscard]] Result<void> SetIrqLine(uint32_t irq, bool level);
+  // KVM_IRQFD: writes to `eventfd` inject GSI `gsi` (edge).
+  [[nodiscard]] Result<void> RegisterIrqfd(int eventfd, uint32_t gsi);
+  // KVM_IOEVENTFD: guest writes of `length` bytes (optionally matching
+  // `datamatch`) to `address` signal `eventfd` without leaving the kernel.
+  [[nodiscard]] Result<void> RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length,
+                                               bool pio, std::optional<uint64_t> datamatch);
+  [[nodiscard]] Result<std::unique_ptr<VcpuFd>> CreateVcpu(uint32_t id);
+
+ private:
+  friend class Kvm;
+  VmFd(UniqueFd fd, size_t mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(mmap_size) {}
+  UniqueFd fd_;
+  size_t vcpu_mmap_size_;
+};
+
+class VcpuFd {
+ public:
+  ~VcpuFd();
+  VcpuFd(const VcpuFd&) = delete;
+  VcpuFd& operator=(const VcpuFd&) = delete;
+
+  uint32_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
+  kvm_run* run() const { return run_; }
+
+  // KVM_RUN. Returns false (not an error) when interrupted by a signal
+  // (EINTR) or by immediate_exit (EINTR as well).
+  [[nodiscard]] Result<bool> Run();
+
+  [[nodiscard]] Result<kvm_regs> GetRegs() const;
+  [[nodiscard]] Result<void> SetRegs(const kvm_regs& regs);
+  [[nodiscard]] Result<kvm_sregs> GetSregs() const;
+  [[nodiscard]] Result<void> SetSregs(const kvm_sregs& sregs);
+  [[nodiscard]] Result<void> SetFpu(const kvm_fpu& fpu);
+  [[nodiscard]] Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // Sets (index, value) pairs; fails naming the first MSR KVM refused.
+  [[nodiscard]] Result<void> SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
+  [[nodiscard]] Result<kvm_lapic_state> GetLapic() const;
+  [[nodiscard]] Result<void> SetLapic(const kvm_lapic_state& lapic);
+  // KVM_TRANSLATE: guest linear address -> guest physical, if mapped.
+  [[nodiscard]] Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
+
+ private:
+  friend class VmFd;
+  VcpuFd(UniqueFd fd, uint32_t id, kvm_run* run, size_t mmap_size)
+      : fd_(std::move(fd)), id_(id), run_(run), mmap_size_(mmap_size) {}
+  UniqueFd fd_;
+  uint32_t id_;
+  kvm_run* run_;
+  size_t mmap_size_;
+};
+
+}  // namespace vmm::kvm

@@ -1,0 +1,172 @@
+// vmm: command line entry (design.md, "Command line").
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "vmm/base/guest_memory.h"
+#include "vmm/boot_trace.h"
+#include "vmm/config.h"
+#include "vmm/console/attach.h"
+#include "vmm/suite/suite.h"
+#include "vmm/vm.h"
+
+namespace {
+
+constexpr int kExitUsage = 64;
+
+// Flags as given on the command line; unset ones leave the config file's (or
+// the default) value alone.
+struct Flags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> kernel;
+  std::vector<std::string> initrds;
+  std::optional<std::string> cmdline;
+  std::optional<std::string> memory;
+  std::optional<uint32_t> cpus;
+  std::optional<std::string> serial;
+  std::vector<std::string> disks;
+  bool rng = false;
+  std::optional<std::string> api_sock;
+  std::optional<double> timeout;
+  bool boot_trace = false;
+  std::optional<std::string> log_level;
+  std::optional<std::string> boot_protocol;
+  std::optional<std::string> cpu_template;
+  std::optional<uint16_t> gdb_port;
+};
+
+vmm::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
+  vmm::VmConfig config;
+  if (flags.config_file) config = TRY(vmm::LoadConfigFile(*flags.config_file));
+  if (flags.kernel) config.kernel = *flags.kernel;
+  if (!flags.initrds.empty()) config.initrds = flags.initrds;
+  if (flags.cmdline) config.cmdline = *flags.cmdline;
+  if (flags.memory) {
+    config.memory = TRY_CTX(vmm::ParseSize(*flags.memory), "--memory");
+  }
+  if (flags.cpus) config.cpus = *flags.cpus;
+  if (flags.serial) config.serial = *flags.serial;
+  for (const auto& disk : flags.disks) config.disks.push_back(TRY(vmm::ParseDiskSpec(disk)));
+  if (flags.rng) config.rng = true;
+  if (flags.api_sock) config.api_sock = *flags.api_sock;
+  if (flags.timeout) config.timeout_seconds = *flags.timeout;
+  if (flags.boot_trace) config.boot_trace = true;
+  if (flags.log_level) config.log_level = *flags.log_level;
+  if (flags.boot_protocol) config.boot_protocol = *flags.boot_protocol;
+  if (flags.cpu_template) config.cpu_template = *flags.cpu_template;
+  if (config.kernel.empty()) {
+    return vmm::MakeError(vmm::ErrorKind::kUsage,
+                          "no kernel: give --kernel PATH or a --config file with \"kernel\"");
+  }
+  return config;
+}
+
+int Fail(const vmm::Error& error) {
+  spdlog::error("{}", error.ToString());
+  return error.exit_status();
+}
+
+int RunVm(const Flags& flags) {
+  auto config = BuildConfig(flags);
+  if (!config) return Fail(config.error());
+  auto level = spdlog::level::from_str(config->log_level);
+  if (level == spdlog::level::off && config->log_level != "off") {
+    return Fail(vmm::Error(vmm::ErrorKind::kUsage,
+                           fmt::format("unknown log level '{}' (trace, debug, info, warn, error, "
+                                       "critical, off)",
+                                       config->log_level)));
+  }
+  spdlog::set_level(level);
+  vmm::boot_trace::Enable(config->boot_trace);
+  if (flags.gdb_port) {
+    return Fail(vmm::Error(vmm::ErrorKind::kUsage, "--gdb is not supported yet"));
+  }
+
+  auto vm = vmm::Vm::Create(*config);
+  if (!vm) return Fail(vm.error());
+  if (config->boot_trace) {
+    std::fprintf(stderr, "boot-trace: cpu-template %s\n",
+                 std::string(vmm::CpuTemplateName((*vm)->cpu_template())).c_str());
+  }
+  vmm::VmExit exit = (*vm)->Run();
+  vm->reset();  // restores the terminal before we print
+  if (exit.abnormal) {
+    spdlog::error("{}", exit.reason);
+    if (!exit.details.empty()) std::fputs(exit.details.c_str(), stderr);
+  } else {
+    spdlog::info("{} (status {})", exit.reason, exit.status);
+  }
+  return exit.status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("vmm");
+  logger->set_pattern("vmm: %^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::warn);
+
+  CLI::App app{"vmm: a KVM virtual machine monitor that plays the BIOS itself"};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.footer(
+      "Exit status: 0..63 the guest's exit-port value (0 also: power off or reset); 64 usage; "
+      "65 bad kernel image; 66 file not found; 69 KVM unavailable; 70 internal error; 78 bad "
+      "config; 80 triple fault; 81 KVM internal error or failed emulation; 82 --timeout "
+      "elapsed; 130/143 SIGINT/SIGTERM.");
+  Flags flags;
+  app.add_option("--kernel", flags.kernel, "Kernel image: ELF64, PVH ELF, bzImage or multiboot");
+  app.add_option("--initrd", flags.initrds,
+                 "Initial ramdisk (repeat for several multiboot modules)");
+  app.add_option("--cmdline", flags.cmdline, "Kernel command line");
+  app.add_option("--memory", flags.memory, "Guest RAM, with K/M/G suffix (default 128M)");
+  app.add_option("--cpus", flags.cpus, "Number of vCPUs (default 1)");
+  app.add_option("--config", flags.config_file,
+                 "JSON file with the same fields; flags override it, relative paths resolve "
+                 "against its folder");
+  app.add_option("--serial", flags.serial,
+                 "COM1 backend: stdio (default), file:PATH, socket:PATH or none");
+  app.add_option("--disk", flags.disks, "virtio-blk disk image PATH[,ro] (repeatable)");
+  app.add_flag("--rng", flags.rng, "Add a virtio-rng device");
+  app.add_option("--api-sock", flags.api_sock, "Serve the control API on this Unix socket");
+  app.add_option("--timeout", flags.timeout, "Stop the guest after SECONDS (exit status 82)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--boot-trace", flags.boot_trace,
+               "Print boot milestones with timestamps on stderr");
+  app.add_option("--log-level", flags.log_level,
+                 "trace, debug, info, warn (default), error, critical or off");
+  app.add_option("--boot-protocol", flags.boot_protocol,
+                 "Force a boot path: auto (default), elf64, pvh, bzimage, multiboot");
+  app.add_option("--cpu-template", flags.cpu_template,
+                 "CPUID profile: auto (default, probed), host or emulated");
+  app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");
+
+  std::string attach_socket;
+  CLI::App* attach = app.add_subcommand("attach", "Attach this terminal to a guest's serial "
+                                                  "console socket (--serial socket:PATH)");
+  attach->add_option("socket", attach_socket, "The console socket")->required();
+
+  vmm::suite::SuiteOptions suite_options;
+  CLI::App* suite = app.add_subcommand("suite", "Run the guest boot regression suite");
+  vmm::suite::AddSuiteOptions(suite, &suite_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int status = app.exit(error);
+    return status == 0 ? 0 : kExitUsage;
+  }
+
+  if (attach->parsed()) return vmm::AttachMain(attach_socket);
+  if (suite->parsed()) {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return vmm::suite::RunSuite(suite_options, ec ? std::string(argv[0]) : self.string());
+  }
+  return RunVm(flags);
+}

@@ -1,0 +1,542 @@
+#include "vmm/vm.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "devices/legacy/boot_phase.h"
+#include "devices/legacy/cmos.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial.h"
+#include "firmware/layout.h"
+#include "vmm/boot_trace.h"
+#include "vmm/console/console.h"
+#include "vmm/insn_name.h"
+
+namespace vmm {
+namespace {
+
+// Where KVM puts its private TSS and identity-map page on Intel hosts: just
+// below the 4 GiB boundary, inside the MMIO hole (as Firecracker and QEMU).
+constexpr uint64_t kKvmTssAddress = 0xfffbd000;
+constexpr uint64_t kKvmIdentityMapAddress = 0xfffbc000;
+
+// Signal used to kick a vCPU thread out of KVM_RUN (its handler does nothing;
+// KVM_RUN returns EINTR).
+constexpr int kKickSignal = SIGUSR1;
+
+void InstallKickHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(kKickSignal, &action, nullptr);
+  });
+}
+
+// Drives an ISA interrupt line of the in-kernel PIC/IOAPIC with KVM_IRQ_LINE.
+class KvmIrqLine : public devices::IrqLine {
+ public:
+  KvmIrqLine(kvm::VmFd& vm, uint32_t irq) : vm_(vm), irq_(irq) {}
+  void SetLevel(bool asserted) override {
+    if (level_.exchange(asserted) == asserted) return;
+    if (auto result = vm_.SetIrqLine(irq_, asserted); !result) {
+      spdlog::error("irq {}: {}", irq_, result.error().ToString());
+    }
+  }
+
+ private:
+  kvm::VmFd& vm_;
+  uint32_t irq_;
+  std::atomic<bool> level_{false};
+};
+
+kvm_segment ToKvm(const firmware::SegmentState& s) {
+  kvm_segment k{};
+  k.base = s.base;
+  k.limit = s.limit;
+  k.selector = s.selector;
+  k.type = s.type;
+  k.present = s.present;
+  k.dpl = s.dpl;
+  k.db = s.db;
+  k.s = s.s;
+  k.l = s.l;
+  k.g = s.g;
+  k.avl = s.avl;
+  k.unusable = s.unusable;
+  return k;
+}
+
+Result<firmware::BootProtocol> ParseBootProtocol(const std::string& name) {
+  using firmware::BootProtocol;
+  if (name == "auto") return BootProtocol::kAuto;
+  if (name == "elf64") return BootProtocol::kElf64;
+  if (name == "pvh") return BootProtocol::kPvh;
+  if (name == "bzimage") return BootProtocol::kBzImage;
+  if (name == "multiboot") return BootProtocol::kMultiboot;
+  return MakeError(ErrorKind::kUsage,
+                   "unknown boot protocol '{}' (expected auto, elf64, pvh, bzimage or multiboot)",
+                   name);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
+  TRY(ValidateConfig(config));
+  std::unique_ptr<Vm> vm(new Vm(config));
+  vm->cpu_template_ = ResolveCpuTemplate(TRY(ParseCpuTemplate(config.cpu_template)));
+
+  // Memory and kernel first: a bad image or a missing file is reported as
+  // such (65/66) whether or not KVM is usable on this host.
+  vm->memory_ = TRY(GuestMemory::Create(config.memory));
+  firmware::BootConfig boot_config;
+  boot_config.kernel_path = config.kernel;
+  boot_config.initrd_paths = config.initrds;
+  boot_config.cmdline = config.cmdline;
+  boot_config.protocol = TRY(ParseBootProtocol(config.boot_protocol));
+  boot_config.cpus = config.cpus;
+  vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
+  boot_trace::Mark("kernel-loaded");
+  spdlog::info("kernel {}: {} ({})", config.kernel, vm->boot_.description,
+               firmware::BootProtocolName(vm->boot_.protocol));
+
+  TRY(vm->SetUpKvm());
+  TRY(vm->WireDevices());
+  for (uint32_t id = 0; id < config.cpus; ++id) {
+    auto vcpu = std::make_unique<Vcpu>();
+    vcpu->fd = TRY(vm->vm_fd_->CreateVcpu(id));
+    TRY(vm->SetUpVcpu(*vcpu));
+    vm->vcpus_.push_back(std::move(vcpu));
+  }
+  boot_trace::Mark("vm-created");
+  return vm;
+}
+
+Vm::~Vm() {
+  stopping_ = true;
+  KickAll();
+  for (auto& vcpu : vcpus_) {
+    if (vcpu->thread.joinable()) vcpu->thread.join();
+  }
+  event_loop_.Stop();
+  if (console_) console_->RestoreTerminal();
+}
+
+Result<void> Vm::SetUpKvm() {
+  kvm_ = TRY(kvm::Kvm::Open());
+  vm_fd_ = TRY(kvm_->CreateVm());
+  TRY(vm_fd_->SetTssAddr(kKvmTssAddress));
+  if (auto result = vm_fd_->SetIdentityMapAddr(kKvmIdentityMapAddress); !result) {
+    // Only VMX without unrestricted guest needs it; not fatal elsewhere.
+    spdlog::debug("{}", result.error().ToString());
+  }
+  TRY(vm_fd_->CreateIrqchip());
+  TRY(vm_fd_->CreatePit2());
+  uint32_t slot = 0;
+  for (const auto& region : memory_->regions()) {
+    TRY(vm_fd_->SetUserMemoryRegion(slot++, region.guest_phys, region.size, region.host));
+  }
+  return {};
+}
+
+// Every device at its address, in one place (conventions.md: no hidden
+// registration). Addresses and IRQs: firmware/layout.h, design.md.
+Result<void> Vm::WireDevices() {
+  auto irq4 = std::make_shared<KvmIrqLine>(*vm_fd_, firmware::kCom1Irq);
+  serial_ = std::make_shared<devices::Serial>(
+      irq4, [this](std::span<const uint8_t> bytes) { OnSerialOutput(bytes); });
+  TRY(pio_bus_.Insert(serial_, firmware::kCom1Port, 8));
+
+  auto exit_port = std::make_shared<devices::DebugExit>([this](uint32_t value) {
+    VmExit exit;
+    exit.status = static_cast<int>(value & 0xff);
+    exit.reason = fmt::format("guest wrote {} to the exit port", value);
+    if (value > 63) {
+      exit.abnormal = true;
+      exit.reason = fmt::format(
+          "guest wrote {} to the exit port; statuses above 63 are reserved, exiting with 63",
+          value);
+      exit.status = 63;
+    }
+    RequestStop(std::move(exit));
+  });
+  TRY(pio_bus_.Insert(exit_port, firmware::kExitPort, 4));
+
+  auto phase_port = std::make_shared<devices::BootPhasePort>([](uint8_t code) {
+    boot_trace::Mark(fmt::format("phase-{:#04x}", code));
+  });
+  TRY(pio_bus_.Insert(phase_port, firmware::kBootPhasePort, 1));
+
+  auto i8042 = std::make_shared<devices::I8042>([this] {
+    RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false});
+  });
+  TRY(pio_bus_.Insert(i8042, firmware::kI8042DataPort, 1));
+  TRY(pio_bus_.Insert(i8042, firmware::kI8042CommandPort, 1));
+
+  const uint64_t low = std::min(config_.memory, kMmioHoleStart);
+  auto cmos = std::make_shared<devices::Cmos>(low, config_.memory - low);
+  TRY(pio_bus_.Insert(cmos, firmware::kCmosPort, 2));
+
+  auto spec = TRY(ParseSerialSpec(config_.serial));
+  ConsoleOptions options;
+  options.to_guest = [this](std::span<const uint8_t> bytes) { serial_->QueueInput(bytes); };
+  options.guest_input_pending = [this] { return serial_->PendingInput(); };
+  options.on_quit = [this] {
+    RequestStop(VmExit{0, "console: quit (Ctrl-A x)", "", false});
+  };
+  console_ = TRY(Console::Create(event_loop_.context(), spec, std::move(options)));
+  return {};
+}
+
+Result<void> Vm::SetUpVcpu(Vcpu& vcpu) {
+  kvm::VcpuFd& fd = *vcpu.fd;
+  auto cpuid = TRY(kvm_->GetSupportedCpuid());
+  ApplyCpuTemplate(cpu_template_, fd.id(), config_.cpus, cpuid);
+  TRY(fd.SetCpuid(cpuid));
+  TRY(fd.SetMsrs(BootMsrs()));
+
+  // x87/SSE state as after FNINIT and power-on MXCSR (Intel SDM Vol. 1 §8.1.5, §10.2.3).
+  kvm_fpu fpu{};
+  fpu.fcw = 0x37f;
+  fpu.mxcsr = 0x1f80;
+  TRY(fd.SetFpu(fpu));
+
+  // LAPIC: LINT0 = ExtINT (the 8259's virtual wire), LINT1 = NMI, as the MP
+  // spec's virtual-wire mode expects (MP 1.4 §3.6.2.2).
+  auto lapic = TRY(fd.GetLapic());
+  auto set_lvt = [&](size_t offset, uint32_t delivery_mode) {
+    uint32_t value;
+    std::memcpy(&value, &lapic.regs[offset], 4);
+    value = (value & ~0x700u) | (delivery_mode << 8);
+    std::memcpy(&lapic.regs[offset], &value, 4);
+  };
+  constexpr size_t kLvtLint0 = 0x350, kLvtLint1 = 0x360;
+  constexpr uint32_t kDeliveryExtInt = 7, kDeliveryNmi = 4;
+  set_lvt(kLvtLint0, kDeliveryExtInt);
+  set_lvt(kLvtLint1, kDeliveryNmi);
+  TRY(fd.SetLapic(lapic));
+
+  if (fd.id() != 0) return {};  // APs wait for INIT/SIPI in the in-kernel LAPIC.
+
+  const firmware::CpuBootState& cpu = boot_.cpu;
+  kvm_regs regs{};
+  regs.rip = cpu.rip;
+  regs.rsp = cpu.rsp;
+  regs.rbp = cpu.rsp;
+  regs.rflags = cpu.rflags;
+  regs.rax = cpu.rax;
+  regs.rbx = cpu.rbx;
+  regs.rsi = cpu.rsi;
+  regs.rdi = cpu.rdi;
+  TRY(fd.SetRegs(regs));
+
+  kvm_sregs sregs = TRY(fd.GetSregs());
+  sregs.cs = ToKvm(cpu.cs);
+  sregs.ds = ToKvm(cpu.ds);
+  sregs.es = ToKvm(cpu.es);
+  sregs.fs = ToKvm(cpu.fs);
+  sregs.gs = ToKvm(cpu.gs);
+  sregs.ss = ToKvm(cpu.ss);
+  sregs.tr = ToKvm(cpu.tr);
+  sregs.ldt = ToKvm(cpu.ldt);
+  sregs.gdt.base = cpu.gdt.base;
+  sregs.gdt.limit = cpu.gdt.limit;
+  sregs.idt.base = cpu.idt.base;
+  sregs.idt.limit = cpu.idt.limit;
+  sregs.cr0 = cpu.cr0;
+  sregs.cr3 = cpu.cr3;
+  sregs.cr4 = cpu.cr4;
+  sregs.efer = cpu.efer;
+  TRY(fd.SetSregs(sregs));
+  return {};
+}
+
+VmExit Vm::Run() {
+  InstallKickHandler();
+  event_loop_.Start();
+
+  // Timeout and SIGINT/SIGTERM are handled on the event loop.
+  std::optional<asio::steady_timer> timer;
+  if (config_.timeout_seconds > 0) {
+    timer.emplace(event_loop_.context());
+    timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(config_.timeout_seconds)));
+    timer->async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      RequestStop(VmExit{kExitTimeout,
+                         fmt::format("timeout: the guest was still running after {} s",
+                                     config_.timeout_seconds),
+                         "", true});
+    });
+  }
+  asio::signal_set signals(event_loop_.context(), SIGINT, SIGTERM);
+  signals.async_wait([this](const std::error_code& ec, int signo) {
+    if (ec) return;
+    RequestStop(VmExit{signo == SIGINT ? kExitSigint : kExitSigterm,
+                       fmt::format("stopped by {}", signo == SIGINT ? "SIGINT" : "SIGTERM"), "",
+                       true});
+  });
+
+  for (auto& vcpu : vcpus_) {
+    Vcpu* raw = vcpu.get();
+    vcpu->thread = std::thread([this, raw] { VcpuLoop(*raw); });
+  }
+
+  VmExit result;
+  {
+    std::unique_lock lock(exit_mutex_);
+    exit_cv_.wait(lock, [this] { return exit_.has_value(); });
+    result = *exit_;
+  }
+  boot_trace::Mark("exit");
+  stopping_ = true;
+  KickAll();
+  for (auto& vcpu : vcpus_) {
+    if (vcpu->thread.joinable()) vcpu->thread.join();
+  }
+  asio::post(event_loop_.context(), [&] {
+    std::error_code ignored;
+    signals.cancel(ignored);
+    if (timer) timer->cancel();
+  });
+  event_loop_.Stop();
+  if (console_) console_->RestoreTerminal();
+  spdlog::debug("exits: io {} mmio {} other {}; unclaimed pio {} mmio {}", exits_io_.load(),
+                exits_mmio_.load(), exits_other_.load(), unclaimed_pio_.load(),
+                unclaimed_mmio_.load());
+  return result;
+}
+
+void Vm::RequestStop(VmExit exit) {
+  {
+    std::lock_guard lock(exit_mutex_);
+    if (exit_) return;
+    exit_ = std::move(exit);
+  }
+  stopping_ = true;
+  exit_cv_.notify_all();
+  KickAll();
+}
+
+void Vm::KickAll() {
+  for (auto& vcpu : vcpus_) {
+    if (!vcpu->fd) continue;
+    __atomic_store_n(&vcpu->fd->run()->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    pthread_t handle = vcpu->handle.load();
+    if (handle != pthread_t{}) pthread_kill(handle, kKickSignal);
+  }
+}
+
+void Vm::VcpuLoop(Vcpu& vcpu) {
+  vcpu.handle.store(pthread_self());
+  // Block SIGINT/SIGTERM here so they reach the event loop's handler thread;
+  // the kick signal stays deliverable.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+
+  if (vcpu.fd->id() == 0) boot_trace::Mark("first-run");
+  kvm_run* run = vcpu.fd->run();
+  while (!stopping_.load()) {
+    auto ran = vcpu.fd->Run();
+    if (!ran) {
+      RequestStop(VmExit{kExitKvmFailure, ran.error().ToString(), DumpState(vcpu, false), true});
+      return;
+    }
+    if (!*ran) {  // EINTR: a kick; re-check the stop flag.
+      __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      continue;
+    }
+    if (!HandleExit(vcpu)) return;
+  }
+}
+
+bool Vm::HandleExit(Vcpu& vcpu) {
+  kvm_run* run = vcpu.fd->run();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+      exits_io_.fetch_add(1, std::memory_order_relaxed);
+      HandleIo(vcpu);
+      return true;
+    case KVM_EXIT_MMIO:
+      exits_mmio_.fetch_add(1, std::memory_order_relaxed);
+      HandleMmio(vcpu);
+      return true;
+    case KVM_EXIT_INTR:
+      return true;
+    case KVM_EXIT_HLT:
+      // With the in-kernel LAPIC, HLT is handled in KVM; an exit here means
+      // the guest halted for good.
+      RequestStop(VmExit{0, "guest halted", "", false});
+      return false;
+    case KVM_EXIT_SHUTDOWN:
+      RequestStop(VmExit{kExitTripleFault,
+                         fmt::format("guest triple-faulted (KVM shutdown exit) on vcpu {}",
+                                     vcpu.fd->id()),
+                         DumpState(vcpu, false), true});
+      return false;
+    case KVM_EXIT_FAIL_ENTRY:
+      RequestStop(VmExit{kExitKvmFailure,
+                         fmt::format("KVM could not enter the guest on vcpu {} (hardware reason "
+                                     "{:#x})",
+                                     vcpu.fd->id(),
+                                     run->fail_entry.hardware_entry_failure_reason),
+                         DumpState(vcpu, false), true});
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      const bool emulation = run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION;
+      RequestStop(VmExit{kExitKvmFailure,
+                         emulation ? fmt::format("KVM could not emulate an instruction on vcpu {}",
+                                                 vcpu.fd->id())
+                                   : fmt::format("KVM internal error (suberror {}) on vcpu {}",
+                                                 run->internal.suberror, vcpu.fd->id()),
+                         DumpState(vcpu, true), true});
+      return false;
+    }
+    case KVM_EXIT_SYSTEM_EVENT:
+      switch (run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN:
+          RequestStop(VmExit{0, "guest powered off", "", false});
+          break;
+        case KVM_SYSTEM_EVENT_RESET:
+          RequestStop(VmExit{0, "guest reset the machine", "", false});
+          break;
+        default:
+          RequestStop(VmExit{kExitKvmFailure,
+                             fmt::format("guest system event {} (crash)", run->system_event.type),
+                             DumpState(vcpu, false), true});
+      }
+      return false;
+    default:
+      exits_other_.fetch_add(1, std::memory_order_relaxed);
+      RequestStop(VmExit{kExitKvmFailure,
+                         fmt::format("unexpected KVM exit reason {} on vcpu {}", run->exit_reason,
+                                     vcpu.fd->id()),
+                         DumpState(vcpu, false), true});
+      return false;
+  }
+}
+
+void Vm::HandleIo(Vcpu& vcpu) {
+  kvm_run* run = vcpu.fd->run();
+  auto* base = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+  const size_t size = run->io.size;
+  for (uint32_t i = 0; i < run->io.count; ++i) {
+    std::span<uint8_t> data(base + i * size, size);
+    if (run->io.direction == KVM_EXIT_IO_OUT) {
+      if (!pio_bus_.Write(run->io.port, data, vcpu.fd->id())) {
+        unclaimed_pio_.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else if (!pio_bus_.Read(run->io.port, data, vcpu.fd->id())) {
+      unclaimed_pio_.fetch_add(1, std::memory_order_relaxed);
+      std::memset(data.data(), 0xff, size);  // floating ISA bus reads all ones
+    }
+  }
+}
+
+void Vm::HandleMmio(Vcpu& vcpu) {
+  kvm_run* run = vcpu.fd->run();
+  const uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof(run->mmio.data));
+  std::span<uint8_t> data(run->mmio.data, len);
+  if (run->mmio.is_write) {
+    if (!mmio_bus_.Write(run->mmio.phys_addr, data, vcpu.fd->id())) {
+      unclaimed_mmio_.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else if (!mmio_bus_.Read(run->mmio.phys_addr, data, vcpu.fd->id())) {
+    unclaimed_mmio_.fetch_add(1, std::memory_order_relaxed);
+    std::memset(data.data(), 0xff, len);
+  }
+}
+
+std::string Vm::DumpState(const Vcpu& vcpu, bool with_instruction) const {
+  std::string out;
+  auto regs = vcpu.fd->GetRegs();
+  auto sregs = vcpu.fd->GetSregs();
+  if (!regs || !sregs) {
+    return fmt::format("(registers unavailable: {})",
+                       (!regs ? regs.error() : sregs.error()).ToString());
+  }
+  const kvm_regs& r = *regs;
+  const kvm_sregs& s = *sregs;
+  out += fmt::format("vcpu {} registers:\n", vcpu.fd->id());
+  out += fmt::format("  RIP={:016x} RSP={:016x} RFLAGS={:08x}\n", r.rip, r.rsp, r.rflags);
+  out += fmt::format("  RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}\n", r.rax, r.rbx, r.rcx,
+                     r.rdx);
+  out += fmt::format("  RSI={:016x} RDI={:016x} RBP={:016x} R8 ={:016x}\n", r.rsi, r.rdi, r.rbp,
+                     r.r8);
+  out += fmt::format("  R9 ={:016x} R10={:016x} R11={:016x} R12={:016x}\n", r.r9, r.r10, r.r11,
+                     r.r12);
+  out += fmt::format("  R13={:016x} R14={:016x} R15={:016x}\n", r.r13, r.r14, r.r15);
+  out += fmt::format("  CR0={:016x} CR2={:016x} CR3={:016x} CR4={:016x} EFER={:x}\n", s.cr0, s.cr2,
+                     s.cr3, s.cr4, s.efer);
+  auto seg = [&](const char* name, const kvm_segment& g) {
+    out += fmt::format("  {}={:04x} base={:016x} limit={:08x} type={:x} l={} db={} dpl={}\n", name,
+                       g.selector, g.base, g.limit, g.type, g.l, g.db, g.dpl);
+  };
+  seg("CS", s.cs);
+  seg("SS", s.ss);
+  seg("DS", s.ds);
+  seg("FS", s.fs);
+  seg("GS", s.gs);
+  seg("TR", s.tr);
+  out += fmt::format("  GDT base={:016x} limit={:04x}  IDT base={:016x} limit={:04x}\n",
+                     s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+  if (with_instruction) {
+    uint8_t bytes[15] = {};
+    size_t count = 0;
+    const kvm_run* run = vcpu.fd->run();
+    if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+        run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+        (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+      count = std::min<size_t>(run->emulation_failure.insn_size, sizeof(bytes));
+      std::memcpy(bytes, run->emulation_failure.insn_bytes, count);
+    } else {
+      const uint64_t linear = s.cs.base + r.rip;
+      for (count = 0; count < sizeof(bytes); ++count) {
+        auto phys = vcpu.fd->Translate(linear + count);
+        if (!phys || !*phys) break;
+        auto byte = memory_->ReadObj<uint8_t>(**phys);
+        if (!byte) break;
+        bytes[count] = *byte;
+      }
+    }
+    std::span<const uint8_t> insn(bytes, count);
+    std::string name = DescribeInstruction(insn);
+    out += fmt::format("  instruction at RIP: {}{}\n", count ? HexBytes(insn) : "(unreadable)",
+                       name.empty() ? "" : fmt::format("  ({})", name));
+  }
+  out += fmt::format("last serial line: \"{}\"\n", LastSerialLine());
+  return out;
+}
+
+void Vm::OnSerialOutput(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return;
+  if (!first_serial_byte_seen_.exchange(true)) boot_trace::Mark("first-serial-byte");
+  {
+    std::lock_guard lock(serial_line_mutex_);
+    for (uint8_t byte : bytes) {
+      if (byte == '\n') {
+        if (!current_line_.empty()) last_line_ = std::move(current_line_);
+        current_line_.clear();
+      } else if (byte != '\r' && current_line_.size() < 512) {
+        current_line_ += static_cast<char>(byte);
+      }
+    }
+  }
+  console_->Output(bytes);
+}
+
+std::string Vm::LastSerialLine() const {
+  std::lock_guard lock(serial_line_mutex_);
+  return current_line_.empty() ? last_line_ : current_line_;
+}
+
+}  // namespace vmm

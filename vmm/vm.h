@@ -1,0 +1,124 @@
+// One virtual machine: built from a VmConfig, run until it ends.
+//
+// Vm is the builder and the owner (Firecracker's builder.rs + vstate/vm.rs):
+// Create() maps guest memory, loads the kernel (firmware::LoadKernel), opens
+// KVM, creates the in-kernel irqchip and PIT, wires every device to its
+// address in one function (WireDevices), and sets up the vCPUs. Run() starts
+// the event loop and one thread per vCPU and blocks until the VM ends.
+//
+// Threads: the main thread calls Create() and Run(); each vCPU thread runs
+// VcpuLoop(); the event-loop thread runs timers, signals and console I/O.
+// RequestStop() may be called from any of them; the first request wins.
+// Lock order: exit_mutex_ before nothing else (leaf lock); serial_line_mutex_
+// is a leaf lock too.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "devices/bus.h"
+#include "firmware/boot.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+#include "vmm/config.h"
+#include "vmm/cpu_template.h"
+#include "vmm/event_loop.h"
+#include "vmm/kvm/kvm.h"
+
+namespace devices {
+class Serial;
+}  // namespace devices
+
+namespace vmm {
+
+class Console;
+
+// Exit statuses beyond the guest's own 0..63 (design.md, "Exit status").
+inline constexpr int kExitTripleFault = 80;
+inline constexpr int kExitKvmFailure = 81;
+inline constexpr int kExitTimeout = 82;
+inline constexpr int kExitSigint = 130;   // 128 + SIGINT, shell convention
+inline constexpr int kExitSigterm = 143;  // 128 + SIGTERM
+
+struct VmExit {
+  int status = 0;
+  std::string reason;     // one line for stderr
+  std::string details;    // register dump etc. (may be empty)
+  bool abnormal = false;  // print reason on stderr
+};
+
+class Vm {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
+  ~Vm();
+
+  // Runs the VM to its end; returns the exit (status, reason, dump).
+  VmExit Run();
+
+  // Ends the VM with `exit` unless an exit was already requested. Any thread.
+  void RequestStop(VmExit exit);
+
+  const GuestMemory& memory() const { return *memory_; }
+  const VmConfig& config() const { return config_; }
+  CpuTemplate cpu_template() const { return cpu_template_; }
+
+ private:
+  struct Vcpu {
+    std::unique_ptr<kvm::VcpuFd> fd;
+    std::thread thread;
+    std::atomic<pthread_t> handle{};
+  };
+
+  explicit Vm(VmConfig config) : config_(std::move(config)) {}
+
+  Result<void> SetUpKvm();
+  Result<void> WireDevices();
+  Result<void> SetUpVcpu(Vcpu& vcpu);
+  void VcpuLoop(Vcpu& vcpu);
+  // Handles one KVM exit; returns false when the vCPU must stop.
+  bool HandleExit(Vcpu& vcpu);
+  void HandleIo(Vcpu& vcpu);
+  void HandleMmio(Vcpu& vcpu);
+  std::string DumpState(const Vcpu& vcpu, bool with_instruction) const;
+  void KickAll();
+  void OnSerialOutput(std::span<const uint8_t> bytes);
+  std::string LastSerialLine() const;
+
+  VmConfig config_;
+  CpuTemplate cpu_template_ = CpuTemplate::kAuto;
+  std::unique_ptr<GuestMemory> memory_;
+  firmware::BootInfo boot_;
+  std::unique_ptr<kvm::Kvm> kvm_;
+  std::unique_ptr<kvm::VmFd> vm_fd_;
+  devices::Bus pio_bus_{"pio"};
+  devices::Bus mmio_bus_{"mmio"};
+  std::shared_ptr<devices::Serial> serial_;
+  std::unique_ptr<Console> console_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  EventLoop event_loop_;
+
+  std::atomic<bool> stopping_{false};
+  std::mutex exit_mutex_;
+  std::condition_variable exit_cv_;
+  std::optional<VmExit> exit_;
+
+  mutable std::mutex serial_line_mutex_;
+  std::string current_line_;
+  std::string last_line_;
+  std::atomic<bool> first_serial_byte_seen_{false};
+
+  // Exit counters by reason (for logs and the control API).
+  std::atomic<uint64_t> exits_io_{0}, exits_mmio_{0}, exits_other_{0};
+  std::atomic<uint64_t> unclaimed_pio_{0}, unclaimed_mmio_{0};
+};
+
+}  // namespace vmm
