@@ -1,0 +1,111 @@
+#include "firmware/cpu_setup.h"
+
+#include <array>
+
+namespace firmware {
+namespace {
+
+// Page-table entry bits (Intel SDM Vol. 3A §4.5, Tables 4-15..4-18).
+constexpr uint64_t kPtePresent = 1ull << 0;
+constexpr uint64_t kPteWritable = 1ull << 1;
+constexpr uint64_t kPtePageSize = 1ull << 7;  // in a PDE: maps a 2 MiB page
+
+// Access/flag words for GdtEntry.
+constexpr uint16_t kCode64Flags = 0xa09b;  // G, L; P, DPL 0, S, execute/read accessed
+constexpr uint16_t kCode32Flags = 0xc09b;  // G, D; P, DPL 0, S, execute/read accessed
+constexpr uint16_t kDataFlags = 0xc093;    // G, B; P, DPL 0, S, read/write accessed
+
+vmm::Result<void> WriteGdtAndIdt(const vmm::GuestMemory& memory, uint64_t code_descriptor,
+                                 uint64_t data_descriptor) {
+  const std::array<uint64_t, kBootGdtEntries> gdt = {0, 0, code_descriptor, data_descriptor};
+  TRY(memory.WriteObj(kGdtAddress, gdt));
+  // An IDT with limit 0: the first interrupt or exception triple-faults,
+  // which the VMM reports (design.md, status 80), instead of running
+  // garbage.
+  TRY(memory.WriteObj(kIdtAddress, uint64_t{0}));
+  return {};
+}
+
+CpuBootState CommonState(uint64_t code_descriptor, uint64_t data_descriptor) {
+  CpuBootState state;
+  state.cs = SegmentFromDescriptor(kBootCodeSelector, code_descriptor);
+  const SegmentState data = SegmentFromDescriptor(kBootDataSelector, data_descriptor);
+  state.ds = state.es = state.fs = state.gs = state.ss = data;
+  state.gdt = {kGdtAddress, static_cast<uint16_t>(kBootGdtEntries * 8 - 1)};
+  state.idt = {kIdtAddress, 0};
+  // There is no room for a TSS descriptor between the GDT and the IDT; TR
+  // only has to be a usable busy TSS for VM entry (Intel SDM Vol. 3C
+  // §27.3.1.2), and a kernel loads its own before it needs one.
+  state.tr = {.base = 0, .limit = 0xffff, .selector = 0, .type = 0xb, .present = 1};
+  state.ldt = {.base = 0, .limit = 0xffff, .selector = 0, .type = 0x2, .present = 1};
+  return state;
+}
+
+}  // namespace
+
+SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor) {
+  SegmentState segment;
+  segment.base = ((descriptor >> 16) & 0x00ffffff) | ((descriptor >> 32) & 0xff000000);
+  uint32_t limit = static_cast<uint32_t>((descriptor & 0xffff) | ((descriptor >> 32) & 0xf0000));
+  segment.g = static_cast<uint8_t>((descriptor >> 55) & 1);
+  if (segment.g) limit = (limit << 12) | 0xfff;
+  segment.limit = limit;
+  segment.selector = selector;
+  segment.type = static_cast<uint8_t>((descriptor >> 40) & 0xf);
+  segment.s = static_cast<uint8_t>((descriptor >> 44) & 1);
+  segment.dpl = static_cast<uint8_t>((descriptor >> 45) & 3);
+  segment.present = static_cast<uint8_t>((descriptor >> 47) & 1);
+  segment.avl = static_cast<uint8_t>((descriptor >> 52) & 1);
+  segment.l = static_cast<uint8_t>((descriptor >> 53) & 1);
+  segment.db = static_cast<uint8_t>((descriptor >> 54) & 1);
+  segment.unusable = segment.present ? 0 : 1;
+  return segment;
+}
+
+vmm::Result<void> WriteIdentityPageTables(const vmm::GuestMemory& memory) {
+  constexpr uint64_t kTwoMiB = 2 * vmm::MiB;
+  constexpr uint64_t kDirectories = kIdentityMappedBytes / vmm::GiB;
+  std::array<uint64_t, 512> table{};
+  table[0] = kPdptAddress | kPtePresent | kPteWritable;
+  TRY(memory.WriteObj(kPml4Address, table));
+  table.fill(0);
+  for (uint64_t i = 0; i < kDirectories; ++i) {
+    table[i] = (kPageDirectoriesAddress + i * 0x1000) | kPtePresent | kPteWritable;
+  }
+  TRY(memory.WriteObj(kPdptAddress, table));
+  for (uint64_t d = 0; d < kDirectories; ++d) {
+    for (uint64_t i = 0; i < 512; ++i) {
+      table[i] = (d * vmm::GiB + i * kTwoMiB) | kPtePresent | kPteWritable | kPtePageSize;
+    }
+    TRY(memory.WriteObj(kPageDirectoriesAddress + d * 0x1000, table));
+  }
+  return {};
+}
+
+vmm::Result<CpuBootState> SetUpLongMode(const vmm::GuestMemory& memory, uint64_t entry) {
+  constexpr uint64_t kCode = GdtEntry(kCode64Flags, 0, 0xfffff);
+  constexpr uint64_t kData = GdtEntry(kDataFlags, 0, 0xfffff);
+  TRY(WriteIdentityPageTables(memory));
+  TRY(WriteGdtAndIdt(memory, kCode, kData));
+  CpuBootState state = CommonState(kCode, kData);
+  state.rip = entry;
+  state.rsp = kBootStackTop;
+  state.cr0 = kCr0Pe | kCr0Et | kCr0Ne | kCr0Pg;
+  state.cr3 = kPml4Address;
+  state.cr4 = kCr4Pae;
+  state.efer = kEferLme | kEferLma;
+  return state;
+}
+
+vmm::Result<CpuBootState> SetUpProtectedMode(const vmm::GuestMemory& memory, uint32_t entry) {
+  constexpr uint64_t kCode = GdtEntry(kCode32Flags, 0, 0xfffff);
+  constexpr uint64_t kData = GdtEntry(kDataFlags, 0, 0xfffff);
+  TRY(WriteGdtAndIdt(memory, kCode, kData));
+  CpuBootState state = CommonState(kCode, kData);
+  state.rip = entry;
+  state.rsp = kBootStackTop;
+  state.cr0 = kCr0Pe | kCr0Et | kCr0Ne;
+  return state;
+}
+
+}  // namespace firmware

@@ -1,0 +1,71 @@
+// The CPU state a BIOS-less boot starts in: identity page tables, a boot GDT
+// and an empty IDT in guest memory, and the matching CpuBootState for the
+// two entry modes the boot protocols use.
+#pragma once
+
+#include <cstdint>
+
+#include "firmware/boot.h"
+#include "firmware/layout.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+
+namespace firmware {
+
+// Page-table pages at kPageTables: PML4, PDPT, then four page directories of
+// 2 MiB pages identity-mapping [0, 4 GiB) (Intel SDM Vol. 3A §4.5 "4-Level
+// Paging"). 4 GiB covers the low RAM and the MMIO hole (LAPIC, IOAPIC,
+// virtio-mmio); a kernel that wants RAM above 4 GiB maps it itself, as Linux
+// does.
+inline constexpr uint64_t kPml4Address = kPageTables;
+inline constexpr uint64_t kPdptAddress = kPageTables + 0x1000;
+inline constexpr uint64_t kPageDirectoriesAddress = kPageTables + 0x2000;
+inline constexpr uint64_t kIdentityMappedBytes = 4 * vmm::GiB;
+inline constexpr uint64_t kPageTablesEnd = kPageDirectoriesAddress + 4 * 0x1000;
+static_assert(kPageTablesEnd <= kCmdline, "page tables run into the command line");
+
+// Selectors of the boot GDT. Linux's boot protocol (Documentation/arch/x86/
+// boot.rst, "64-bit Boot Protocol" and "32-bit Boot Protocol") names
+// __BOOT_CS = 0x10 and __BOOT_DS = 0x18; entries 0 and 1 are null.
+inline constexpr uint16_t kBootCodeSelector = 0x10;
+inline constexpr uint16_t kBootDataSelector = 0x18;
+inline constexpr uint16_t kBootGdtEntries = 4;  // 0x500..0x51f, the IDT follows at 0x520
+
+// Control-register and EFER bits (Intel SDM Vol. 3A §2.5, §2.2.1).
+inline constexpr uint64_t kCr0Pe = 1ull << 0;
+inline constexpr uint64_t kCr0Et = 1ull << 4;
+inline constexpr uint64_t kCr0Ne = 1ull << 5;
+inline constexpr uint64_t kCr0Pg = 1ull << 31;
+inline constexpr uint64_t kCr4Pae = 1ull << 5;
+inline constexpr uint64_t kEferLme = 1ull << 8;
+inline constexpr uint64_t kEferLma = 1ull << 10;
+
+// A GDT descriptor from base, limit (20 bits) and the flag/access bits laid
+// out as in Firecracker's gdt_entry: bits 0-7 access byte, bits 12-15 flags
+// (G, D/B, L, AVL). Intel SDM Vol. 3A §3.4.5 "Segment Descriptors".
+constexpr uint64_t GdtEntry(uint16_t flags, uint32_t base, uint32_t limit) {
+  return ((uint64_t{base} & 0xff000000u) << 32) | ((uint64_t{flags} & 0xf0ffu) << 40) |
+         ((uint64_t{limit} & 0x000f0000u) << 32) | ((uint64_t{base} & 0x00ffffffu) << 16) |
+         (uint64_t{limit} & 0x0000ffffu);
+}
+
+// The kvm_segment view of a descriptor (limit scaled by G, as the CPU
+// caches it).
+SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor);
+
+// Writes the identity page tables (described above).
+[[nodiscard]] vmm::Result<void> WriteIdentityPageTables(const vmm::GuestMemory& memory);
+
+// 64-bit long mode, paging on (CR3 = kPml4Address), CS = 64-bit code at
+// 0x10, data segments 0x18, RSP = kBootStackTop, RIP = entry, IF clear.
+// Writes the page tables, the GDT and an empty IDT.
+[[nodiscard]] vmm::Result<CpuBootState> SetUpLongMode(const vmm::GuestMemory& memory,
+                                                      uint64_t entry);
+
+// 32-bit protected mode, paging off, flat 4 GiB code at 0x10 and data at
+// 0x18 (as the PVH and multiboot specs ask), RIP = entry, IF clear. Writes
+// the GDT and an empty IDT.
+[[nodiscard]] vmm::Result<CpuBootState> SetUpProtectedMode(const vmm::GuestMemory& memory,
+                                                           uint32_t entry);
+
+}  // namespace firmware

@@ -1,0 +1,120 @@
+// LoadKernel end to end on files: protocol choice, registers, zero page.
+#include <gtest/gtest.h>
+
+#include "firmware/boot.h"
+#include "firmware/layout.h"
+#include "firmware/zero_page.h"
+#include "tests/unit/firmware/test_images.h"
+
+namespace firmware {
+namespace {
+
+using testing::ElfBuilder;
+using testing::TempFile;
+using vmm::MiB;
+
+BootConfig Config(std::string path, std::string cmdline = "") {
+  BootConfig config;
+  config.kernel_path = std::move(path);
+  config.cmdline = std::move(cmdline);
+  return config;
+}
+
+std::unique_ptr<vmm::GuestMemory> Memory(uint64_t size = 128 * MiB) {
+  return std::move(*vmm::GuestMemory::Create(size));
+}
+
+TEST(LoadKernel, Elf64BootsInLongModeWithZeroPage) {
+  TempFile file(ElfBuilder().Build());
+  auto memory = Memory();
+  BootConfig config = Config(file.path(), "console=ttyS0 exit=7");
+  auto info = LoadKernel(*memory, config);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->protocol, BootProtocol::kElf64);
+  EXPECT_EQ(info->cpu.rip, 0x100000u);
+  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsp, kBootStackTop);
+  EXPECT_EQ(info->cpu.cs.l, 1);
+  EXPECT_EQ(info->cpu.efer & 0x500, 0x500u);
+  EXPECT_EQ(info->kernel_start, 0x100000u);
+  EXPECT_EQ(info->kernel_end, 0x102000u);
+  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment");
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + boot_params::kCmdLinePtr), kCmdline);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + boot_params::kCmdlineSize), 20u);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(kZeroPage + boot_params::kE820Entries), 3);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(kCmdline + 20), 0);
+}
+
+TEST(LoadKernel, MissingFileIsNoInputNamingThePath) {
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config("/nonexistent/kernel.elf"));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 66);
+  EXPECT_NE(info.error().ToString().find("/nonexistent/kernel.elf"), std::string::npos);
+  EXPECT_NE(info.error().ToString().find("No such file"), std::string::npos);
+}
+
+TEST(LoadKernel, DirectoryIsNoInput) {
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config("/tmp"));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 66);
+}
+
+TEST(LoadKernel, EmptyFileIsBadImage) {
+  TempFile file({});
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config(file.path()));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 65);
+  EXPECT_NE(info.error().message().find("empty"), std::string::npos);
+}
+
+TEST(LoadKernel, TruncatedElfIsBadImageNamingTheFile) {
+  auto bytes = ElfBuilder().Build();
+  bytes.resize(100);
+  TempFile file(bytes);
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config(file.path()));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 65);
+  EXPECT_NE(info.error().message().find("kernel image " + file.path() + ":"), std::string::npos)
+      << info.error().message();
+}
+
+TEST(LoadKernel, GarbageIsBadImage) {
+  TempFile file(std::vector<uint8_t>(8192, 0x5a));
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config(file.path()));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 65);
+  EXPECT_NE(info.error().message().find("not a bootable image"), std::string::npos)
+      << info.error().message();
+}
+
+TEST(LoadKernel, TooLongCommandLineIsConfigError) {
+  TempFile file(ElfBuilder().Build());
+  auto memory = Memory();
+  auto info = LoadKernel(*memory, Config(file.path(), std::string(kCmdlineMax, 'x')));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 78);
+}
+
+TEST(LoadKernel, MemoryTooSmallForBootStructuresIsConfigError) {
+  TempFile file(ElfBuilder().Build());
+  auto memory = Memory(64 * vmm::KiB);
+  auto info = LoadKernel(*memory, Config(file.path()));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 78);
+}
+
+TEST(LoadKernel, ProtocolNamesAreStable) {
+  EXPECT_STREQ(BootProtocolName(BootProtocol::kAuto), "auto");
+  EXPECT_STREQ(BootProtocolName(BootProtocol::kElf64), "elf64");
+  EXPECT_STREQ(BootProtocolName(BootProtocol::kPvh), "pvh");
+  EXPECT_STREQ(BootProtocolName(BootProtocol::kBzImage), "bzimage");
+  EXPECT_STREQ(BootProtocolName(BootProtocol::kMultiboot), "multiboot");
+}
+
+}  // namespace
+}  // namespace firmware
