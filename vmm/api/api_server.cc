@@ -1,0 +1,313 @@
+#include "vmm/api/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <deque>
+
+#include "vmm/console/unix_socket.h"
+
+namespace vmm {
+namespace {
+
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+http::Response JsonResponse(int status, const nlohmann::json& body) {
+  http::Response r;
+  r.status = status;
+  r.body = Dump(body);
+  return r;
+}
+
+http::Response NoContent() {
+  http::Response r;
+  r.status = 204;
+  return r;
+}
+
+http::Response MethodNotAllowed(const http::Request& request, std::string_view allow) {
+  http::Response r = http::ErrorResponse(
+      405, fmt::format("method {} is not allowed on {}; use {}", request.method.substr(0, 16),
+                       request.path, allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+http::Response FromResult(const Result<void>& result, std::string_view what) {
+  if (result) return NoContent();
+  const Error& e = result.error();
+  int status = (e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kConfig) ? 400 : 500;
+  return http::ErrorResponse(status, fmt::format("{}: {}", what, e.ToString()));
+}
+
+// Parses a PUT body that must be {"<field>": "<one of values>"} and nothing
+// else. Returns the value, or sets *error to the 400 response.
+std::optional<std::string> ParseSingleField(const http::Request& request, std::string_view field,
+                                            std::initializer_list<std::string_view> values,
+                                            http::Response* error) {
+  std::string allowed;
+  for (auto v : values) allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : ", ", v);
+  if (request.body.empty()) {
+    *error = http::ErrorResponse(
+        400, fmt::format("the request body is empty; expected {{\"{}\": one of {}}}", field, allowed));
+    return std::nullopt;
+  }
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    *error = http::ErrorResponse(400, "the request body is not valid JSON");
+    return std::nullopt;
+  }
+  if (!body.is_object()) {
+    *error = http::ErrorResponse(400, fmt::format("the request body must be a JSON object, not {}",
+                                                  body.type_name()));
+    return std::nullopt;
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (key != field) {
+      nlohmann::json name = key;
+      *error = http::ErrorResponse(
+          400, fmt::format("unknown field {} (expected \"{}\")", Dump(name).substr(0, 80), field));
+      return std::nullopt;
+    }
+  }
+  auto it = body.find(field);
+  if (it == body.end()) {
+    *error = http::ErrorResponse(400, fmt::format("missing field \"{}\"", field));
+    return std::nullopt;
+  }
+  if (!it->is_string()) {
+    *error = http::ErrorResponse(
+        400, fmt::format("field \"{}\" must be a string, not {}", field, it->type_name()));
+    return std::nullopt;
+  }
+  std::string value = it->get<std::string>();
+  for (auto v : values) {
+    if (value == v) return value;
+  }
+  *error = http::ErrorResponse(400, fmt::format("invalid {} {} (expected one of {})", field,
+                                                Dump(*it).substr(0, 80), allowed));
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ApiRouter
+
+http::Response ApiRouter::Handle(const http::Request& request) {
+  http::Response response = Route(request);
+  ++requests_;
+  if (response.status >= 400) ++errors_;
+  return response;
+}
+
+http::Response ApiRouter::Route(const http::Request& request) {
+  const std::string& path = request.path;
+  const std::string& method = request.method;
+  if (path == "/vm") {
+    if (method != "GET") return MethodNotAllowed(request, "GET");
+    return JsonResponse(200, vm_.Info());
+  }
+  if (path == "/vm/state") {
+    if (method != "PUT") return MethodNotAllowed(request, "PUT");
+    return PutState(request);
+  }
+  if (path == "/actions") {
+    if (method != "PUT") return MethodNotAllowed(request, "PUT");
+    return PutAction(request);
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return MethodNotAllowed(request, "GET");
+    nlohmann::json metrics = vm_.Metrics();
+    if (!metrics.is_object()) metrics = nlohmann::json::object();
+    metrics["api"] = {{"requests", requests_ + 1}, {"errors", errors_}};
+    return JsonResponse(200, metrics);
+  }
+  return http::ErrorResponse(404, fmt::format("no such path: {}", path.substr(0, 80)));
+}
+
+http::Response ApiRouter::PutState(const http::Request& request) {
+  http::Response error;
+  auto state = ParseSingleField(request, "state", {"Paused", "Resumed"}, &error);
+  if (!state) return error;
+  if (*state == "Paused") return FromResult(vm_.Pause(), "pause");
+  return FromResult(vm_.Resume(), "resume");
+}
+
+http::Response ApiRouter::PutAction(const http::Request& request) {
+  http::Response error;
+  auto action =
+      ParseSingleField(request, "action", {"Shutdown", "Reset", "SendCtrlAltDel"}, &error);
+  if (!action) return error;
+  if (*action == "Shutdown") return FromResult(vm_.Shutdown(), "Shutdown");
+  if (*action == "Reset") return FromResult(vm_.Reset(), "Reset");
+  return FromResult(vm_.SendCtrlAltDel(), "SendCtrlAltDel");
+}
+
+// ---------------------------------------------------------------------------
+// Connections (io thread)
+
+class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ApiServer& server, asio::local::stream_protocol::socket socket)
+      : server_(server),
+        alive_(server.alive_),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        parser_(server.options_.limits) {}
+
+  void Start() {
+    ++server_.connections_;
+    Read();
+  }
+
+ private:
+  void Read() {
+    ArmTimer();
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                    const asio::error_code& ec, size_t n) {
+      if (!*self->alive_) return;
+      if (ec) {
+        self->Close();  // EOF or error: the client is gone
+        return;
+      }
+      self->parser_.Feed({self->buf_.data(), n});
+      self->Process();
+    });
+  }
+
+  void Process() {
+    switch (parser_.Parse()) {
+      case http::RequestParser::Status::kNeedMore:
+        if (parser_.awaiting_body() && parser_.current().expect_continue && !sent_continue_) {
+          sent_continue_ = true;
+          http::Response cont;
+          cont.status = 100;
+          Write(cont, /*then_close=*/false, /*continue_parsing=*/false);
+          return;
+        }
+        Read();
+        return;
+      case http::RequestParser::Status::kComplete: {
+        http::Request request = parser_.TakeRequest();
+        sent_continue_ = false;
+        http::Response response = server_.router_.Handle(request);
+        spdlog::debug("api: {} {} -> {}", request.method, request.path, response.status);
+        bool close = !request.keep_alive;
+        response.close = close;
+        Write(response, close, /*continue_parsing=*/true);
+        return;
+      }
+      case http::RequestParser::Status::kError: {
+        server_.router_.CountRejected();
+        spdlog::debug("api: rejected request: {} {}", parser_.error_status(),
+                      parser_.error_message());
+        http::Response response = http::ErrorResponse(parser_.error_status(), parser_.error_message());
+        response.close = true;
+        Write(response, /*then_close=*/true, /*continue_parsing=*/false);
+        return;
+      }
+    }
+  }
+
+  void Write(const http::Response& response, bool then_close, bool continue_parsing) {
+    out_ = response.Serialize();
+    ArmTimer();
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this(), then_close, continue_parsing](
+                          const asio::error_code& ec, size_t) {
+                        if (!*self->alive_) return;
+                        if (ec || then_close) {
+                          self->Close();
+                          return;
+                        }
+                        if (continue_parsing) {
+                          self->Process();  // a pipelined request may be buffered
+                        } else {
+                          self->Read();
+                        }
+                      });
+  }
+
+  void ArmTimer() {
+    timer_.expires_after(server_.options_.idle_timeout);
+    timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || !*self->alive_) return;
+      spdlog::debug("api: closing an idle connection");
+      self->Close();
+    });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    asio::error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+    --server_.connections_;
+  }
+
+  ApiServer& server_;
+  std::shared_ptr<bool> alive_;
+  asio::local::stream_protocol::socket socket_;
+  asio::steady_timer timer_;
+  http::RequestParser parser_;
+  std::array<char, 4096> buf_;
+  std::string out_;
+  bool sent_continue_ = false;
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// ApiServer
+
+ApiServer::ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions options)
+    : io_(io), router_(vm), options_(options), alive_(std::make_shared<bool>(true)) {}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
+                                                     const std::string& socket_path,
+                                                     VmControl& vm, ApiServerOptions options) {
+  std::unique_ptr<ApiServer> server(new ApiServer(io, vm, options));
+  server->listener_ = TRY_CTX(UnixListener::Create(io, socket_path), "--api-sock");
+  asio::post(io, [s = server.get(), alive = server->alive_] {
+    if (*alive) s->Accept();
+  });
+  return server;
+}
+
+ApiServer::~ApiServer() {
+  *alive_ = false;
+  listener_.reset();
+}
+
+const std::string& ApiServer::socket_path() const { return listener_->path(); }
+
+void ApiServer::Accept() {
+  listener_->acceptor().async_accept(
+      [this, alive = alive_](const asio::error_code& ec, asio::local::stream_protocol::socket socket) {
+        if (!*alive || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          spdlog::warn("api: accept failed: {}", ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+          timer->async_wait([this, timer, alive](const asio::error_code& e) {
+            if (!e && *alive) Accept();
+          });
+          return;
+        }
+        if (connections_ >= options_.max_connections) {
+          spdlog::warn("api: more than {} connections; closing the new one",
+                       options_.max_connections);
+          asio::error_code ignored;
+          socket.close(ignored);
+        } else {
+          std::make_shared<Connection>(*this, std::move(socket))->Start();
+        }
+        Accept();
+      });
+}
+
+}  // namespace vmm

@@ -1,0 +1,90 @@
+// The control API: HTTP/1.1 with JSON bodies on a Unix socket (--api-sock),
+// in Firecracker's manner, so `curl --unix-socket PATH http://localhost/vm`
+// works. docs/api.md describes it; docs/openapi.yaml is the schema.
+//
+//   GET /vm                      200 VmControl::Info()
+//   PUT /vm/state  {"state": "Paused"|"Resumed"}                    204
+//   PUT /actions   {"action": "Shutdown"|"Reset"|"SendCtrlAltDel"}  204
+//   GET /metrics                 200 VmControl::Metrics() + "api" counters
+//
+// Errors: {"fault_message": "..."} with 400 (malformed HTTP or JSON, unknown
+// fields or values, a refused VM operation), 404 (unknown path), 405 (wrong
+// method, with Allow), 413/414/431 (size limits), 500 (VM operation failed),
+// 501 (Transfer-Encoding), 505 (HTTP version).
+//
+// Threads: everything runs on the io_context thread; VmControl methods are
+// called there and must be quick. ApiServer is created on the main thread
+// and destroyed after the io_context has stopped (as Console).
+#pragma once
+
+#include <asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vmm/api/http.h"
+#include "vmm/api/vm_control.h"
+#include "vmm/base/error.h"
+
+namespace vmm {
+
+class UnixListener;
+
+// Request routing, without sockets (unit-testable). Not thread-safe.
+class ApiRouter {
+ public:
+  explicit ApiRouter(VmControl& vm) : vm_(vm) {}
+
+  http::Response Handle(const http::Request& request);
+
+  // Counts a request the parser rejected (it never reaches Handle).
+  void CountRejected() {
+    ++requests_;
+    ++errors_;
+  }
+  uint64_t requests() const { return requests_; }
+  uint64_t errors() const { return errors_; }
+
+ private:
+  http::Response Route(const http::Request& request);
+  http::Response PutState(const http::Request& request);
+  http::Response PutAction(const http::Request& request);
+
+  VmControl& vm_;
+  uint64_t requests_ = 0;
+  uint64_t errors_ = 0;  // responses with status >= 400
+};
+
+struct ApiServerOptions {
+  http::Limits limits;
+  size_t max_connections = 16;  // further connections are closed at once
+  std::chrono::seconds idle_timeout{60};
+};
+
+class ApiServer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<ApiServer>> Create(asio::io_context& io,
+                                                                 const std::string& socket_path,
+                                                                 VmControl& vm,
+                                                                 ApiServerOptions options = {});
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  const std::string& socket_path() const;
+
+ private:
+  class Connection;
+  ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions options);
+  void Accept();
+
+  asio::io_context& io_;
+  ApiRouter router_;
+  ApiServerOptions options_;
+  std::unique_ptr<UnixListener> listener_;
+  size_t connections_ = 0;
+  // Shared with connections so they can tell the server is gone.
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace vmm
