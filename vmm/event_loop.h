@@ -34,7 +34,7 @@ class EventLoop {
     if (thread_.joinable()) thread_.join();
   }
 
-  bool running_in_loop() const { return context_.get_executor().running_in_this_thread(); }
+  bool running_in_loop() { return context_.get_executor().running_in_this_thread(); }
 
  private:
   asio::io_context context_;

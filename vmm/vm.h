@@ -30,6 +30,7 @@
 #include "vmm/base/error.h"
 #include "vmm/base/guest_memory.h"
 #include "vmm/config.h"
+#include "vmm/console/console.h"
 #include "vmm/cpu_template.h"
 #include "vmm/event_loop.h"
 #include "vmm/kvm/kvm.h"
@@ -39,8 +40,6 @@ class Serial;
 }  // namespace devices
 
 namespace vmm {
-
-class Console;
 
 // Exit statuses beyond the guest's own 0..63 (design.md, "Exit status").
 inline constexpr int kExitTripleFault = 80;

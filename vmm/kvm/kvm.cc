@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace vmm::kvm {
@@ -27,6 +28,43 @@ constexpr RequiredCap kRequiredCaps[] = {
     {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
     {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
     {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+};
+
+// The uapi headers declare the variable-length KVM structs with
+// __DECLARE_FLEX_ARRAY, which in C++ (before Linux 6.5's fix) wraps the array
+// in an empty struct: sizeof and the array's offset both come out 4 bytes
+// larger than the kernel's, so the _IOW/_IOWR numbers are wrong (EINVAL) and
+// the entries would land in the wrong place. These headers and numbers have
+// the C layout (Documentation/virt/kvm/api.rst §4.46, §4.18, §4.3).
+struct CpuidHeader {  // struct kvm_cpuid2, then kvm_cpuid_entry2[nent]
+  uint32_t nent;
+  uint32_t padding;
+};
+struct MsrsHeader {  // struct kvm_msrs, then kvm_msr_entry[nmsrs]
+  uint32_t nmsrs;
+  uint32_t pad;
+};
+struct MsrListHeader {  // struct kvm_msr_list, then uint32_t[nmsrs]
+  uint32_t nmsrs;
+};
+constexpr unsigned long kGetSupportedCpuid =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, sizeof(CpuidHeader));
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, sizeof(CpuidHeader));
+constexpr unsigned long kGetMsrIndexList =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, sizeof(MsrListHeader));
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, sizeof(MsrsHeader));
+
+// A header followed by `count` items, laid out as the kernel expects.
+template <typename Header, typename Item>
+class VarStruct {
+ public:
+  explicit VarStruct(size_t count) : buffer_(sizeof(Header) + count * sizeof(Item)) {}
+  Header* header() { return reinterpret_cast<Header*>(buffer_.data()); }
+  Item* items() { return reinterpret_cast<Item*>(buffer_.data() + sizeof(Header)); }
+  void* data() { return buffer_.data(); }
+
+ private:
+  std::vector<uint8_t> buffer_;
 };
 
 // ioctl that retries EINTR (except for KVM_RUN, handled by the caller).
@@ -78,11 +116,10 @@ int Kvm::CheckExtension(long capability) const {
 Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
   // The kernel says E2BIG when the buffer is too small; grow and retry.
   for (uint32_t count = 128; count <= 4096; count *= 2) {
-    std::vector<uint8_t> buffer(sizeof(kvm_cpuid2) + count * sizeof(kvm_cpuid_entry2));
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.data());
-    cpuid->nent = count;
-    if (Ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+    VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(count);
+    cpuid.header()->nent = count;
+    if (Ioctl(fd_.get(), kGetSupportedCpuid, cpuid.data()) == 0) {
+      return std::vector<kvm_cpuid_entry2>(cpuid.items(), cpuid.items() + cpuid.header()->nent);
     }
     if (errno != E2BIG) return IoctlError("KVM_GET_SUPPORTED_CPUID");
   }
@@ -90,18 +127,16 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
 }
 
 Result<std::vector<uint32_t>> Kvm::GetMsrIndexList() const {
-  kvm_msr_list probe{};
-  probe.nmsrs = 0;
-  if (Ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
+  MsrListHeader probe{0};
+  if (Ioctl(fd_.get(), kGetMsrIndexList, &probe) < 0 && errno != E2BIG) {
     return IoctlError("KVM_GET_MSR_INDEX_LIST");
   }
-  std::vector<uint8_t> buffer(sizeof(kvm_msr_list) + probe.nmsrs * sizeof(uint32_t));
-  auto* list = reinterpret_cast<kvm_msr_list*>(buffer.data());
-  list->nmsrs = probe.nmsrs;
-  if (Ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, list) < 0) {
+  VarStruct<MsrListHeader, uint32_t> list(probe.nmsrs);
+  list.header()->nmsrs = probe.nmsrs;
+  if (Ioctl(fd_.get(), kGetMsrIndexList, list.data()) < 0) {
     return IoctlError("KVM_GET_MSR_INDEX_LIST");
   }
-  return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+  return std::vector<uint32_t>(list.items(), list.items() + list.header()->nmsrs);
 }
 
 Result<std::unique_ptr<VmFd>> Kvm::CreateVm() const {
@@ -241,23 +276,22 @@ Result<void> VcpuFd::SetFpu(const kvm_fpu& fpu) {
 }
 
 Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  std::vector<uint8_t> buffer(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.data());
-  cpuid->nent = static_cast<uint32_t>(entries.size());
-  std::memcpy(cpuid->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-  if (Ioctl(fd_.get(), KVM_SET_CPUID2, cpuid) < 0) return IoctlError("KVM_SET_CPUID2");
+  VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(entries.size());
+  cpuid.header()->nent = static_cast<uint32_t>(entries.size());
+  std::memcpy(cpuid.items(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+  if (Ioctl(fd_.get(), kSetCpuid2, cpuid.data()) < 0) return IoctlError("KVM_SET_CPUID2");
   return {};
 }
 
 Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
-  std::vector<uint8_t> buffer(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
-  auto* list = reinterpret_cast<kvm_msrs*>(buffer.data());
-  list->nmsrs = static_cast<uint32_t>(msrs.size());
+  VarStruct<MsrsHeader, kvm_msr_entry> list(msrs.size());
+  list.header()->nmsrs = static_cast<uint32_t>(msrs.size());
   for (size_t i = 0; i < msrs.size(); ++i) {
-    list->entries[i].index = msrs[i].first;
-    list->entries[i].data = msrs[i].second;
+    list.items()[i] = kvm_msr_entry{};
+    list.items()[i].index = msrs[i].first;
+    list.items()[i].data = msrs[i].second;
   }
-  int set = Ioctl(fd_.get(), KVM_SET_MSRS, list);
+  int set = Ioctl(fd_.get(), kSetMsrs, list.data());
   if (set < 0) return IoctlError("KVM_SET_MSRS");
   if (static_cast<size_t>(set) != msrs.size()) {
     return MakeError(ErrorKind::kInternal, "KVM_SET_MSRS: MSR {:#x} was refused",
