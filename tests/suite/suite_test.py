@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Integration tests of `vmm suite`, run by CTest (label "suite").
+
+Usage: suite_test.py VMM FAKE_VMM TEST_NAME
+
+VMM is the real vmm binary (its `suite` subcommand is under test); the cases
+boot FAKE_VMM (tests/suite/fake_vmm.py) through the hidden `--vmm` flag, so
+these tests need no /dev/kvm and no guest kernel. Each test is one function
+below; CTest runs each as its own test.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+HERE = pathlib.Path(__file__).resolve().parent
+CASES = HERE / "cases"
+DUMMY_KERNEL = CASES / "dummy-kernel.bin"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message, output=None):
+    if not condition:
+        if output is not None:
+            message += "\n--- suite output ---\n" + output
+        raise Failure(message)
+
+
+def run_suite(args, out_dir, timeout=120):
+    command = [VMM, "suite", "--vmm", FAKE, "--out", str(out_dir)] + [str(a) for a in args]
+    start = time.monotonic()
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout)
+    wall = time.monotonic() - start
+    output = proc.stdout + proc.stderr
+    print(f"$ {' '.join(command)}\n(exit {proc.returncode}, {wall:.2f} s)")
+    return proc.returncode, output, wall
+
+
+def write_case(folder, name, **fields):
+    fields.setdefault("kernel", str(DUMMY_KERNEL))
+    fields.setdefault("timeout", 5)
+    path = pathlib.Path(folder) / f"{name}.json"
+    path.write_text(json.dumps(fields, indent=2))
+    return path
+
+
+# --- tests --------------------------------------------------------------------
+
+def test_passing_fixtures(tmp):
+    """Every verdict kind passes when vmm ends as the case expects."""
+    status, output, _ = run_suite(["--jobs", "3", CASES / "pass"], tmp)
+    check(status == 0, f"expected exit 0, got {status}", output)
+    for name in ["banner", "noisy", "exit-code", "triple", "hang", "missing-kernel"]:
+        check(f"PASS  {name}" in output, f"no PASS line for {name}", output)
+    # The table has a column per boot-trace event the fake wrote.
+    check("entry(0x40)" in output and "user(0x41)" in output, "phase columns missing", output)
+    timings = json.loads((tmp / "banner" / "timings.json").read_text())
+    check(timings["verdict"] == "PASS" and len(timings["matches"]) == 3, f"timings: {timings}")
+    check("phase-0x40" in timings["boot_trace"], f"boot trace not parsed: {timings}")
+    serial = (tmp / "noisy" / "serial.log").read_bytes()
+    check(b"\x1b[" in serial and b"\r\n" in serial, "serial.log must keep the raw bytes")
+
+
+def test_failure_report(tmp):
+    """A failing case names the unmatched pattern and shows the serial tail."""
+    status, output, _ = run_suite([CASES / "failing" / "failing.json"], tmp)
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("expect pattern 2 of 3 'never printed' never matched" in output,
+          "the report does not name the unmatched pattern", output)
+    check("serial (last 40 of 54 lines)" in output, "no serial tail header", output)
+    check("  | line 50" in output and "  | line 11" in output,
+          "the serial tail misses the last lines", output)
+    check("  | line 10\n" not in output, "the serial tail is longer than 40 lines", output)
+    check("  ! vmm: register dump would be here" in output, "vmm's stderr not shown", output)
+    check(f"artifacts: {tmp / 'failing'}" in output, "no artifact path", output)
+    serial = (tmp / "failing" / "serial.log").read_text()
+    check(serial.count("\n") == 54, "serial.log is not the full serial output")
+    timings = json.loads((tmp / "failing" / "timings.json").read_text())
+    check(timings["verdict"] == "FAIL" and "never printed" in timings["reasons"][0],
+          f"timings.json: {timings}")
+
+
+def test_wrong_exit_is_reported(tmp):
+    write_case(tmp / "cases", "wrong-exit", cmdline="say=hi exit=5", result="exit:0",
+               expect=["hi"])
+    status, output, _ = run_suite([tmp / "cases"], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("expected exit:0, got exit:5 (vmm exit status 5)" in output, "wrong exit", output)
+
+
+def test_crash_is_one_case_only(tmp):
+    """A vmm that dies of a signal fails its case; the others still pass."""
+    write_case(tmp / "cases", "crash", cmdline="say=before crash", expect=["before"])
+    write_case(tmp / "cases", "fine", cmdline="say=ok", expect=["ok"])
+    status, output, _ = run_suite(["--jobs", "2", tmp / "cases"], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("vmm died of signal 11" in output, "signal not reported", output)
+    check("PASS  fine" in output, "the other case did not pass", output)
+
+
+def test_forbidden_pattern_stops_the_case_early(tmp):
+    write_case(tmp / "cases", "forbid", cmdline="say=booting panic exit=0",
+               forbid=["panic|BUG|Oops"], timeout=30)
+    status, output, wall = run_suite([tmp / "cases"], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("forbidden pattern 'panic|BUG|Oops' matched at line 2: [panic] something broke"
+          in output, "forbid hit not reported", output)
+    check(wall < 10, f"the case was not stopped early ({wall:.1f} s)", output)
+
+
+def test_watchdog_kills_a_hung_vmm(tmp):
+    write_case(tmp / "cases", "stuck", cmdline="say=stuck ignore-timeout", result="timeout",
+               timeout=1)
+    status, output, wall = run_suite(["--watchdog-margin", "1", tmp / "cases"], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("killed by the suite watchdog" in output, "watchdog not reported", output)
+    check(wall < 10, f"the watchdog did not fire in time ({wall:.1f} s)", output)
+
+
+def test_malformed_case_is_its_own_error(tmp):
+    status, output, _ = run_suite([CASES / "malformed"], tmp)
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("bad-cpus.json: field 'cpus': must be an integer 1..255" in output,
+          "the error does not name file and field", output)
+    check("PASS  good" in output, "the good case did not run", output)
+    check("ERROR bad-cpus" in output, "the malformed case is not an ERROR", output)
+
+
+def test_jobs_overlap(tmp):
+    """8 cases of 1 s each with --jobs 4 run 4 at a time."""
+    for n in range(8):
+        write_case(tmp / "cases", f"sleep-{n}", cmdline="say=zzz sleep=1", expect=["zzz"])
+    status, output, wall = run_suite(["--jobs", "4", tmp / "cases"], tmp / "out")
+    check(status == 0, f"expected exit 0, got {status}", output)
+    intervals = []
+    for n in range(8):
+        t = json.loads((tmp / "out" / f"sleep-{n}" / "timings.json").read_text())
+        intervals.append((t["start_ms"], t["end_ms"]))
+    # Largest number of runs alive at one instant.
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
+                    key=lambda x: (x[0], x[1]))
+    alive = peak = 0
+    for _, delta in events:
+        alive += delta
+        peak = max(peak, alive)
+    print(f"wall {wall:.2f} s, peak concurrency {peak}")
+    check(peak == 4, f"expected 4 runs at once, saw at most {peak}", output)
+    check(wall < 6, f"8 x 1 s with --jobs 4 took {wall:.2f} s (serial would be 8 s)", output)
+
+
+def test_junit_parses(tmp):
+    write_case(tmp / "cases", "good", cmdline="ansi say=green_<&>_text exit=0",
+               expect=["green <&> text"])
+    write_case(tmp / "cases", "bad", cmdline="say=nope exit=0", expect=["yes"])
+    (tmp / "cases" / "broken.json").write_text("{ not json")
+    junit = tmp / "junit.xml"
+    status, output, _ = run_suite(["--junit", junit, tmp / "cases"], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    root = ET.parse(junit).getroot()  # raises on malformed XML
+    check(root.tag == "testsuites", f"root is {root.tag}")
+    suite = root.find("testsuite")
+    check(suite is not None, "no <testsuite>")
+    check((suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1"),
+          f"counts: {suite.attrib}")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    check(set(cases) == {"good", "bad", "broken"}, f"testcases: {sorted(cases)}")
+    check(cases["good"].find("failure") is None, "good has a failure")
+    failure = cases["bad"].find("failure")
+    check(failure is not None and "'yes' never matched" in failure.get("message"),
+          "bad has no failure naming the pattern")
+    error = cases["broken"].find("error")
+    check(error is not None and "not valid JSON" in error.get("message"), "broken has no error")
+    out = cases["good"].find("system-out").text
+    check("green <&> text" in out and "\x1b" not in out, f"system-out: {out!r}")
+    float(suite.get("time"))
+
+
+def test_repeat_reports_pass_rate(tmp):
+    write_case(tmp / "cases", "again", cmdline="say=boot", expect=["boot"])
+    status, output, _ = run_suite(["--repeat", "5", "--jobs", "2", tmp / "cases"], tmp / "out")
+    check(status == 0, f"expected exit 0, got {status}", output)
+    check("pass rate" in output and "boot p95" in output, "no repeat table", output)
+    check("100.0%" in output, "pass rate not 100%", output)
+    for run in range(1, 6):
+        check((tmp / "out" / "again" / f"{run:03}" / "timings.json").exists(),
+              f"no artifacts for run {run}")
+
+
+def test_filter_and_tag_select_cases(tmp):
+    status, output, _ = run_suite(["--filter", "b*", "--list", CASES / "pass"], tmp)
+    check(status == 0 and "banner" in output and "noisy" not in output,
+          "--filter did not select", output)
+    status, output, _ = run_suite(["--tag", "smoke", CASES / "pass"], tmp)
+    check(status == 0 and "PASS  banner" in output and "noisy" not in output,
+          "--tag did not select", output)
+    status, output, _ = run_suite(["--filter", "nothing*", CASES / "pass"], tmp)
+    check(status == 64 and "no case selected" in output, "empty selection must fail", output)
+
+
+TESTS = {name[len("test_"):]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[3] not in TESTS:
+        sys.exit(f"usage: {sys.argv[0]} VMM FAKE_VMM {{{'|'.join(TESTS)}}}")
+    VMM, FAKE, name = sys.argv[1], sys.argv[2], sys.argv[3]
+    with tempfile.TemporaryDirectory(prefix=f"suite-{name}-") as d:
+        tmp = pathlib.Path(d)
+        (tmp / "cases").mkdir()
+        try:
+            TESTS[name](tmp)
+        except Failure as e:
+            print(f"FAILED {name}: {e}")
+            sys.exit(1)
+    print(f"ok {name}")

@@ -1,0 +1,309 @@
+#include "vmm/suite/case.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/base/guest_memory.h"
+#include "vmm/suite/matcher.h"
+
+namespace vmm::suite {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::string_view kBuildPrefix = "${build}";
+constexpr std::string_view kSourcePrefix = "${source}";
+
+// Every field a case may have; anything else is a typo worth reporting.
+const std::set<std::string, std::less<>> kKnownFields = {
+    "name",   "description", "kernel", "initrd", "cmdline", "memory", "cpus",   "disks",
+    "args",   "timeout",     "result", "expect", "forbid",  "tags",   "$comment",
+};
+
+std::unexpected<Error> FieldError(const fs::path& file, std::string_view field,
+                                  std::string_view what) {
+  return MakeError(ErrorKind::kConfig, "{}: field '{}': {}", file.string(), field, what);
+}
+
+std::string JsonTypeName(const json& value) { return value.type_name(); }
+
+// Resolves a case-file path: "${build}/x" and "${source}/x" against the build
+// and source trees, absolute paths as they are, the rest against the folder of
+// the case file. Lexically normalized; existence is vmm's business (a case may
+// well expect vmm to report a missing kernel).
+std::string ResolvePath(std::string_view raw, const fs::path& file, const PathContext& paths) {
+  fs::path resolved;
+  if (raw.starts_with(kBuildPrefix)) {
+    resolved = paths.build_dir / fs::path(std::string(raw.substr(kBuildPrefix.size()))).relative_path();
+  } else if (raw.starts_with(kSourcePrefix)) {
+    resolved =
+        paths.source_dir / fs::path(std::string(raw.substr(kSourcePrefix.size()))).relative_path();
+  } else {
+    fs::path p(raw);
+    resolved = p.is_absolute() ? p : file.parent_path() / p;
+  }
+  return resolved.lexically_normal().string();
+}
+
+Result<std::string> GetString(const json& doc, std::string_view field, const fs::path& file) {
+  const json& value = doc.at(std::string(field));
+  if (!value.is_string()) {
+    return FieldError(file, field, fmt::format("must be a string, not {}", JsonTypeName(value)));
+  }
+  return value.get<std::string>();
+}
+
+Result<std::vector<std::string>> GetStringList(const json& doc, std::string_view field,
+                                               const fs::path& file) {
+  const json& value = doc.at(std::string(field));
+  if (value.is_string()) return std::vector<std::string>{value.get<std::string>()};
+  if (!value.is_array()) {
+    return FieldError(file, field,
+                      fmt::format("must be a list of strings, not {}", JsonTypeName(value)));
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!value[i].is_string()) {
+      return FieldError(file, fmt::format("{}[{}]", field, i),
+                        fmt::format("must be a string, not {}", JsonTypeName(value[i])));
+    }
+    out.push_back(value[i].get<std::string>());
+  }
+  return out;
+}
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::optional<int> ParseInt(std::string_view text) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::string Outcome::ToString() const {
+  switch (kind) {
+    case OutcomeKind::kExit:
+      return fmt::format("exit:{}", status);
+    case OutcomeKind::kTripleFault:
+      return "triple-fault";
+    case OutcomeKind::kTimeout:
+      return "timeout";
+    case OutcomeKind::kSetupError:
+      return fmt::format("setup-error:{}", status);
+  }
+  return "?";
+}
+
+Result<Outcome> ParseOutcome(std::string_view text) {
+  if (text == "triple-fault") return Outcome{OutcomeKind::kTripleFault, kStatusTripleFault};
+  if (text == "timeout") return Outcome{OutcomeKind::kTimeout, kStatusTimeout};
+  auto parse_number = [&](std::string_view prefix, int lo, int hi) -> std::optional<int> {
+    if (!text.starts_with(prefix)) return std::nullopt;
+    std::optional<int> n = ParseInt(text.substr(prefix.size()));
+    if (!n || *n < lo || *n > hi) return std::nullopt;
+    return n;
+  };
+  if (text.starts_with("exit:")) {
+    if (auto n = parse_number("exit:", 0, 63)) return Outcome{OutcomeKind::kExit, *n};
+    return MakeError(ErrorKind::kConfig, "'{}': the exit value must be a number 0..63", text);
+  }
+  if (text.starts_with("setup-error:")) {
+    if (auto n = parse_number("setup-error:", 64, 78)) return Outcome{OutcomeKind::kSetupError, *n};
+    return MakeError(ErrorKind::kConfig, "'{}': the setup error must be a number 64..78", text);
+  }
+  return MakeError(ErrorKind::kConfig,
+                   "'{}' is not a result (exit:N, triple-fault, timeout, setup-error:N)", text);
+}
+
+std::string DescribeStatus(int status) {
+  if (status >= 0 && status <= 63) return fmt::format("exit:{}", status);
+  if (status >= 64 && status <= 78) return fmt::format("setup-error:{}", status);
+  if (status == kStatusTripleFault) return "triple-fault";
+  if (status == kStatusKvmError) return "kvm-error";
+  if (status == kStatusTimeout) return "timeout";
+  return fmt::format("status:{}", status);
+}
+
+Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
+                           const PathContext& paths) {
+  // nlohmann::json reports syntax errors only by exception; this is the one
+  // place they can arise, and they become an Error right here.
+  json doc;
+  try {
+    doc = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    return MakeError(ErrorKind::kConfig, "{}: not valid JSON: {}", file.string(), e.what());
+  }
+  if (!doc.is_object()) {
+    return MakeError(ErrorKind::kConfig, "{}: a case must be a JSON object, not {}", file.string(),
+                     JsonTypeName(doc));
+  }
+  for (const auto& [key, value] : doc.items()) {
+    if (!kKnownFields.contains(key)) return FieldError(file, key, "unknown field");
+  }
+
+  CaseSpec spec;
+  spec.file = file;
+  spec.name = file.stem().string();
+  if (doc.contains("name")) spec.name = TRY(GetString(doc, "name", file));
+  if (!IsValidName(spec.name)) {
+    return FieldError(file, "name",
+                      fmt::format("'{}' is not a valid case name (letters, digits, '-', '_', '.')",
+                                  spec.name));
+  }
+  if (doc.contains("description")) spec.description = TRY(GetString(doc, "description", file));
+
+  if (!doc.contains("kernel")) return FieldError(file, "kernel", "missing (every case boots one)");
+  std::string kernel = TRY(GetString(doc, "kernel", file));
+  if (kernel.empty()) return FieldError(file, "kernel", "must not be empty");
+  spec.kernel = ResolvePath(kernel, file, paths);
+  if (doc.contains("initrd")) {
+    spec.initrd = ResolvePath(TRY(GetString(doc, "initrd", file)), file, paths);
+  }
+  if (doc.contains("cmdline")) spec.cmdline = TRY(GetString(doc, "cmdline", file));
+
+  if (doc.contains("memory")) {
+    const json& memory = doc.at("memory");
+    if (memory.is_number_unsigned()) {
+      spec.memory = fmt::format("{}M", memory.get<uint64_t>());
+    } else {
+      spec.memory = TRY(GetString(doc, "memory", file));
+    }
+    if (Result<uint64_t> size = ParseSize(spec.memory); !size) {
+      return FieldError(file, "memory", size.error().ToString());
+    }
+  }
+  if (doc.contains("cpus")) {
+    const json& cpus = doc.at("cpus");
+    if (!cpus.is_number_integer() || cpus.get<int64_t>() < 1 || cpus.get<int64_t>() > 255) {
+      return FieldError(file, "cpus", fmt::format("must be an integer 1..255, not {}", cpus.dump()));
+    }
+    spec.cpus = cpus.get<int>();
+  }
+  if (doc.contains("disks")) {
+    for (const std::string& disk : TRY(GetStringList(doc, "disks", file))) {
+      std::string_view path = disk;
+      std::string_view suffix;
+      if (size_t comma = path.find(','); comma != std::string_view::npos) {
+        suffix = path.substr(comma);
+        path = path.substr(0, comma);
+      }
+      spec.disks.push_back(ResolvePath(path, file, paths) + std::string(suffix));
+    }
+  }
+  if (doc.contains("args")) spec.extra_args = TRY(GetStringList(doc, "args", file));
+
+  if (doc.contains("timeout")) {
+    const json& timeout = doc.at("timeout");
+    if (!timeout.is_number() || timeout.get<double>() <= 0 || timeout.get<double>() > 3600) {
+      return FieldError(file, "timeout",
+                        fmt::format("must be a number of seconds in (0, 3600], not {}",
+                                    timeout.dump()));
+    }
+    spec.timeout_s = timeout.get<double>();
+  }
+  if (doc.contains("result")) {
+    const json& result = doc.at("result");
+    if (result.is_number_integer()) {
+      int64_t n = result.get<int64_t>();
+      if (n < 0 || n > 63) {
+        return FieldError(file, "result", fmt::format("exit value {} is outside 0..63", n));
+      }
+      spec.outcome = Outcome{OutcomeKind::kExit, static_cast<int>(n)};
+    } else {
+      std::string text = TRY(GetString(doc, "result", file));
+      Result<Outcome> outcome = ParseOutcome(text);
+      if (!outcome) return FieldError(file, "result", outcome.error().message());
+      spec.outcome = *outcome;
+    }
+  }
+  if (doc.contains("expect")) spec.expect = TRY(GetStringList(doc, "expect", file));
+  if (doc.contains("forbid")) spec.forbid = TRY(GetStringList(doc, "forbid", file));
+  // Compile every pattern now so a bad regex is reported with its field.
+  for (size_t i = 0; i < spec.expect.size(); ++i) {
+    if (Result<void> ok = CheckPattern(spec.expect[i]); !ok) {
+      return FieldError(file, fmt::format("expect[{}]", i), ok.error().message());
+    }
+  }
+  for (size_t i = 0; i < spec.forbid.size(); ++i) {
+    if (Result<void> ok = CheckPattern(spec.forbid[i]); !ok) {
+      return FieldError(file, fmt::format("forbid[{}]", i), ok.error().message());
+    }
+  }
+  if (doc.contains("tags")) spec.tags = TRY(GetStringList(doc, "tags", file));
+  return spec;
+}
+
+Result<CaseSpec> LoadCaseFile(const fs::path& file, const PathContext& paths) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return MakeErrnoError(ErrorKind::kNoInput, "{}: cannot read case file", file.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseCase(text.str(), file, paths);
+}
+
+Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>& paths) {
+  std::vector<fs::path> files;
+  for (const std::string& raw : paths) {
+    std::error_code ec;
+    fs::path path = fs::absolute(raw, ec).lexically_normal();
+    fs::file_status status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) {
+      return MakeError(ErrorKind::kNoInput, "{}: no such case file or folder", raw);
+    }
+    if (!fs::is_directory(status)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<fs::path> found;
+    for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file() && it->path().extension() == ".json") found.push_back(it->path());
+    }
+    if (ec) return MakeError(ErrorKind::kNoInput, "{}: cannot list folder: {}", raw, ec.message());
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string& vmm_binary) {
+  std::vector<std::string> argv = {vmm_binary, "--kernel", spec.kernel};
+  if (spec.initrd) {
+    argv.push_back("--initrd");
+    argv.push_back(*spec.initrd);
+  }
+  argv.push_back("--cmdline");
+  argv.push_back(spec.cmdline);
+  argv.push_back("--memory");
+  argv.push_back(spec.memory);
+  argv.push_back("--cpus");
+  argv.push_back(std::to_string(spec.cpus));
+  argv.push_back("--serial");
+  argv.push_back("stdio");
+  argv.push_back("--timeout");
+  argv.push_back(fmt::format("{:g}", spec.timeout_s));
+  argv.push_back("--boot-trace");
+  for (const std::string& disk : spec.disks) {
+    argv.push_back("--disk");
+    argv.push_back(disk);
+  }
+  argv.insert(argv.end(), spec.extra_args.begin(), spec.extra_args.end());
+  return argv;
+}
+
+}  // namespace vmm::suite

@@ -1,0 +1,144 @@
+#include "vmm/suite/matcher.h"
+
+#include <utility>
+
+namespace vmm::suite {
+namespace {
+
+constexpr char kEsc = 0x1b;
+constexpr char kBel = 0x07;
+constexpr auto kSyntax = std::regex::ECMAScript | std::regex::optimize;
+
+// std::regex reports bad patterns only by exception; this is the one place
+// they can arise, and they become an Error right here.
+Result<std::regex> Compile(const std::string& pattern) {
+  try {
+    return std::regex(pattern, kSyntax);
+  } catch (const std::regex_error& e) {
+    return MakeError(ErrorKind::kConfig, "bad regular expression '{}': {}", pattern, e.what());
+  }
+}
+
+}  // namespace
+
+Result<void> CheckPattern(const std::string& pattern) {
+  TRY(Compile(pattern));
+  return {};
+}
+
+// ECMA-48 §5.3/§5.4: ESC [ params intermediates final (0x40..0x7e) is a CSI
+// sequence; ESC ] / P / X / ^ / _ open a control string ended by BEL or
+// ESC \; other escapes are ESC, intermediates (0x20..0x2f), a final byte.
+std::string AnsiStripper::Feed(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (char c : bytes) {
+    auto u = static_cast<unsigned char>(c);
+    switch (state_) {
+      case State::kText:
+        if (c == kEsc) {
+          state_ = State::kEscape;
+        } else if (c == '\n' || c == '\t' || (u >= 0x20 && u != 0x7f)) {
+          out.push_back(c);
+        }
+        break;
+      case State::kEscape:
+        if (c == '[') {
+          state_ = State::kCsi;
+        } else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
+          state_ = State::kString;
+        } else if (u >= 0x20 && u <= 0x2f) {
+          // intermediate byte: stay
+        } else if (c == '\n') {
+          out.push_back(c);
+          state_ = State::kText;
+        } else {
+          state_ = State::kText;
+        }
+        break;
+      case State::kCsi:
+        if (u >= 0x40 && u <= 0x7e) {
+          state_ = State::kText;
+        } else if (c == '\n') {
+          out.push_back(c);
+          state_ = State::kText;
+        }
+        break;
+      case State::kString:
+        if (c == kBel) {
+          state_ = State::kText;
+        } else if (c == kEsc) {
+          state_ = State::kStringEscape;
+        }
+        break;
+      case State::kStringEscape:
+        state_ = c == '\\' ? State::kText : State::kString;
+        break;
+    }
+  }
+  return out;
+}
+
+Result<SerialMatcher> SerialMatcher::Create(const std::vector<std::string>& expect,
+                                            const std::vector<std::string>& forbid) {
+  SerialMatcher matcher;
+  for (const std::string& source : expect) {
+    matcher.expect_.push_back(Pattern{source, TRY(Compile(source))});
+  }
+  for (const std::string& source : forbid) {
+    matcher.forbid_.push_back(Pattern{source, TRY(Compile(source))});
+  }
+  return matcher;
+}
+
+void SerialMatcher::Feed(std::string_view bytes, double time_ms) {
+  if (finished_) return;
+  std::string clean = stripper_.Feed(bytes);
+  size_t start = 0;
+  while (start < clean.size()) {
+    size_t newline = clean.find('\n', start);
+    if (newline == std::string::npos) {
+      line_.append(clean, start, std::string::npos);
+      break;
+    }
+    line_.append(clean, start, newline - start);
+    EndLine(time_ms);
+    start = newline + 1;
+  }
+}
+
+void SerialMatcher::Finish(double time_ms) {
+  if (finished_) return;
+  if (!line_.empty()) EndLine(time_ms);
+  finished_ = true;
+}
+
+void SerialMatcher::EndLine(double time_ms) {
+  ++lines_;
+  if (!forbidden_) {
+    for (size_t i = 0; i < forbid_.size(); ++i) {
+      if (std::regex_search(line_, forbid_[i].regex)) {
+        forbidden_ = ForbidHit{i, lines_, line_};
+        break;
+      }
+    }
+  }
+  // Expected patterns match in order; each later one searches after the end
+  // of the previous match on the same line.
+  auto from = line_.cbegin();
+  while (hits_.size() < expect_.size()) {
+    std::smatch match;
+    if (!std::regex_search(from, line_.cend(), match, expect_[hits_.size()].regex)) break;
+    hits_.push_back(ExpectHit{lines_, time_ms});
+    from = match[0].second;
+    if (match[0].length() == 0 && from == line_.cend()) {
+      // An empty match at the end of a line: the rest can only match empty too.
+      continue;
+    }
+  }
+  tail_.push_back(std::move(line_));
+  if (tail_.size() > kTailLines) tail_.pop_front();
+  line_.clear();
+}
+
+}  // namespace vmm::suite
