@@ -97,20 +97,25 @@ void InstallTerminalRestoreHandlers() {
   std::call_once(once, [] {
     std::atexit(RestoreAtExit);
     std::at_quick_exit(RestoreAtExit);
-    for (int sig : kHandledSignals) {
-      struct sigaction old;
-      if (sigaction(sig, nullptr, &old) != 0) continue;
-      // An ignored SIGINT/SIGHUP (nohup, background job) stays ignored.
-      if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN) continue;
-      g_previous[sig] = old;
-      struct sigaction sa;
-      std::memset(&sa, 0, sizeof sa);
-      sa.sa_sigaction = RestoreHandler;
-      sa.sa_flags = SA_SIGINFO | SA_RESTART;
-      sigemptyset(&sa.sa_mask);
-      sigaction(sig, &sa, nullptr);
-    }
   });
+  // Per signal, every call: a handler installed since the last call (an
+  // asio::signal_set, say) gets wrapped, so ours runs first and chains to it.
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  for (int sig : kHandledSignals) {
+    struct sigaction old;
+    if (sigaction(sig, nullptr, &old) != 0) continue;
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == RestoreHandler) continue;
+    // An ignored SIGINT/SIGHUP (nohup, background job) stays ignored.
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN) continue;
+    g_previous[sig] = old;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = RestoreHandler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
 }
 
 }  // namespace vmm

@@ -38,7 +38,9 @@ void RestoreTerminalState();
 // True while a terminal is held in raw mode.
 bool TerminalIsRaw();
 
-// Installs the atexit hook and the signal handlers described above. Idempotent.
+// Installs the atexit hook and the signal handlers described above. Safe to
+// call again: a handler installed since the last call is wrapped (ours runs
+// first, then chains to it).
 void InstallTerminalRestoreHandlers();
 
 }  // namespace vmm

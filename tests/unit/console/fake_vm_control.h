@@ -1,0 +1,51 @@
+// A VmControl that records calls, for the API tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vmm/api/vm_control.h"
+
+namespace vmm::testing_support {
+
+class FakeVmControl : public VmControl {
+ public:
+  nlohmann::json Info() override {
+    return {{"state", paused ? "Paused" : "Running"},
+            {"vcpus", 2},
+            {"memory_bytes", 128 << 20},
+            {"uptime_seconds", 1.5},
+            {"exits", {{"io", 10}, {"hlt", 3}}},
+            {"serial", {{"bytes_in", 4}, {"bytes_out", 100}}}};
+  }
+  Result<void> Pause() override {
+    calls.push_back("Pause");
+    paused = true;
+    return {};
+  }
+  Result<void> Resume() override {
+    calls.push_back("Resume");
+    paused = false;
+    return {};
+  }
+  Result<void> Shutdown() override {
+    calls.push_back("Shutdown");
+    if (fail_shutdown) return MakeError(ErrorKind::kInternal, "cannot stop");
+    return {};
+  }
+  Result<void> Reset() override {
+    calls.push_back("Reset");
+    return {};
+  }
+  Result<void> SendCtrlAltDel() override {
+    calls.push_back("SendCtrlAltDel");
+    return MakeError(ErrorKind::kUsage, "no i8042 keyboard");
+  }
+  nlohmann::json Metrics() override { return {{"exits_total", 13}}; }
+
+  std::vector<std::string> calls;
+  bool paused = false;
+  bool fail_shutdown = false;
+};
+
+}  // namespace vmm::testing_support
