@@ -1,11 +1,19 @@
-// Kernel main: both entries (arch/x86_64/boot.S) arrive here.
+// Kernel main: both entries (arch/x86_64/boot.S) arrive in KernelEntry.
 #include <stdint.h>
 
+#include "arch/x86_64/apic.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
 #include "arch/x86_64/trap.h"
 #include "kernel/boot_info.h"
 #include "kernel/console.h"
 #include "kernel/machine.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
+#include "kernel/selftest.h"
+#include "kernel/serial_input.h"
+#include "kernel/syscall.h"
+#include "kernel/vm.h"
 #include "lib/cmdline.h"
 #include "lib/string.h"
 
@@ -14,20 +22,38 @@ extern "C" uint64_t boot_tsc;  // rdtsc at the first entry instruction (boot.S)
 namespace kernel {
 namespace {
 
-constexpr const char* kVersion = "0.1";
-constexpr uint64_t kDirectMap = 0xffff800000000000;  // boot.S: PML4[256] maps 0..4 GiB
+constexpr const char* kVersion = "0.2";
+constexpr uint64_t kBootDirectMap = 0xffff800000000000;  // boot.S: PML4[256] maps 0..4 GiB
 constexpr uint64_t kBootMapped = 4ull << 30;
+constexpr uint32_t kCalibrateMs = 10;
 
-// Boot-time view of physical memory through the boot direct map.
+// Boot-time view of physical memory through the boot page tables' direct map.
 class BootPhysView final : public PhysView {
  public:
   const uint8_t* Map(uint64_t phys, uint64_t len) const override {
     if (phys >= kBootMapped || len > kBootMapped - phys) return nullptr;
-    return reinterpret_cast<const uint8_t*>(kDirectMap + phys);
+    return reinterpret_cast<const uint8_t*>(kBootDirectMap + phys);
   }
 };
 
 constinit BootInfo g_boot_info;
+constinit lib::Cmdline g_cmdline;
+
+// Boot phases: rdtsc at the end of each (docs/guest-kernel.md, "Boot cost").
+struct PhaseMark {
+  const char* name;
+  uint64_t tsc;
+};
+constinit PhaseMark g_marks[12] = {};
+constinit size_t g_mark_count = 0;
+constinit uint64_t g_entry_tsc = 0;
+void Mark(const char* name) {
+  if (g_mark_count < 12) g_marks[g_mark_count++] = PhaseMark{name, arch::Rdtsc()};
+}
+uint64_t Us(uint64_t cycles) {
+  const uint64_t hz = arch::Apic().tsc_hz;
+  return hz == 0 ? 0 : cycles * 1000000 / hz;
+}
 
 [[noreturn]] void RaiseFault(const char* v, size_t n) {
   if (lib::EqualN(v, n, "ud")) {
@@ -48,6 +74,83 @@ constinit BootInfo g_boot_info;
   ExitMachine(kExitBootError);
 }
 
+// The first-version command-line words (exit, fault, triple, hang) act
+// before anything else is set up, so that they stay fast and independent of
+// the rest of the kernel.
+void EarlyWords() {
+  const char* value;
+  size_t len;
+  if (g_cmdline.Get("fault", &value, &len)) RaiseFault(value, len);
+  if (g_cmdline.Has("triple")) {
+    Print("[boot] triple fault\n");
+    ConsoleFlush();
+    arch::TripleFault();
+  }
+  if (g_cmdline.Has("exit")) {
+    const uint64_t code = g_cmdline.GetU64("exit", kExitBootError);
+    Print("[boot] exit {}\n", code);
+    ExitMachine(static_cast<uint32_t>(code));
+  }
+  if (g_cmdline.Has("hang")) {
+    Print("[boot] hang\n");
+    ConsoleFlush();
+    for (;;) arch::Pause();
+  }
+}
+
+void OnFirstSyscall(Process* p) {
+  if (p->pid != 1) return;
+  Phase(kPhaseUserSpaceReady);
+  const uint64_t now = arch::Rdtsc();
+  Print("[boot] user space ready: init pid 1 made its first system call {} us after entry\n",
+        Us(now - g_entry_tsc));
+}
+
+void PrintPhases() {
+  uint64_t prev = g_entry_tsc;
+  for (size_t i = 0; i < g_mark_count; ++i) {
+    Print("[boot] phase {}: {} us (total {} us)\n", g_marks[i].name, Us(g_marks[i].tsc - prev),
+          Us(g_marks[i].tsc - g_entry_tsc));
+    prev = g_marks[i].tsc;
+  }
+}
+
+void MainThread(void*) {
+  Mark("scheduler");
+  PrintPhases();
+  const char* test;
+  size_t test_len;
+  if (g_cmdline.Get("test", &test, &test_len)) {
+    const bool all = lib::EqualN(test, test_len, "all");
+    const bool k = all || lib::EqualN(test, test_len, "kernel");
+    const bool u = all || lib::EqualN(test, test_len, "user");
+    if (!k && !u) {
+      Print("[test] unknown test set, use test=all|kernel|user\n");
+      ExitMachine(kExitBootError);
+    }
+    const int failed = RunSelfTests(k, u);
+    Print("[test] {}\n", failed == 0 ? "all passed" : "FAILED");
+    ExitMachine(failed == 0 ? kExitOk : kExitTestsFailed);
+  }
+  if (g_cmdline.Has("bench")) {
+    const uint64_t n = g_cmdline.GetU64("bench", 1000);
+    Print("[bench] starting, {} iterations\n", n);
+    RunBench(n);
+    Print("[bench] done\n");
+    ExitMachine(kExitOk);
+  }
+  int64_t err = 0;
+  Process* init = Spawn("init", 4, 100, nullptr, 0, &err);
+  if (init == nullptr) {
+    Print("[boot] cannot start init: {}\n", err);
+    Panic("no init");
+  }
+  init->may_spawn = true;
+  Print("[boot] starting init (pid {})\n", init->pid);
+  const int64_t code = WaitProcess(init);
+  Print("[proc] init exited with {}; kernel idle (serial input is echoed)\n", code);
+}
+
 }  // namespace
 }  // namespace kernel
 
@@ -55,13 +158,15 @@ extern "C" [[noreturn]] void KernelEntry(uint32_t kind, uint64_t info_phys) {
   using namespace kernel;
   ConsoleInit();
   arch::IdtInit();
-  const uint64_t entry_tsc = *reinterpret_cast<volatile uint64_t*>(
-      kDirectMap + reinterpret_cast<uint64_t>(&boot_tsc));
+  g_entry_tsc = *reinterpret_cast<volatile uint64_t*>(kBootDirectMap +
+                                                       reinterpret_cast<uint64_t>(&boot_tsc));
+  Mark("console+idt");
   Print("[boot] entry: {}\n", kind == 0 ? "64-bit zero page" : "pvh");
 
   BootPhysView phys;
   const char* err = kind == 0 ? ParseZeroPage(phys, info_phys, &g_boot_info)
                               : ParsePvh(phys, info_phys, &g_boot_info);
+  g_cmdline = lib::Cmdline(g_boot_info.cmdline);
   Print("[boot] cmdline: {}\n", g_boot_info.cmdline);
   if (err != nullptr) {
     Print("[boot] error: {}\n", err);
@@ -69,31 +174,28 @@ extern "C" [[noreturn]] void KernelEntry(uint32_t kind, uint64_t info_phys) {
   }
   for (size_t i = 0; i < g_boot_info.region_count; ++i) {
     const MemRegion& r = g_boot_info.regions[i];
-    Print("[mm] e820: [0x{:016x}-0x{:016x}] {}\n", r.base, r.base + r.size - 1, MemTypeName(r.type));
+    Print("[mm] e820: [0x{:016x}-0x{:016x}] {}\n", r.base, r.base + r.size - 1,
+          MemTypeName(r.type));
   }
   Print("[mm] usable: {} MiB\n", UsableBytes(g_boot_info) >> 20);
-  Print("[boot] cycles since entry: {}\n", arch::Rdtsc() - entry_tsc);
+  Print("[boot] cycles since entry: {}\n", arch::Rdtsc() - g_entry_tsc);
   Print("vmm guest kernel {} ready\n", kVersion);
+  Mark("boot info+markers");
+  EarlyWords();
 
-  const lib::Cmdline cmdline(g_boot_info.cmdline);
-  const char* value;
-  size_t len;
-  if (cmdline.Get("fault", &value, &len)) RaiseFault(value, len);
-  if (cmdline.Has("triple")) {
-    Print("[boot] triple fault\n");
-    ConsoleFlush();
-    arch::TripleFault();
-  }
-  if (cmdline.Has("exit")) {
-    const uint64_t code = cmdline.GetU64("exit", kExitBootError);
-    Print("[boot] exit {}\n", code);
-    ExitMachine(static_cast<uint32_t>(code));
-  }
-  if (cmdline.Has("hang")) {
-    Print("[boot] hang\n");
-    ConsoleFlush();
-    for (;;) arch::Pause();
-  }
-  Print("[boot] halt\n");
-  HaltForever();
+  arch::CpuInit();
+  Mark("gdt+tss+syscall msrs");
+  VmInit(g_boot_info);
+  Mark("memory");
+  const arch::ApicInfo apic = arch::ApicInit(MapMmio, kCalibrateMs);
+  Print("[cpu] {} id {}, timer {} kHz, tsc {} MHz{}\n", apic.x2apic ? "x2apic" : "xapic", apic.id,
+        apic.timer_hz / 1000, apic.tsc_hz / 1000000,
+        apic.calibrated ? " (calibrated against PIT channel 0)" : " (PIT silent: defaults)");
+  arch::ApicStartTimer(kTimerHz);
+  SerialInputInit();
+  Mark("apic+ioapic");
+  SetFirstUserSyscallHook(OnFirstSyscall);
+  SchedInit();
+  if (CreateKernelThread("main", 200, MainThread, nullptr) == nullptr) Panic("no main thread");
+  SchedStart();
 }

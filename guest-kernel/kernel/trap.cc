@@ -1,11 +1,25 @@
-// Exception and interrupt dispatch.
-#include "arch/x86_64/cpu.h"
-#include "arch/x86_64/trap.h"
-#include "kernel/console.h"
-#include "kernel/machine.h"
+// Exception, interrupt and system-call dispatch (every vector of trap.S and
+// the SYSCALL entry arrive in TrapDispatch, interrupts off).
 #include "kernel/trap.h"
 
+#include "arch/x86_64/apic.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
+#include "kernel/console.h"
+#include "kernel/machine.h"
+#include "kernel/process.h"
+#include "kernel/sched.h"
+#include "kernel/serial_input.h"
+#include "kernel/syscall.h"
+#include "kernel/vm.h"
+
 namespace kernel {
+
+constexpr uint64_t kVecSyscall = 256;  // pushed by syscall_entry (switch.S)
+// RFLAGS bits a user may keep across a system call: CF PF AF ZF SF DF OF;
+// IF is forced on, IOPL/NT/VM/AC/TF cleared.
+constexpr uint64_t kUserFlagsKept = 0xcd5;
+constexpr uint64_t kFlagsIf = 0x202;
 
 void ReportTrap(const char* tag, const arch::TrapFrame& f) {
   Print("[{}] exception {} {} ({}) error={:#x} rip=0x{:016x} cr2=0x{:016x}\n", tag, f.vector,
@@ -21,6 +35,11 @@ void ReportTrap(const char* tag, const arch::TrapFrame& f) {
 
 [[noreturn]] void KernelException(const arch::TrapFrame& f) {
   ReportTrap("panic", f);
+  if (f.vector == arch::kVecPageFault && IsKernelGuardPage(arch::ReadCr2())) {
+    Print("[panic] kernel stack overflow (guard page)\n");
+  }
+  Thread* t = Current();
+  if (t != nullptr) Print("[panic] thread {} tid {}\n", t->name, t->tid);
   const uint32_t code = kExitExceptionBase + static_cast<uint32_t>(f.vector & 31);
   Print("[panic] kernel exception, exit {}\n", code);
   ExitMachine(code);
@@ -28,7 +47,35 @@ void ReportTrap(const char* tag, const arch::TrapFrame& f) {
 
 }  // namespace kernel
 
-extern "C" void TrapDispatch(arch::TrapFrame* frame) {
-  if (frame->vector < 32) kernel::KernelException(*frame);
-  kernel::Print("[irq] unexpected vector {}\n", frame->vector);
+extern "C" void TrapDispatch(arch::TrapFrame* f) {
+  using namespace kernel;
+  const bool from_user = (f->cs & 3) == 3;
+  if (f->vector == kVecSyscall) {
+    ++GetSyscallStats().via_syscall_entry;
+    f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
+    SyscallDispatch(f);
+  } else if (f->vector == arch::kVecPageFault && from_user &&
+             f->rip == arch::SyscallEntryAddress()) {
+    // design.md "The KVM on these machines": SYSCALL left the CPU in ring 3
+    // at LSTAR and the fetch faulted. RCX/R11 hold what SYSCALL put there.
+    ++GetSyscallStats().via_fallback;
+    f->rip = f->rcx;
+    f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
+    SyscallDispatch(f);
+  } else if (f->vector < 32) {
+    if (!from_user) KernelException(*f);
+    HandleUserFault(f);  // returns only when the fault was handled (lazy page)
+  } else if (f->vector == arch::kVecTimer) {
+    arch::ApicEoi();
+    Tick();
+  } else if (f->vector == arch::kVecIrqBase + 4) {
+    SerialIrq();
+    arch::ApicEoi();
+  } else if (f->vector == arch::kVecSpurious) {
+    // No EOI for the spurious vector (SDM vol. 3A §11.9).
+  } else {
+    Print("[irq] unexpected vector {}\n", f->vector);
+    arch::ApicEoi();
+  }
+  PreemptIfNeeded();
 }

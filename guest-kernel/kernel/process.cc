@@ -1,0 +1,231 @@
+#include "kernel/process.h"
+
+#include "abi/syscalls.h"
+#include "arch/x86_64/cpu.h"
+#include "kernel/console.h"
+#include "kernel/elf.h"
+#include "kernel/heap.h"
+#include "kernel/machine.h"
+#include "kernel/trap.h"
+#include "kernel/vm.h"
+#include "lib/string.h"
+
+extern "C" const kernel::UserImage __user_images_start[], __user_images_end[];
+
+namespace kernel {
+namespace {
+
+constinit uint32_t g_next_pid = 1;
+
+bool InLazyRegion(uint64_t va) {
+  return (va >= abi::kUserHeapBase && va - abi::kUserHeapBase < abi::kUserHeapSize) ||
+         (va < abi::kUserStackTop && abi::kUserStackTop - va <= abi::kUserStackSize);
+}
+
+// Backs the page containing `va` with a zeroed frame (user, RW, NX).
+bool BackLazyPage(Process* p, uint64_t va) {
+  const uint64_t frame = Frames().AllocZeroed();
+  if (frame == 0) return false;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  const auto s = pt.Map(va & ~kPageMask, frame,
+                        pte::kUser | pte::kWrite | pte::kNoExecute | pte::kOwned);
+  if (s != PageTable::Status::kOk) {
+    Frames().Free(frame);
+    return s == PageTable::Status::kAlreadyMapped;
+  }
+  ++p->lazy_pages;
+  return true;
+}
+
+void FreeAddressSpace(Process* p) {
+  if (p->root == 0) return;
+  if (arch::ReadCr3() == p->root) SwitchAddressSpace(KernelRoot());
+  PageTable pt(&Phys(), &Frames(), p->root);
+  pt.FreeRange(0, 255);
+  Frames().Free(p->root);
+  p->root = 0;
+}
+
+void Finish(Process* p, ProcessState state, int64_t code) {
+  p->state = state;
+  p->exit_code = code;
+  WakeAll(&p->exited);
+}
+
+const char* LoadImage(Process* p, const UserImage& image, uint64_t* entry) {
+  ElfProgram prog;
+  const char* err = ParseUserElf(image.begin, static_cast<size_t>(image.end - image.begin),
+                                 abi::kUserTop, &prog);
+  if (err != nullptr) return err;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  for (size_t i = 0; i < prog.segment_count; ++i) {
+    const ElfSegment& s = prog.segments[i];
+    const uint64_t first = s.vaddr & ~kPageMask;
+    const uint64_t last = (s.vaddr + s.mem_size + kPageMask) & ~kPageMask;
+    uint64_t flags = pte::kUser | pte::kOwned;
+    if (s.write) flags |= pte::kWrite;
+    if (!s.exec) flags |= pte::kNoExecute;
+    for (uint64_t va = first; va < last; va += kPageSize) {
+      const uint64_t frame = Frames().AllocZeroed();
+      if (frame == 0) return "out of memory";
+      // Copy the file bytes that fall into this page.
+      const uint64_t file_lo = s.vaddr, file_hi = s.vaddr + s.file_size;
+      const uint64_t lo = va > file_lo ? va : file_lo;
+      const uint64_t hi = va + kPageSize < file_hi ? va + kPageSize : file_hi;
+      if (lo < hi) {
+        void* dst = PhysPtr<uint8_t>(frame) + (lo - va);
+        const void* src = image.begin + s.file_offset + (lo - s.vaddr);
+        uint64_t n = hi - lo;
+        asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+      }
+      if (pt.Map(va, frame, flags) != PageTable::Status::kOk) {
+        Frames().Free(frame);
+        return "cannot map a segment";
+      }
+    }
+  }
+  *entry = prog.entry;
+  return nullptr;
+}
+
+}  // namespace
+
+size_t UserImageCount() { return static_cast<size_t>(__user_images_end - __user_images_start); }
+const UserImage* UserImageAt(size_t i) { return &__user_images_start[i]; }
+
+const UserImage* FindUserImage(const char* name, size_t len) {
+  for (size_t i = 0; i < UserImageCount(); ++i) {
+    if (lib::EqualN(name, len, __user_images_start[i].name)) return &__user_images_start[i];
+  }
+  return nullptr;
+}
+
+Process* CurrentProcess() {
+  Thread* t = Current();
+  return t != nullptr ? t->process : nullptr;
+}
+
+Process* Spawn(const char* name, size_t len, uint8_t priority, Process* parent, uint64_t arg,
+               int64_t* error) {
+  const UserImage* image = FindUserImage(name, len);
+  if (image == nullptr) {
+    *error = abi::kErrNotFound;
+    return nullptr;
+  }
+  Process* p = New<Process>();
+  if (p == nullptr) {
+    *error = abi::kErrNoMemory;
+    return nullptr;
+  }
+  p->pid = g_next_pid++;
+  p->parent = parent;
+  size_t i = 0;
+  for (; i + 1 < sizeof(p->name) && image->name[i] != 0; ++i) p->name[i] = image->name[i];
+  p->root = Frames().AllocZeroed();
+  if (p->root == 0) {
+    Delete(p);
+    *error = abi::kErrNoMemory;
+    return nullptr;
+  }
+  // The upper half is the kernel's, shared by reference to the same tables.
+  const uint64_t* kernel_pml4 = PhysPtr<uint64_t>(KernelRoot());
+  uint64_t* pml4 = PhysPtr<uint64_t>(p->root);
+  for (size_t e = 256; e < 512; ++e) pml4[e] = kernel_pml4[e];
+
+  uint64_t entry = 0;
+  const char* err = LoadImage(p, *image, &entry);
+  if (err != nullptr) {
+    Print("[proc] cannot load {}: {}\n", image->name, err);
+    FreeAddressSpace(p);
+    Delete(p);
+    *error = abi::kErrInvalidArgument;
+    return nullptr;
+  }
+  if (priority == kIdlePriority) priority = 1;
+  const uint64_t args[4] = {abi::kUserHeapBase, abi::kUserHeapSize, p->pid, arg};
+  p->thread = CreateUserThread(p, p->name, priority, entry, abi::kUserStackTop, args);
+  if (p->thread == nullptr) {
+    FreeAddressSpace(p);
+    Delete(p);
+    *error = abi::kErrNoMemory;
+    return nullptr;
+  }
+  *error = abi::kOk;
+  return p;
+}
+
+void ExitCurrentProcess(int64_t code) {
+  Process* p = CurrentProcess();
+  if (p == nullptr) Panic("ExitCurrentProcess from a kernel thread");
+  if (p->state == ProcessState::kRunning) Finish(p, ProcessState::kExited, code);
+  // Run on the kernel's tables from now on; the thread is about to die.
+  SwitchAddressSpace(KernelRoot());
+  FreeAddressSpace(p);
+  p->thread = nullptr;
+  ExitCurrentThread();
+}
+
+void KillProcess(Process* p, int64_t code) {
+  if (p->state != ProcessState::kRunning) return;
+  if (p->thread != nullptr && p->thread == Current()) ExitCurrentProcess(code);
+  Finish(p, ProcessState::kKilled, code);
+  if (p->thread != nullptr) KillThread(p->thread);
+  p->thread = nullptr;
+  FreeAddressSpace(p);
+}
+
+int64_t WaitProcess(Process* p) {
+  while (p->state == ProcessState::kRunning) Wait(&p->exited);
+  return p->exit_code;
+}
+
+void ReleaseProcess(Process* p) { Delete(p); }
+
+bool HandleUserFault(arch::TrapFrame* f) {
+  Process* p = CurrentProcess();
+  if (p == nullptr) KernelException(*f);
+  const uint64_t cr2 = arch::ReadCr2();
+  // Lazy heap/stack: a not-present fault (error bit 0 clear) inside a lazy region.
+  if (f->vector == arch::kVecPageFault && (f->error & 1) == 0 && InLazyRegion(cr2)) {
+    if (BackLazyPage(p, cr2)) return true;
+    Print("[user] {} pid {}: out of memory backing {:#x}\n", p->name, p->pid, cr2);
+  }
+  p->fault_vector = f->vector;
+  p->fault_error = f->error;
+  p->fault_address = f->vector == arch::kVecPageFault ? cr2 : 0;
+  p->fault_rip = f->rip;
+  ReportTrap("user", *f);
+  Print("[user] {} pid {} killed by exception {} {}\n", p->name, p->pid, f->vector,
+        arch::ExceptionMnemonic(f->vector));
+  ExitCurrentProcess(-static_cast<int64_t>(32 + f->vector));
+}
+
+bool ValidateUserRange(Process* p, uint64_t ptr, uint64_t len, bool write) {
+  if (p == nullptr || p->root == 0) return false;
+  if (ptr >= abi::kUserTop || len > abi::kUserTop - ptr) return false;
+  if (len == 0) return true;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  const uint64_t last = (ptr + len - 1) & ~kPageMask;
+  for (uint64_t va = ptr & ~kPageMask;; va += kPageSize) {
+    uint64_t e = pt.Lookup(va);
+    if ((e & pte::kPresent) == 0) {
+      if (!InLazyRegion(va) || !BackLazyPage(p, va)) return false;
+      e = pt.Lookup(va);
+    }
+    if ((e & pte::kUser) == 0) return false;
+    if (write && (e & pte::kWrite) == 0) return false;
+    if (va == last) break;
+  }
+  return true;
+}
+
+bool PeekUser(Process* p, uint64_t va, uint64_t* out) {
+  if (p == nullptr || p->root == 0 || (va & 7) != 0) return false;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  const uint64_t e = pt.Lookup(va);
+  if ((e & pte::kPresent) == 0 || (e & pte::kUser) == 0) return false;
+  *out = *PhysPtr<uint64_t>((e & pte::kAddressMask) + (va & kPageMask));
+  return true;
+}
+
+}  // namespace kernel

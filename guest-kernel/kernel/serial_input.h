@@ -1,0 +1,20 @@
+// Interrupt-driven COM1 input: IRQ 4 through the IOAPIC, received bytes go
+// into a ring buffer (the shell of part 2 reads it) and are echoed.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace kernel {
+
+void SerialInputInit();
+void SerialIrq();
+// Takes up to `cap` buffered bytes; returns how many.
+size_t SerialRead(char* buf, size_t cap);
+uint64_t SerialIrqCount();
+// Self-test support: 16550 loopback (MCR bit 4) on/off, echo suppressed.
+void SerialLoopback(bool on);
+// LSR bit 0 (data ready) without consuming the byte.
+bool SerialDataReady();
+
+}  // namespace kernel
