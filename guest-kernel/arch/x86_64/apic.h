@@ -21,6 +21,7 @@ struct ApicInfo {
   uint64_t timer_hz;   // LAPIC timer ticks per second (divide by 16)
   uint64_t tsc_hz;     // TSC ticks per second
   bool calibrated;     // false: the PIT did not answer, defaults used
+  uint64_t pit_ticks, polls, lapic_ticks, tsc_ticks;  // raw calibration data
 };
 
 // Masks the 8259s, enables the LAPIC, calibrates its timer and the TSC
