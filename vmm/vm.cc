@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "devices/legacy/boot_phase.h"
@@ -129,7 +130,10 @@ Vm::~Vm() {
 }
 
 Result<void> Vm::SetUpKvm() {
-  kvm_ = TRY(kvm::Kvm::Open());
+  // VMM_KVM_DEVICE overrides the device path (tests use it to check the
+  // "KVM unavailable" path; users with a renamed node may too).
+  const char* device = std::getenv("VMM_KVM_DEVICE");
+  kvm_ = TRY(kvm::Kvm::Open(device != nullptr && *device != '\0' ? device : "/dev/kvm"));
   vm_fd_ = TRY(kvm_->CreateVm());
   TRY(vm_fd_->SetTssAddr(kKvmTssAddress));
   if (auto result = vm_fd_->SetIdentityMapAddr(kKvmIdentityMapAddress); !result) {

@@ -1,0 +1,292 @@
+// KVM integration tests: the real vmm binary boots the bundled kernel.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cpuid.h>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/kvm/subprocess.h"
+
+namespace {
+
+using vmm_test::ProcessResult;
+using vmm_test::RunProcess;
+namespace fs = std::filesystem;
+
+bool KvmUsable() {
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+#define REQUIRE_KVM()                                                                \
+  do {                                                                               \
+    if (!KvmUsable()) GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here"; \
+  } while (0)
+
+ProcessResult Vmm(std::vector<std::string> args, double limit = 60,
+                  std::vector<std::string> env = {}) {
+  args.insert(args.begin(), VMM_BINARY);
+  return RunProcess(args, limit, env);
+}
+
+ProcessResult Boot(const std::string& cmdline, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--kernel", GUEST_KERNEL, "--cmdline", cmdline, "--timeout",
+                                   "30"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Vmm(args);
+}
+
+bool Has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+fs::path TempDir() {
+  fs::path dir = fs::temp_directory_path() /
+                 ("vmm_kvm_test_" + std::to_string(getpid()) + "_" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
+bool SoftwareKvmHost() {
+  unsigned a, b, c, d;
+  bool vmx = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5));
+  bool svm = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 2));
+  return !vmx && !svm;
+}
+
+TEST(Boot, BannerAndMarkersOnSerial) {
+  REQUIRE_KVM();
+  auto r = Boot("exit=0");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(Has(r.out, "[boot] entry: 64-bit zero page")) << r.out;
+  EXPECT_TRUE(Has(r.out, "[boot] cmdline: exit=0")) << r.out;
+  EXPECT_TRUE(Has(r.out, "[mm] e820: [0x0000000000000000-0x000000000009fbff] usable")) << r.out;
+  EXPECT_TRUE(Has(r.out, "[mm] e820: [0x0000000000100000-0x0000000007ffffff] usable")) << r.out;
+  EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
+  EXPECT_FALSE(Has(r.out, "vmm:")) << "logs must not reach stdout";
+}
+
+TEST(Boot, MemoryFlagShapesTheE820Map) {
+  REQUIRE_KVM();
+  auto r = Boot("exit=0", {"--memory", "4160M"});  // 3 GiB low + 1 GiB + 64 MiB above 4 GiB
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(Has(r.out, "[mm] e820: [0x0000000000100000-0x00000000bfffffff] usable")) << r.out;
+  EXPECT_TRUE(Has(r.out, "[mm] e820: [0x0000000100000000-0x0000000143ffffff] usable")) << r.out;
+}
+
+TEST(Boot, ExitWordBecomesTheExitStatus) {
+  REQUIRE_KVM();
+  for (int n : {7, 63}) {
+    auto r = Boot("exit=" + std::to_string(n));
+    EXPECT_EQ(r.status, n) << r.err;
+    EXPECT_TRUE(Has(r.out, "[boot] exit " + std::to_string(n))) << r.out;
+  }
+}
+
+TEST(Boot, TripleFaultEndsWith80AndARegisterDump) {
+  REQUIRE_KVM();
+  auto r = Boot("triple");
+  EXPECT_EQ(r.status, 80) << r.err;
+  EXPECT_TRUE(Has(r.err, "triple-faulted")) << r.err;
+  for (const char* field : {"RIP=", "RSP=", "CR0=", "CR3=", "CR4=", "EFER=", "CS=", "base="}) {
+    EXPECT_TRUE(Has(r.err, field)) << field << "\n" << r.err;
+  }
+  EXPECT_TRUE(Has(r.err, "last serial line: \"[boot] triple fault\"")) << r.err;
+}
+
+TEST(Boot, ExceptionsAreReportedByTheGuest) {
+  REQUIRE_KVM();
+  struct Case {
+    const char* word;
+    int status;
+    const char* report;
+  } cases[] = {{"fault=gp", 45, "exception 13 #GP"},
+               {"fault=ud", 38, "exception 6 #UD"},
+               {"fault=pf", 46, "exception 14 #PF"},
+               {"fault=de", 32, "exception 0 #DE"}};
+  for (const auto& c : cases) {
+    auto r = Boot(c.word);
+    EXPECT_EQ(r.status, c.status) << c.word << "\n" << r.err;
+    EXPECT_TRUE(Has(r.out, c.report)) << c.word << "\n" << r.out;
+    EXPECT_TRUE(Has(r.out, "rip=")) << r.out;
+  }
+}
+
+TEST(Boot, HangEndsWithTimeoutStatus82) {
+  REQUIRE_KVM();
+  auto r = Vmm({"--kernel", GUEST_KERNEL, "--cmdline", "hang", "--timeout", "2"}, 30);
+  EXPECT_EQ(r.status, 82) << r.err;
+  EXPECT_TRUE(Has(r.err, "timeout")) << r.err;
+  EXPECT_GE(r.seconds, 1.9);
+  EXPECT_LT(r.seconds, 10);
+}
+
+TEST(Boot, BootTraceListsTheMilestonesInOrder) {
+  REQUIRE_KVM();
+  auto r = Boot("exit=0", {"--boot-trace"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  size_t last = 0;
+  for (const char* event : {"boot-trace: kernel-loaded ", "boot-trace: vm-created ",
+                            "boot-trace: first-run ", "boot-trace: phase-0x40 ",
+                            "boot-trace: first-serial-byte ", "boot-trace: exit "}) {
+    size_t at = r.err.find(event);
+    ASSERT_NE(at, std::string::npos) << event << "\n" << r.err;
+    EXPECT_GE(at, last) << event << " out of order\n" << r.err;
+    last = at;
+  }
+  EXPECT_TRUE(Has(r.err, "boot-trace: cpu-template ")) << r.err;
+}
+
+TEST(Boot, SerialFileBackendKeepsStdoutClean) {
+  REQUIRE_KVM();
+  fs::path log = TempDir() / "serial.log";
+  auto r = Boot("exit=0", {"--serial", "file:" + log.string()});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_TRUE(Has(text, "vmm guest kernel")) << text;
+  fs::remove_all(log.parent_path());
+}
+
+TEST(Boot, ConfigFileWithFlagOverride) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  std::ofstream(dir / "vm.json") << "{\"kernel\": \"" << GUEST_KERNEL
+                                 << "\", \"cmdline\": \"exit=5\", \"memory\": \"64M\"}";
+  auto r = Vmm({"--config", (dir / "vm.json").string()});
+  EXPECT_EQ(r.status, 5) << r.err;
+  auto over = Vmm({"--config", (dir / "vm.json").string(), "--cmdline", "exit=6"});
+  EXPECT_EQ(over.status, 6) << over.err;
+  fs::remove_all(dir);
+}
+
+TEST(Boot, DefaultConfigBootsTheBundledKernel) {
+  REQUIRE_KVM();
+  // configs/default.json names ../build/guest-kernel/kernel.elf; only check it
+  // when this build tree is that one.
+  fs::path config = fs::path(VMM_SOURCE_DIR) / "configs" / "default.json";
+  fs::path expected = fs::path(VMM_SOURCE_DIR) / "build" / "guest-kernel" / "kernel.elf";
+  if (!fs::exists(expected)) GTEST_SKIP() << "build tree is not ./build";
+  auto r = Vmm({"--config", config.string(), "--cmdline", "exit=0", "--timeout", "30"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
+}
+
+TEST(BadInput, TruncatedKernelIs65) {
+  fs::path dir = TempDir();
+  {
+    std::ifstream in(GUEST_KERNEL, std::ios::binary);
+    std::vector<char> head(200);
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    std::ofstream(dir / "short.elf", std::ios::binary).write(head.data(), in.gcount());
+  }
+  auto r = Vmm({"--kernel", (dir / "short.elf").string()});
+  EXPECT_EQ(r.status, 65) << r.err;
+  EXPECT_TRUE(Has(r.err, "short.elf")) << "the message names the file: " << r.err;
+  fs::remove_all(dir);
+}
+
+TEST(BadInput, MissingKernelIs66) {
+  auto r = Vmm({"--kernel", "/nonexistent/kernel.elf"});
+  EXPECT_EQ(r.status, 66) << r.err;
+  EXPECT_TRUE(Has(r.err, "/nonexistent/kernel.elf")) << r.err;
+}
+
+TEST(BadInput, BadConfigIs78) {
+  fs::path dir = TempDir();
+  std::ofstream(dir / "bad.json") << R"({"kernel": "k.elf", "memroy": "64M"})";
+  auto r = Vmm({"--config", (dir / "bad.json").string()});
+  EXPECT_EQ(r.status, 78) << r.err;
+  EXPECT_TRUE(Has(r.err, "bad.json")) << r.err;
+  EXPECT_TRUE(Has(r.err, "memroy")) << r.err;
+  auto cpus = Vmm({"--kernel", GUEST_KERNEL, "--cpus", "2"});
+  EXPECT_EQ(cpus.status, 78) << cpus.err;
+  fs::remove_all(dir);
+}
+
+TEST(BadInput, UsageErrorsAre64) {
+  EXPECT_EQ(Vmm({}).status, 64);
+  EXPECT_EQ(Vmm({"--kernel", GUEST_KERNEL, "--memory", "lots"}).status, 64);
+  EXPECT_EQ(Vmm({"--kernel", GUEST_KERNEL, "--serial", "tcp:1"}).status, 64);
+  EXPECT_EQ(Vmm({"--no-such-flag"}).status, 64);
+  auto help = Vmm({"--help"});
+  EXPECT_EQ(help.status, 0);
+  for (const char* flag : {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--config",
+                           "--serial", "--disk", "--timeout", "--boot-trace", "--log-level"}) {
+    EXPECT_TRUE(Has(help.out, flag)) << flag;
+  }
+}
+
+TEST(BadInput, KvmUnavailableIs69) {
+  auto r = Vmm({"--kernel", GUEST_KERNEL}, 30, {"VMM_KVM_DEVICE=/nonexistent/kvm"});
+  EXPECT_EQ(r.status, 69) << r.err;
+  EXPECT_TRUE(Has(r.err, "/nonexistent/kvm")) << r.err;
+}
+
+// A 4 KiB ELF64 whose entry runs `cmpxchg16b [rsi]`: KVM's instruction
+// emulator on software-KVM hosts cannot execute it (fninit, by contrast, it
+// can), and vmm must say so with status 81 and name the instruction.
+TEST(Boot, EmulationFailureIs81AndNamesTheInstruction) {
+  REQUIRE_KVM();
+  if (!SoftwareKvmHost()) GTEST_SKIP() << "hardware KVM runs cmpxchg16b natively";
+  std::vector<uint8_t> image(0x1000, 0);
+  auto put = [&](size_t off, uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) image[off + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  const uint64_t load = 0x200000;
+  image[0] = 0x7f; image[1] = 'E'; image[2] = 'L'; image[3] = 'F';
+  image[4] = 2; image[5] = 1; image[6] = 1;
+  put(16, 2, 2);            // ET_EXEC
+  put(18, 62, 2);           // EM_X86_64
+  put(20, 1, 4);            // EV_CURRENT
+  put(24, load + 0x100, 8); // e_entry
+  put(32, 64, 8);           // e_phoff
+  put(52, 64, 2);           // e_ehsize
+  put(54, 56, 2);           // e_phentsize
+  put(56, 1, 2);            // e_phnum
+  put(64, 1, 4);            // PT_LOAD
+  put(68, 5, 4);            // R+X
+  put(72, 0, 8);            // p_offset
+  put(80, load, 8);         // p_vaddr
+  put(88, load, 8);         // p_paddr
+  put(96, 0x1000, 8);       // p_filesz
+  put(104, 0x1000, 8);      // p_memsz
+  put(112, 0x1000, 8);      // p_align
+  const uint8_t code[] = {0x48, 0x0f, 0xc7, 0x0e, 0xf4};  // cmpxchg16b [rsi]; hlt
+  std::copy(std::begin(code), std::end(code), image.begin() + 0x100);
+  fs::path dir = TempDir();
+  std::ofstream(dir / "cx16.elf", std::ios::binary)
+      .write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+  auto r = Vmm({"--kernel", (dir / "cx16.elf").string(), "--timeout", "10"});
+  EXPECT_EQ(r.status, 81) << r.err;
+  EXPECT_TRUE(Has(r.err, "48 0f c7 0e")) << r.err;
+  EXPECT_TRUE(Has(r.err, "(cmpxchg16b)")) << r.err;
+  fs::remove_all(dir);
+}
+
+// The same kernel file boots under QEMU's microvm (its PVH entry).
+TEST(Peer, SameKernelBootsUnderQemuMicrovm) {
+  REQUIRE_KVM();
+  const char* qemu = "/usr/bin/qemu-system-x86_64";
+  if (access(qemu, X_OK) != 0) GTEST_SKIP() << "SKIPPED LOUDLY: qemu-system-x86_64 not installed";
+  auto r = RunProcess({qemu, "-M", "microvm", "-enable-kvm", "-m", "128M", "-nodefaults",
+                       "-no-user-config", "-nographic", "-serial", "stdio", "-device",
+                       "isa-debug-exit,iobase=0xf4,iosize=4", "-no-reboot", "-kernel",
+                       GUEST_KERNEL, "-append", "exit=3"},
+                      120);
+  EXPECT_EQ(r.status, 7) << "isa-debug-exit makes exit=3 into (3<<1)|1\n" << r.err;
+  EXPECT_TRUE(Has(r.out, "[boot] entry: pvh")) << r.out;
+  EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
+}
+
+}  // namespace
