@@ -42,6 +42,8 @@ std::optional<BootEvent> ParseBootTraceLine(std::string_view line) {
 std::string BootEventLabel(std::string_view event) {
   if (event == "phase-0x40") return "entry(0x40)";
   if (event == "phase-0x41") return "user(0x41)";
+  if (event == "first-serial-byte") return "1st byte";
+  if (event == "exit") return "vmm exit";
   return std::string(event);
 }
 

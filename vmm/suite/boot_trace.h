@@ -24,7 +24,8 @@ struct BootEvent {
 std::optional<BootEvent> ParseBootTraceLine(std::string_view line);
 
 // The table's column name for an event: "phase-0x40" -> "entry(0x40)",
-// "phase-0x41" -> "user(0x41)", others unchanged.
+// "phase-0x41" -> "user(0x41)", "first-serial-byte" -> "1st byte", "exit" ->
+// "vmm exit", others unchanged.
 std::string BootEventLabel(std::string_view event);
 
 class BootTraceParser {

@@ -26,12 +26,13 @@ std::string Ms(std::optional<double> ms) {
 
 // Column order: the well-known events first, then phases by code, then the rest.
 int EventRank(const std::string& name) {
-  if (name == "vm-created") return 0;
-  if (name == "first-run") return 1;
-  if (name.starts_with("phase-")) return 2;
-  if (name == "first-serial-byte") return 3;
-  if (name == "exit") return 5;
-  return 4;
+  if (name == "kernel-loaded") return 0;
+  if (name == "vm-created") return 1;
+  if (name == "first-run") return 2;
+  if (name.starts_with("phase-")) return 3;
+  if (name == "first-serial-byte") return 4;
+  if (name == "exit") return 6;
+  return 5;
 }
 
 std::vector<std::string> EventColumns(const std::vector<RunRecord>& records) {
