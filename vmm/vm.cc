@@ -287,6 +287,16 @@ VmExit Vm::Run() {
                        true});
   });
 
+  if (!config_.api_sock.empty()) {
+    auto server = ApiServer::Create(event_loop_.context(), config_.api_sock, *this);
+    if (!server) {
+      return VmExit{server.error().exit_status(),
+                    fmt::format("--api-sock: {}", server.error().ToString()), "", true};
+    }
+    api_server_ = std::move(*server);
+  }
+  started_at_ = std::chrono::steady_clock::now();
+  started_ = true;
   for (auto& vcpu : vcpus_) {
     Vcpu* raw = vcpu.get();
     vcpu->thread = std::thread([this, raw] { VcpuLoop(*raw); });
@@ -310,6 +320,7 @@ VmExit Vm::Run() {
     if (timer) timer->cancel();
   });
   event_loop_.Stop();
+  api_server_.reset();
   if (console_) console_->RestoreTerminal();
   spdlog::debug("exits: io {} mmio {} other {}; unclaimed pio {} mmio {}", exits_io_.load(),
                 exits_mmio_.load(), exits_other_.load(), unclaimed_pio_.load(),
@@ -325,6 +336,10 @@ void Vm::RequestStop(VmExit exit) {
   }
   stopping_ = true;
   exit_cv_.notify_all();
+  {
+    std::lock_guard lock(pause_mutex_);
+  }
+  pause_cv_.notify_all();
   KickAll();
 }
 
@@ -355,8 +370,12 @@ void Vm::VcpuLoop(Vcpu& vcpu) {
       RequestStop(VmExit{kExitKvmFailure, ran.error().ToString(), DumpState(vcpu, false), true});
       return;
     }
-    if (!*ran) {  // EINTR: a kick; re-check the stop flag.
+    if (!*ran) {  // EINTR: a kick; re-check the stop and pause flags.
       __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      if (paused_.load()) {
+        std::unique_lock lock(pause_mutex_);
+        pause_cv_.wait(lock, [this] { return !paused_.load() || stopping_.load(); });
+      }
       continue;
     }
     if (!HandleExit(vcpu)) return;
@@ -536,6 +555,80 @@ void Vm::OnSerialOutput(std::span<const uint8_t> bytes) {
     }
   }
   console_->Output(bytes);
+}
+
+nlohmann::json Vm::Info() {
+  const char* state = "NotStarted";
+  if (stopping_.load()) {
+    state = "Stopping";
+  } else if (started_.load()) {
+    state = paused_.load() ? "Paused" : "Running";
+  }
+  double uptime = started_.load() ? std::chrono::duration<double>(
+                                        std::chrono::steady_clock::now() - started_at_)
+                                        .count()
+                                  : 0.0;
+  ConsoleStats stats = console_->stats();
+  return nlohmann::json{
+      {"state", state},
+      {"vcpus", config_.cpus},
+      {"memory_bytes", config_.memory},
+      {"uptime_seconds", uptime},
+      {"kernel", config_.kernel},
+      {"boot_protocol", firmware::BootProtocolName(boot_.protocol)},
+      {"cpu_template", std::string(CpuTemplateName(cpu_template_))},
+      {"exits", {{"io", exits_io_.load()}, {"mmio", exits_mmio_.load()},
+                 {"other", exits_other_.load()}}},
+      {"serial", {{"bytes_in", stats.bytes_in}, {"bytes_out", stats.bytes_out}}},
+  };
+}
+
+Result<void> Vm::Pause() {
+  if (!paused_.exchange(true)) KickAll();
+  return {};
+}
+
+Result<void> Vm::Resume() {
+  {
+    std::lock_guard lock(pause_mutex_);
+    paused_ = false;
+  }
+  pause_cv_.notify_all();
+  return {};
+}
+
+Result<void> Vm::Shutdown() {
+  RequestStop(VmExit{0, "shut down through the control API", "", false});
+  return {};
+}
+
+Result<void> Vm::Reset() {
+  // design.md: a machine reset ends vmm with status 0, as the i8042 path does.
+  RequestStop(VmExit{0, "reset through the control API", "", false});
+  return {};
+}
+
+Result<void> Vm::SendCtrlAltDel() {
+  return MakeError(ErrorKind::kUsage,
+                   "SendCtrlAltDel needs an i8042 keyboard, which this VM does not model yet");
+}
+
+nlohmann::json Vm::Metrics() {
+  ConsoleStats stats = console_->stats();
+  return nlohmann::json{
+      {"vm",
+       {{"exits_io", exits_io_.load()},
+        {"exits_mmio", exits_mmio_.load()},
+        {"exits_other", exits_other_.load()},
+        {"unclaimed_pio", unclaimed_pio_.load()},
+        {"unclaimed_mmio", unclaimed_mmio_.load()}}},
+      {"serial",
+       {{"bytes_out", stats.bytes_out},
+        {"bytes_in", stats.bytes_in},
+        {"bytes_dropped", stats.bytes_dropped},
+        {"clients", stats.clients},
+        {"clients_total", stats.clients_total}}},
+  };
 }
 
 std::string Vm::LastSerialLine() const {

@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -29,6 +30,8 @@
 #include "firmware/boot.h"
 #include "vmm/base/error.h"
 #include "vmm/base/guest_memory.h"
+#include "vmm/api/api_server.h"
+#include "vmm/api/vm_control.h"
 #include "vmm/config.h"
 #include "vmm/console/console.h"
 #include "vmm/cpu_template.h"
@@ -55,7 +58,7 @@ struct VmExit {
   bool abnormal = false;  // print reason on stderr
 };
 
-class Vm {
+class Vm : public VmControl {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
   ~Vm();
@@ -69,6 +72,15 @@ class Vm {
   const GuestMemory& memory() const { return *memory_; }
   const VmConfig& config() const { return config_; }
   CpuTemplate cpu_template() const { return cpu_template_; }
+
+  // VmControl (the control API; called on the event-loop thread).
+  nlohmann::json Info() override;
+  [[nodiscard]] Result<void> Pause() override;
+  [[nodiscard]] Result<void> Resume() override;
+  [[nodiscard]] Result<void> Shutdown() override;
+  [[nodiscard]] Result<void> Reset() override;
+  [[nodiscard]] Result<void> SendCtrlAltDel() override;
+  nlohmann::json Metrics() override;
 
  private:
   struct Vcpu {
@@ -104,6 +116,15 @@ class Vm {
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   EventLoop event_loop_;
+
+  std::unique_ptr<ApiServer> api_server_;
+  std::chrono::steady_clock::time_point started_at_{};
+  std::atomic<bool> started_{false};
+
+  // Pause: vCPU threads park on pause_cv_ while paused_ is set.
+  std::atomic<bool> paused_{false};
+  std::mutex pause_mutex_;
+  std::condition_variable pause_cv_;
 
   std::atomic<bool> stopping_{false};
   std::mutex exit_mutex_;
