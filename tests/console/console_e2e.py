@@ -14,6 +14,7 @@ import errno
 import fcntl
 import http.client
 import json
+import re
 import os
 import pty
 import select
@@ -26,7 +27,9 @@ import tempfile
 import termios
 import time
 
-BANNER = b"vmm guest kernel 0.1 ready"
+# The banner line (docs/guest-kernel.md); its version number changes.
+BANNER_RE = re.compile(rb"vmm guest kernel \S+ ready")
+BANNER = BANNER_RE
 FIRST_MARKER = b"[boot] entry:"
 SKIP = 77
 
@@ -102,7 +105,7 @@ def read_until(fd_or_sock, needle, timeout=10, initial=b""):
     """Reads until `needle` is in the data; returns all data read."""
     got = bytearray(initial)
     deadline = time.time() + timeout
-    while needle not in got:
+    while not has(got, needle):
         left = deadline - time.time()
         if left <= 0:
             break
@@ -122,6 +125,20 @@ def read_until(fd_or_sock, needle, timeout=10, initial=b""):
     return bytes(got)
 
 
+def has(data, needle):
+    """`needle` (bytes or a compiled regex) occurs in data."""
+    if isinstance(needle, re.Pattern):
+        return needle.search(bytes(data)) is not None
+    return needle in data
+
+
+def index(data, needle):
+    if isinstance(needle, re.Pattern):
+        m = needle.search(bytes(data))
+        return m.start() if m else -1
+    return data.find(needle)
+
+
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -132,7 +149,7 @@ class Vmm:
     """A running vmm with a console socket and an API socket in a temp dir."""
 
     def __init__(self, args, tmp, serial="socket", cmdline=None, extra=(), stdin=None,
-                 api_sock=True):
+                 api_sock=False):
         self.tmp = tmp
         self.console = os.path.join(tmp, "console.sock")
         self.api = os.path.join(tmp, "api.sock") if api_sock else None
@@ -173,7 +190,7 @@ def boot_and_wait_banner(args, tmp, **kw):
     s = connect(vm.console)
     out = read_until(s, BANNER, timeout=30)
     s.close()
-    if BANNER not in out:
+    if not has(out, BANNER):
         vm.close()
         raise Fail(f"no banner on the console within 30s; got {out[-500:]!r}")
     return vm
@@ -203,9 +220,9 @@ def case_backlog_two_clients(args, tmp):
         out_a = read_until(a, BANNER)
         out_b = read_until(b, BANNER)
         for name, out in (("first", out_a), ("second", out_b)):
-            check(FIRST_MARKER in out and BANNER in out,
+            check(FIRST_MARKER in out and has(out, BANNER),
                   f"{name} late client's backlog lacks the boot log: {out[:300]!r}")
-            check(out.index(FIRST_MARKER) < out.index(BANNER), "backlog out of order")
+            check(out.index(FIRST_MARKER) < index(out, BANNER), "backlog out of order")
         check(out_a[:len(out_b)] == out_b[:len(out_a)], "the two clients got different backlogs")
         a.close()
         b.close()
@@ -223,7 +240,7 @@ def case_attach_pty(args, tmp):
         p = subprocess.Popen([args.vmm, "attach", vm.console], stdin=slave, stdout=slave,
                              stderr=slave, start_new_session=True)
         out = read_until(master, BANNER)
-        check(BANNER in out, f"attach did not show the backlog: {out[-300:]!r}")
+        check(has(out, BANNER), f"attach did not show the backlog: {out[-300:]!r}")
         during = termios.tcgetattr(slave)
         check(not (during[3] & termios.ICANON) and not (during[3] & termios.ECHO),
               "terminal not in raw mode while attached")
@@ -238,7 +255,7 @@ def case_attach_pty(args, tmp):
         check(vm.proc.poll() is None, "the guest stopped when attach detached")
         # Attach again: the backlog is still there.
         s = connect(vm.console)
-        check(BANNER in read_until(s, BANNER), "no backlog on re-attach")
+        check(has(read_until(s, BANNER), BANNER), "no backlog on re-attach")
         s.close()
         os.close(master)
         os.close(slave)
@@ -273,7 +290,7 @@ def case_attach_ends_with_guest(args, tmp):
         rc = p.wait(10)
         out = p.stdout.read()
         check(rc == 0, f"attach exited {rc} when vmm ended")
-        check(BANNER in out, "attach printed no backlog")
+        check(has(out, BANNER), "attach printed no backlog")
         p.stdin.close()
         p.stdout.close()
         p.stderr.close()
@@ -315,7 +332,7 @@ def case_stdio_tty_restore(args, tmp):
     def until_banner_then(keys=None, sig=None):
         def action(p, master, slave):
             out = read_until(master, BANNER, timeout=30)
-            check(BANNER in out, f"no banner on the terminal: {out[-300:]!r}")
+            check(has(out, BANNER), f"no banner on the terminal: {out[-300:]!r}")
             mode = termios.tcgetattr(slave)
             check(not (mode[3] & termios.ICANON), "terminal not raw while the guest runs")
             if keys:
@@ -326,8 +343,7 @@ def case_stdio_tty_restore(args, tmp):
         return action
 
     run_stdio_in_pty(args, None, until_banner_then(keys=b"\x01x"), want_status=0)
-    st, _ = run_stdio_in_pty(args, None, until_banner_then(sig=signal.SIGTERM))
-    check(st != 0 or True, "")
+    run_stdio_in_pty(args, None, until_banner_then(sig=signal.SIGTERM))
     run_stdio_in_pty(args, None, until_banner_then(sig=signal.SIGINT))
     run_stdio_in_pty(args, "exit=5", lambda p, m, s: read_until(m, b"exit 5", timeout=30),
                      want_status=5)
@@ -341,7 +357,7 @@ def case_stdio_pipe(args, tmp):
     r = subprocess.run([args.vmm, "--kernel", args.kernel, "--serial", "stdio", "--cmdline",
                         "exit=0"], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     check(r.returncode == 0, f"status {r.returncode}; stderr {r.stderr[-500:]!r}")
-    check(BANNER in r.stdout, f"no banner on stdout: {r.stdout[-300:]!r}")
+    check(has(r.stdout, BANNER), f"no banner on stdout: {r.stdout[-300:]!r}")
     check(r.stdout.startswith(FIRST_MARKER), f"stdout has more than guest output: "
                                               f"{r.stdout[:100]!r}")
 
@@ -358,7 +374,7 @@ def case_file_appends(args, tmp):
         check(r.returncode == 0, f"status {r.returncode}: {r.stderr[-300:]!r}")
     data = open(path, "rb").read()
     check(data.startswith(b"previous run\n"), "file was truncated")
-    check(data.count(BANNER) == 2, f"want 2 banners, got {data.count(BANNER)}")
+    check(len(BANNER_RE.findall(data)) == 2, f"want 2 banners, got {len(BANNER_RE.findall(data))}")
 
 
 def case_socket_refuses_non_socket(args, tmp):
@@ -375,7 +391,7 @@ def case_socket_refuses_non_socket(args, tmp):
 
 def case_socket_mode(args, tmp):
     """Both sockets are mode 0600."""
-    vm = Vmm(args, tmp)
+    vm = Vmm(args, tmp, api_sock=True)
     try:
         for p in (vm.console, vm.api):
             mode = os.stat(p).st_mode & 0o777
@@ -387,14 +403,14 @@ def case_socket_mode(args, tmp):
 def case_api_basics(args, tmp):
     """GET /vm, /metrics; errors: malformed HTTP, bad JSON, unknown field,
     unknown path, wrong method."""
-    vm = boot_and_wait_banner(args, tmp)
+    vm = boot_and_wait_banner(args, tmp, api_sock=True)
     try:
         st, info = api(vm.api, "GET", "/vm")
         check(st == 200, f"GET /vm: {st}")
         for field in ("state", "vcpus", "memory_bytes", "uptime_seconds", "exits", "serial"):
             check(field in info, f"GET /vm lacks {field}: {info}")
         check(info["state"] == "Running", f"state {info['state']}")
-        check(info["serial"]["bytes_out"] >= len(BANNER), f"serial counters {info['serial']}")
+        check(info["serial"]["bytes_out"] >= 100, f"serial counters {info['serial']}")
         st, metrics = api(vm.api, "GET", "/metrics")
         check(st == 200 and "api" in metrics, f"GET /metrics: {st} {metrics}")
 
@@ -428,7 +444,7 @@ def case_api_basics(args, tmp):
 
 def case_api_pause_resume(args, tmp):
     """PUT /vm/state pauses and resumes; GET /vm reports it."""
-    vm = boot_and_wait_banner(args, tmp)
+    vm = boot_and_wait_banner(args, tmp, api_sock=True)
     try:
         st, _ = api(vm.api, "PUT", "/vm/state", {"state": "Paused"})
         check(st == 204, f"pause: {st}")
@@ -446,7 +462,7 @@ def case_api_pause_resume(args, tmp):
 
 def case_api_shutdown(args, tmp):
     """PUT /actions Shutdown ends vmm with status 0; attach clients see the end."""
-    vm = boot_and_wait_banner(args, tmp)
+    vm = boot_and_wait_banner(args, tmp, api_sock=True)
     try:
         s = connect(vm.console)
         read_until(s, BANNER)
@@ -493,7 +509,7 @@ def case_line_roundtrip(args, tmp):
 def case_pause_stops_guest_clock(args, tmp):
     """While paused, the guest produces no output; after resume it does."""
     require_shell(args)
-    vm = boot_and_wait_banner(args, tmp)
+    vm = boot_and_wait_banner(args, tmp, api_sock=True)
     try:
         s = connect(vm.console)
         read_until(s, BANNER)

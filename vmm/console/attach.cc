@@ -1,6 +1,7 @@
 #include "vmm/console/attach.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -162,6 +163,9 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
 }
 
 int AttachMain(const std::string& socket_path) {
+  // A closed stdout (`vmm attach S | head`) ends attach through write errors,
+  // not by a signal; the socket side uses MSG_NOSIGNAL anyway.
+  signal(SIGPIPE, SIG_IGN);
   return AttachWithFds(socket_path, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
 }
 

@@ -16,8 +16,8 @@ namespace {
 struct termios g_saved;
 std::atomic<int> g_fd{-1};
 
-constexpr int kHandledSignals[] = {SIGINT,  SIGTERM, SIGHUP, SIGQUIT, SIGSEGV,
-                                   SIGBUS,  SIGILL,  SIGFPE, SIGABRT};
+constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+                                   SIGSEGV, SIGBUS,  SIGILL, SIGFPE,  SIGABRT};
 constexpr int kMaxSignal = 65;
 struct sigaction g_previous[kMaxSignal];
 

@@ -5,7 +5,7 @@
 // RestoreTerminalState puts it back. Restore is idempotent and
 // async-signal-safe (one atomic exchange and tcsetattr), so it runs from:
 //   - atexit / at_quick_exit (normal end, exit() after a guest exit or error),
-//   - handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT (termination) and
+//   - handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE (termination) and
 //     SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT (crash), installed by
 //     InstallTerminalRestoreHandlers. Each handler restores the terminal,
 //     then chains to the handler that was installed before it, or, if that
