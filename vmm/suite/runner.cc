@@ -11,10 +11,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <list>
 #include <memory>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "vmm/suite/matcher.h"
 #include "vmm/suite/process.h"
@@ -54,6 +56,22 @@ void WriteAll(int fd, std::string_view data) {
 
 int OpenArtifact(const fs::path& path) {
   return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+// How long a case will probably run: its wall time in the previous suite run
+// (timings.json in the artifact folder), else its timeout when it expects one
+// (it runs that long by design), else 0.
+double EstimateMs(const CaseSpec& spec, const fs::path& out_dir) {
+  for (const fs::path& file : {out_dir / spec.name / "timings.json",
+                               out_dir / spec.name / "001" / "timings.json"}) {
+    std::ifstream in(file);
+    if (!in) continue;
+    nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && doc.contains("wall_ms") && doc["wall_ms"].is_number()) {
+      return doc["wall_ms"].get<double>();
+    }
+  }
+  return spec.outcome.kind == OutcomeKind::kTimeout ? spec.timeout_s * 1000.0 : 0.0;
 }
 
 struct Job {
@@ -323,6 +341,15 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
     for (int run = 1; run <= options_.repeat; ++run) queue.push_back({i, run});
   }
   total_ += queue.size();
+  // Longest first (LPT scheduling), so a long case does not start last and
+  // leave the other job slots idle. Stable: equal estimates keep file order.
+  std::vector<double> estimate(cases_.size(), 0);
+  for (size_t i = 0; i < cases_.size(); ++i) {
+    if (cases_[i].spec) estimate[i] = EstimateMs(*cases_[i].spec, options_.out_dir);
+  }
+  std::stable_sort(queue.begin(), queue.end(), [&](const Pending& a, const Pending& b) {
+    return estimate[a.case_index] > estimate[b.case_index];
+  });
 
   struct sigaction action = {};
   action.sa_handler = OnInterrupt;
