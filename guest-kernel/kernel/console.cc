@@ -35,9 +35,14 @@ void ConsoleFlush() {
 }
 
 void ConsoleWrite(const char* data, size_t size) {
-  for (size_t i = 0; i < size; ++i) {
-    g_line[g_len++] = data[i];
-    if (data[i] == '\n' || g_len == sizeof(g_line)) ConsoleFlush();
+  while (size > 0) {
+    const size_t room = sizeof(g_line) - g_len;
+    size_t n = size < room ? size : room;
+    size -= n;
+    char* dst = g_line + g_len;
+    g_len += n;
+    asm volatile("rep movsb" : "+D"(dst), "+S"(data), "+c"(n) : : "memory");
+    if (g_len == sizeof(g_line)) ConsoleFlush();
   }
 }
 

@@ -37,8 +37,8 @@ void SerialIrq() {
         ConsoleWrite("\r\n", 2);
       } else {
         ConsoleWrite(&c, 1);
-        ConsoleFlush();
       }
+      ConsoleFlush();
     }
   }
 }

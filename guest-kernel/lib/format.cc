@@ -12,11 +12,12 @@ struct Spec {
 };
 
 void Pad(Sink& sink, char fill, size_t n) {
-  char buf[16];
-  for (size_t i = 0; i < sizeof(buf); ++i) buf[i] = fill;
+  static constexpr char kZeros[] = "0000000000000000";
+  static constexpr char kSpaces[] = "                ";
+  const char* src = fill == '0' ? kZeros : kSpaces;
   while (n > 0) {
-    const size_t k = n < sizeof(buf) ? n : sizeof(buf);
-    sink.Put(buf, k);
+    const size_t k = n < 16 ? n : 16;
+    sink.Put(src, k);
     n -= k;
   }
 }
@@ -105,10 +106,11 @@ class BufferSink final : public Sink {
  public:
   BufferSink(char* buf, size_t cap) : buf_(buf), cap_(cap) {}
   void Put(const char* data, size_t size) override {
-    for (size_t i = 0; i < size; ++i) {
-      if (cap_ > 0 && len_ + 1 < cap_) buf_[len_] = data[i];
-      ++len_;
-    }
+    const size_t room = cap_ > len_ + 1 ? cap_ - len_ - 1 : 0;
+    size_t n = size < room ? size : room;
+    char* dst = buf_ + len_;
+    asm volatile("rep movsb" : "+D"(dst), "+S"(data), "+c"(n) : : "memory");
+    len_ += size;
   }
   size_t Finish() {
     if (cap_ > 0) buf_[len_ < cap_ ? len_ : cap_ - 1] = 0;
@@ -123,48 +125,67 @@ class BufferSink final : public Sink {
 
 }  // namespace
 
+// Under an emulating KVM every guest memory access costs microseconds while
+// string instructions move many bytes per emulation step, so literal runs
+// are found with `repne scasb` and handed on whole.
+namespace {
+
+size_t ScanLength(const char* s) {
+  const char* p = s;
+  uint64_t n = ~0ull;
+  asm volatile("repne scasb" : "+D"(p), "+c"(n) : "a"(0) : "memory", "cc");
+  return static_cast<size_t>(p - s) - 1;
+}
+
+// Offset of the first '{' in s[0..len), or len.
+size_t FindBrace(const char* s, size_t len) {
+  if (len == 0) return 0;
+  const char* p = s;
+  uint64_t n = len;
+  asm volatile("repne scasb" : "+D"(p), "+c"(n) : "a"('{') : "memory", "cc");
+  const size_t scanned = static_cast<size_t>(p - s);
+  return p[-1] == '{' ? scanned - 1 : len;
+}
+
+}  // namespace
+
 void VFormat(Sink& sink, const char* fmt, const FmtArg* args, size_t arg_count) {
   size_t next = 0;
-  const char* run = fmt;
   const char* p = fmt;
-  while (*p != 0) {
-    if (*p == '}' && p[1] == '}') {
-      sink.Put(run, static_cast<size_t>(p - run) + 1);
-      p += 2;
-      run = p;
-      continue;
-    }
-    if (*p != '{') {
-      ++p;
-      continue;
-    }
-    sink.Put(run, static_cast<size_t>(p - run));
-    if (p[1] == '{') {
+  size_t left = ScanLength(fmt);
+  while (left > 0) {
+    const size_t run = FindBrace(p, left);
+    if (run > 0) sink.Put(p, run);
+    p += run;
+    left -= run;
+    if (left == 0) break;
+    // p[0] == '{'
+    if (left > 1 && p[1] == '{') {
       sink.Put("{", 1);
       p += 2;
-      run = p;
+      left -= 2;
       continue;
     }
-    ++p;
+    const char* q = p + 1;
     Spec spec;
-    if (*p == ':') {
-      ++p;
-      if (*p == '<') { spec.left = true; ++p; }
-      if (*p == '#') { spec.alt = true; ++p; }
-      if (*p == '0') { spec.fill = '0'; ++p; }
-      while (*p >= '0' && *p <= '9') { spec.width = spec.width * 10 + static_cast<unsigned>(*p - '0'); ++p; }
-      if (*p != '}' && *p != 0) { spec.type = *p; ++p; }
+    if (*q == ':') {
+      ++q;
+      if (*q == '<') { spec.left = true; ++q; }
+      if (*q == '#') { spec.alt = true; ++q; }
+      if (*q == '0') { spec.fill = '0'; ++q; }
+      while (*q >= '0' && *q <= '9') { spec.width = spec.width * 10 + static_cast<unsigned>(*q - '0'); ++q; }
+      if (*q != '}' && *q != 0) { spec.type = *q; ++q; }
     }
-    while (*p != '}' && *p != 0) ++p;  // tolerate unknown spec characters
-    if (*p == '}') ++p;
+    while (*q != '}' && *q != 0) ++q;  // tolerate unknown spec characters
+    if (*q == '}') ++q;
     if (next < arg_count) {
       EmitArg(sink, spec, args[next++]);
     } else {
       sink.Put("{?}", 3);
     }
-    run = p;
+    left -= static_cast<size_t>(q - p);
+    p = q;
   }
-  sink.Put(run, static_cast<size_t>(p - run));
 }
 
 size_t VFormatBuffer(char* buf, size_t cap, const char* fmt, const FmtArg* args, size_t arg_count) {

@@ -2,7 +2,8 @@
 // for the unit tests). Format strings use a small subset of std::format:
 //   {}  {:x}  {:#x}  {:016x}  {:8}  {:<8}  {:c}
 // fill '0' (numbers), '<' left-aligns, '#' adds 0x, width in decimal,
-// type x = hex, d = decimal, c = character. `{{` prints '{'.
+// type x = hex, d = decimal, c = character. `{{` prints '{'; '}' outside a
+// field prints as itself.
 #pragma once
 
 #include <stddef.h>

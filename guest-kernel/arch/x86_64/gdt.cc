@@ -77,6 +77,7 @@ void CpuInit() {
   g_cpu.self = &g_cpu;
   Wrmsr(kMsrGsBase, reinterpret_cast<uint64_t>(&g_cpu));
   Wrmsr(kMsrKernelGsBase, 0);
+  IdtInitInterrupts();
   IdtSetIst(kVecDoubleFault, kIstDoubleFault);
   IdtSetIst(kVecNmi, kIstNmi);
 

@@ -27,8 +27,10 @@ inline constexpr uint64_t kVecPageFault = 14;
 const char* ExceptionName(uint64_t vector);
 const char* ExceptionMnemonic(uint64_t vector);
 
-// Builds the IDT (256 gates to trap.S's stubs) and loads it.
+// Builds the exception gates (0..31) of the IDT and loads it.
 void IdtInit();
+// Builds the remaining gates (32..255) before interrupts are enabled.
+void IdtInitInterrupts();
 // Gives `vector` an IST stack index (1..7) in its gate.
 void IdtSetIst(uint64_t vector, uint8_t ist);
 // Loads an IDT with limit 0: the next exception triple-faults.
