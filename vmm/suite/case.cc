@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "vmm/base/guest_memory.h"
 #include "vmm/suite/matcher.h"
@@ -22,8 +21,8 @@ constexpr std::string_view kSourcePrefix = "${source}";
 
 // Every field a case may have; anything else is a typo worth reporting.
 const std::set<std::string, std::less<>> kKnownFields = {
-    "name",   "description", "kernel", "initrd", "cmdline", "memory", "cpus",   "disks",
-    "args",   "timeout",     "result", "expect", "forbid",  "tags",   "$comment",
+    "name", "description", "kernel", "initrd", "cmdline", "memory", "cpus",     "disks",
+    "args", "timeout",     "result", "expect", "forbid",  "tags",   "$comment",
 };
 
 std::unexpected<Error> FieldError(const fs::path& file, std::string_view field,
@@ -40,7 +39,8 @@ std::string JsonTypeName(const json& value) { return value.type_name(); }
 std::string ResolvePath(std::string_view raw, const fs::path& file, const PathContext& paths) {
   fs::path resolved;
   if (raw.starts_with(kBuildPrefix)) {
-    resolved = paths.build_dir / fs::path(std::string(raw.substr(kBuildPrefix.size()))).relative_path();
+    resolved =
+        paths.build_dir / fs::path(std::string(raw.substr(kBuildPrefix.size()))).relative_path();
   } else if (raw.starts_with(kSourcePrefix)) {
     resolved =
         paths.source_dir / fs::path(std::string(raw.substr(kSourcePrefix.size()))).relative_path();
@@ -81,8 +81,8 @@ Result<std::vector<std::string>> GetStringList(const json& doc, std::string_view
 bool IsValidName(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -162,9 +162,9 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   spec.name = file.stem().string();
   if (doc.contains("name")) spec.name = TRY(GetString(doc, "name", file));
   if (!IsValidName(spec.name)) {
-    return FieldError(file, "name",
-                      fmt::format("'{}' is not a valid case name (letters, digits, '-', '_', '.')",
-                                  spec.name));
+    return FieldError(
+        file, "name",
+        fmt::format("'{}' is not a valid case name (letters, digits, '-', '_', '.')", spec.name));
   }
   if (doc.contains("description")) spec.description = TRY(GetString(doc, "description", file));
 
@@ -191,7 +191,8 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   if (doc.contains("cpus")) {
     const json& cpus = doc.at("cpus");
     if (!cpus.is_number_integer() || cpus.get<int64_t>() < 1 || cpus.get<int64_t>() > 255) {
-      return FieldError(file, "cpus", fmt::format("must be an integer 1..255, not {}", cpus.dump()));
+      return FieldError(file, "cpus",
+                        fmt::format("must be an integer 1..255, not {}", cpus.dump()));
     }
     spec.cpus = cpus.get<int>();
   }
@@ -211,9 +212,9 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   if (doc.contains("timeout")) {
     const json& timeout = doc.at("timeout");
     if (!timeout.is_number() || timeout.get<double>() <= 0 || timeout.get<double>() > 3600) {
-      return FieldError(file, "timeout",
-                        fmt::format("must be a number of seconds in (0, 3600], not {}",
-                                    timeout.dump()));
+      return FieldError(
+          file, "timeout",
+          fmt::format("must be a number of seconds in (0, 3600], not {}", timeout.dump()));
     }
     spec.timeout_s = timeout.get<double>();
   }

@@ -51,10 +51,10 @@ struct PathContext {
 };
 
 struct CaseSpec {
-  std::string name;             // unique; [A-Za-z0-9._-]+; default: the file's stem
-  std::filesystem::path file;   // the case file it came from
+  std::string name;            // unique; [A-Za-z0-9._-]+; default: the file's stem
+  std::filesystem::path file;  // the case file it came from
   std::string description;
-  std::string kernel;           // resolved path
+  std::string kernel;  // resolved path
   std::optional<std::string> initrd;
   std::string cmdline;
   std::string memory = "128M";

@@ -41,13 +41,13 @@ class AnsiStripper {
 class SerialMatcher {
  public:
   struct ExpectHit {
-    size_t line = 0;      // 1-based line number
-    double time_ms = 0;   // time passed to Feed() when the line completed
+    size_t line = 0;     // 1-based line number
+    double time_ms = 0;  // time passed to Feed() when the line completed
   };
   struct ForbidHit {
-    size_t pattern = 0;   // index into forbid
+    size_t pattern = 0;  // index into forbid
     size_t line = 0;
-    std::string text;     // the cleaned line
+    std::string text;  // the cleaned line
   };
 
   static constexpr size_t kTailLines = 40;

@@ -1,13 +1,12 @@
 #include "vmm/suite/report.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
 
 namespace vmm::suite {
 namespace {
@@ -183,16 +182,15 @@ std::string FormatTable(const std::vector<CaseEntry>& cases, const std::vector<R
       boot.push_back(run->boot_ms);
       wall.push_back(run->wall_ms);
     }
-    std::vector<std::string> row = {
-        cases[index].name,
-        std::to_string(runs.size()),
-        std::to_string(passed),
-        fmt::format("{:.1f}%", 100.0 * static_cast<double>(passed) /
-                                   static_cast<double>(runs.size())),
-        Ms(Percentile(boot, 50)),
-        Ms(Percentile(boot, 95)),
-        Ms(Percentile(wall, 50)),
-        Ms(Percentile(wall, 95))};
+    std::vector<std::string> row = {cases[index].name,
+                                    std::to_string(runs.size()),
+                                    std::to_string(passed),
+                                    fmt::format("{:.1f}%", 100.0 * static_cast<double>(passed) /
+                                                               static_cast<double>(runs.size())),
+                                    Ms(Percentile(boot, 50)),
+                                    Ms(Percentile(boot, 95)),
+                                    Ms(Percentile(wall, 50)),
+                                    Ms(Percentile(wall, 95))};
     for (const std::string& event : events) {
       std::vector<double> values;
       for (const RunRecord* run : runs) {
@@ -208,8 +206,8 @@ std::string FormatTable(const std::vector<CaseEntry>& cases, const std::vector<R
 }
 
 std::string FormatFailure(const CaseEntry& entry, const RunRecord& record, int repeat) {
-  std::string out = fmt::format("==== {} {} ", VerdictName(record.verdict.kind),
-                                RunName(entry, record, repeat));
+  std::string out =
+      fmt::format("==== {} {} ", VerdictName(record.verdict.kind), RunName(entry, record, repeat));
   out += std::string(out.size() < 78 ? 78 - out.size() : 4, '=') + "\n";
   out += fmt::format("case file: {}\n", entry.file.string());
   if (record.run == 0) {
@@ -334,8 +332,7 @@ std::string XmlEscape(std::string_view text) {
       }
     }
     bool valid = ok && !(length == 3 && cp < 0x800) && !(length == 4 && cp < 0x10000) &&
-                 cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe &&
-                 cp != 0xffff;
+                 cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && cp != 0xfffe && cp != 0xffff;
     if (valid) {
       AppendUtf8(out, cp);
       i += length;
@@ -358,18 +355,20 @@ std::string JUnitXml(const std::vector<CaseEntry>& cases, const std::vector<RunR
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites name=\"vmm suite\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
-                     "time=\"{:.3f}\">\n",
-                     records.size(), failures, errors, total_s);
-  out += fmt::format("  <testsuite name=\"boot\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
-                     "skipped=\"0\" time=\"{:.3f}\" timestamp=\"{}\" hostname=\"{}\">\n",
-                     records.size(), failures, errors, total_s, XmlEscape(timestamp),
-                     XmlEscape(host));
+  out += fmt::format(
+      "<testsuites name=\"vmm suite\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
+      "time=\"{:.3f}\">\n",
+      records.size(), failures, errors, total_s);
+  out += fmt::format(
+      "  <testsuite name=\"boot\" tests=\"{}\" failures=\"{}\" errors=\"{}\" "
+      "skipped=\"0\" time=\"{:.3f}\" timestamp=\"{}\" hostname=\"{}\">\n",
+      records.size(), failures, errors, total_s, XmlEscape(timestamp), XmlEscape(host));
   for (const RunRecord& record : records) {
     const CaseEntry& entry = cases[record.case_index];
-    out += fmt::format("    <testcase name=\"{}\" classname=\"boot\" time=\"{:.3f}\" file=\"{}\">\n",
-                       XmlEscape(RunName(entry, record, repeat)), record.wall_ms / 1000.0,
-                       XmlEscape(entry.file.string()));
+    out +=
+        fmt::format("    <testcase name=\"{}\" classname=\"boot\" time=\"{:.3f}\" file=\"{}\">\n",
+                    XmlEscape(RunName(entry, record, repeat)), record.wall_ms / 1000.0,
+                    XmlEscape(entry.file.string()));
     if (!record.verdict.passed()) {
       const char* element = record.verdict.kind == VerdictKind::kError ? "error" : "failure";
       out += fmt::format("      <{} message=\"{}\" type=\"{}\">{}</{}>\n", element,

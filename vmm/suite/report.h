@@ -2,11 +2,10 @@
 // forensics, timings.json and JUnit XML. Pure formatting over RunRecords.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "vmm/suite/runner.h"
 

@@ -1,6 +1,7 @@
 #include "vmm/suite/runner.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <list>
 #include <memory>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "vmm/suite/matcher.h"
@@ -62,8 +61,8 @@ int OpenArtifact(const fs::path& path) {
 // (timings.json in the artifact folder), else its timeout when it expects one
 // (it runs that long by design), else 0.
 double EstimateMs(const CaseSpec& spec, const fs::path& out_dir) {
-  for (const fs::path& file : {out_dir / spec.name / "timings.json",
-                               out_dir / spec.name / "001" / "timings.json"}) {
+  for (const fs::path& file :
+       {out_dir / spec.name / "timings.json", out_dir / spec.name / "001" / "timings.json"}) {
     std::ifstream in(file);
     if (!in) continue;
     nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -159,9 +158,9 @@ void Runner::DrawProgress(bool force) {
       break;
     }
   }
-  std::string line = fmt::format("[{}/{}] {} passed, {} failed, {} running {:.1f}s {}", done,
-                                 total_, passed_, failed_, running_.size(),
-                                 MsSince(suite_start_, now) / 1000.0, names);
+  std::string line =
+      fmt::format("[{}/{}] {} passed, {} failed, {} running {:.1f}s {}", done, total_, passed_,
+                  failed_, running_.size(), MsSince(suite_start_, now) / 1000.0, names);
   if (line.size() > 120) line.resize(120);
   std::fputs("\r\x1b[K", options_.out);
   std::fputs(line.c_str(), options_.out);
@@ -205,8 +204,7 @@ void Runner::StartJob(size_t case_index, int run) {
   Result<ChildProcess> child = ChildProcess::Spawn(record.command);
   if (!child || !job->matcher) {
     record.observation.end = Observation::End::kSpawnFailed;
-    record.observation.detail =
-        !child ? child.error().ToString() : matcher.error().ToString();
+    record.observation.detail = !child ? child.error().ToString() : matcher.error().ToString();
     FinishJob(*job);
     return;
   }
@@ -250,7 +248,8 @@ void Runner::ReadStderr(Job& job, Clock::time_point) {
     job.trace.Feed(data);
     std::string& text = job.record.stderr_text;
     text.append(data);
-    if (text.size() > 2 * RunRecord::kStderrKeep) text.erase(0, text.size() - RunRecord::kStderrKeep);
+    if (text.size() > 2 * RunRecord::kStderrKeep)
+      text.erase(0, text.size() - RunRecord::kStderrKeep);
   }
 }
 
@@ -331,7 +330,8 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
       record.case_index = i;
       record.verdict.kind = VerdictKind::kError;
       record.verdict.reasons.push_back(cases_[i].error);
-      record.verdict.exit_text.assign(1, '-');  // not = "-": GCC 12 -Wrestrict false positive (PR 105329)
+      record.verdict.exit_text.assign(
+          1, '-');  // not = "-": GCC 12 -Wrestrict false positive (PR 105329)
       ++failed_;
       ++total_;
       Print(FormatRunLine(cases_[i], record, options_.repeat) + "\n");

@@ -25,9 +25,9 @@ namespace vmm::suite {
 // One selected case file: parsed, or the error that kept it from parsing.
 struct CaseEntry {
   std::filesystem::path file;
-  std::string name;             // spec->name, or the file's stem when malformed
+  std::string name;  // spec->name, or the file's stem when malformed
   std::optional<CaseSpec> spec;
-  std::string error;            // set when spec is empty
+  std::string error;  // set when spec is empty
 };
 
 struct RunnerOptions {
@@ -49,15 +49,15 @@ struct RunRecord {
   std::vector<std::string> command;
   double start_ms = 0;  // since the suite started
   double end_ms = 0;
-  double wall_ms = 0;   // child start to reaped
-  double boot_ms = 0;   // to the last expected pattern when all matched, else wall_ms
+  double wall_ms = 0;  // child start to reaped
+  double boot_ms = 0;  // to the last expected pattern when all matched, else wall_ms
   std::optional<double> first_byte_ms;  // first serial byte, runner's clock
   std::vector<SerialMatcher::ExpectHit> matches;
   size_t expect_count = 0;
-  std::vector<BootEvent> trace;         // vmm's own --boot-trace events
+  std::vector<BootEvent> trace;  // vmm's own --boot-trace events
   size_t serial_lines = 0;
   std::deque<std::string> serial_tail;
-  std::string stderr_text;              // at most kStderrKeep bytes, the end kept
+  std::string stderr_text;  // at most kStderrKeep bytes, the end kept
   std::filesystem::path artifact_dir;
 
   static constexpr size_t kStderrKeep = 64 * 1024;
@@ -70,7 +70,7 @@ std::filesystem::path ArtifactDir(const std::filesystem::path& out_dir, const st
 // Runs every parsed case `repeat` times and returns one record per run (and
 // one per malformed case), in case order. `interrupted` is set when SIGINT or
 // SIGTERM stopped the suite early.
-std::vector<RunRecord> RunCases(const std::vector<CaseEntry>& cases,
-                                const RunnerOptions& options, bool* interrupted);
+std::vector<RunRecord> RunCases(const std::vector<CaseEntry>& cases, const RunnerOptions& options,
+                                bool* interrupted);
 
 }  // namespace vmm::suite

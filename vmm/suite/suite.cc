@@ -1,5 +1,6 @@
 #include "vmm/suite/suite.h"
 
+#include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "vmm/suite/case.h"
 #include "vmm/suite/report.h"
@@ -77,10 +76,12 @@ void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options) {
                    "Run only cases whose name matches this glob (repeatable; any may match)")
       ->allow_extra_args(false);
   subcommand
-      ->add_option("--tag", options->tags, "Run only cases with this tag (repeatable; any may match)")
+      ->add_option("--tag", options->tags,
+                   "Run only cases with this tag (repeatable; any may match)")
       ->allow_extra_args(false);
-  subcommand->add_option("--repeat", options->repeat,
-                         "Run every case N times; the table shows pass rate and p50/p95 times")
+  subcommand
+      ->add_option("--repeat", options->repeat,
+                   "Run every case N times; the table shows pass rate and p50/p95 times")
       ->check(CLI::Range(1, 100000));
   subcommand->add_option("--junit", options->junit, "Write JUnit XML results to FILE");
   subcommand->add_option("--out", options->out_dir,
@@ -92,20 +93,21 @@ void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options) {
       ->group("");
   subcommand->add_option("--build-dir", options->build_dir, "Where ${build} in case files points")
       ->group("");
-  subcommand->add_option("--watchdog-margin", options->watchdog_margin_s,
-                         "Seconds a case may run beyond its timeout before it is killed")
+  subcommand
+      ->add_option("--watchdog-margin", options->watchdog_margin_s,
+                   "Seconds a case may run beyond its timeout before it is killed")
       ->group("");
-  subcommand->add_option("paths", options->paths,
-                         fmt::format("Case files or folders (default: {}/tests/boot)",
-                                     VMM_SUITE_SOURCE_DIR));
+  subcommand->add_option(
+      "paths", options->paths,
+      fmt::format("Case files or folders (default: {}/tests/boot)", VMM_SUITE_SOURCE_DIR));
 }
 
 int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
   auto suite_start = std::chrono::steady_clock::now();
   PathContext paths;
   paths.source_dir = VMM_SUITE_SOURCE_DIR;
-  paths.build_dir = options.build_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR)
-                                              : fs::absolute(options.build_dir);
+  paths.build_dir =
+      options.build_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR) : fs::absolute(options.build_dir);
 
   std::vector<std::string> inputs = options.paths;
   if (inputs.empty()) inputs.push_back((paths.source_dir / "tests" / "boot").string());
@@ -126,8 +128,8 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
     if (spec) {
       entry.name = spec->name;
       if (auto [it, inserted] = names.emplace(spec->name, file); !inserted) {
-        entry.error = fmt::format("{}: field 'name': '{}' is already the name of {}",
-                                  file.string(), spec->name, it->second.string());
+        entry.error = fmt::format("{}: field 'name': '{}' is already the name of {}", file.string(),
+                                  spec->name, it->second.string());
       } else {
         entry.spec = std::move(*spec);
       }
@@ -163,20 +165,21 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
   }
 
   RunnerOptions runner;
-  runner.jobs = options.jobs > 0 ? options.jobs
-                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  runner.jobs = options.jobs > 0
+                    ? options.jobs
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   runner.repeat = options.repeat;
-  runner.out_dir = fs::absolute(options.out_dir.empty()
-                                    ? fs::path(VMM_SUITE_BUILD_DIR) / "suite-out"
-                                    : fs::path(options.out_dir));
+  runner.out_dir =
+      fs::absolute(options.out_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR) / "suite-out"
+                                           : fs::path(options.out_dir));
   runner.vmm_binary = options.vmm_override.empty() ? vmm_binary : options.vmm_override;
   runner.tty = isatty(STDOUT_FILENO) == 1;
   runner.watchdog_margin_s = options.watchdog_margin_s;
   std::error_code ec;
   fs::create_directories(runner.out_dir, ec);
   if (ec) {
-    fmt::print(stderr, "vmm suite: cannot create artifact folder {}: {}\n",
-               runner.out_dir.string(), ec.message());
+    fmt::print(stderr, "vmm suite: cannot create artifact folder {}: {}\n", runner.out_dir.string(),
+               ec.message());
     return kExitCantCreate;
   }
 
@@ -221,10 +224,11 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
     }
   }
   fmt::print("\n{}", FormatTable(cases, records, runner.repeat));
-  fmt::print("\nvmm suite: {} run{}: {} passed, {} failed, {} error{} in {:.2f} s (--jobs {}); "
-             "artifacts in {}\n",
-             records.size(), records.size() == 1 ? "" : "s", passed, failed, errors,
-             errors == 1 ? "" : "s", total_s, runner.jobs, runner.out_dir.string());
+  fmt::print(
+      "\nvmm suite: {} run{}: {} passed, {} failed, {} error{} in {:.2f} s (--jobs {}); "
+      "artifacts in {}\n",
+      records.size(), records.size() == 1 ? "" : "s", passed, failed, errors,
+      errors == 1 ? "" : "s", total_s, runner.jobs, runner.out_dir.string());
 
   int status = (failed == 0 && errors == 0) ? 0 : kExitFailed;
   if (!options.junit.empty()) {

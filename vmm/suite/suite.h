@@ -6,10 +6,9 @@
 // value RunSuite returns is vmm's exit status.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace vmm::suite {
 
@@ -18,13 +17,13 @@ struct SuiteOptions {
   std::vector<std::string> filters;  // globs on case names; any may match
   std::vector<std::string> tags;     // a case must carry one of them
   int repeat = 1;
-  std::string junit;                 // JUnit XML output file, if set
-  std::string out_dir;               // artifact folder; default: <build>/suite-out
-  std::vector<std::string> paths;    // case files or folders; default: <source>/tests/boot
-  bool list = false;                 // print the selected cases and exit
-  std::string vmm_override;          // hidden --vmm: run this binary instead (tests)
-  std::string build_dir;             // hidden --build-dir: where ${build} points
-  double watchdog_margin_s = 5.0;    // hidden --watchdog-margin
+  std::string junit;               // JUnit XML output file, if set
+  std::string out_dir;             // artifact folder; default: <build>/suite-out
+  std::vector<std::string> paths;  // case files or folders; default: <source>/tests/boot
+  bool list = false;               // print the selected cases and exit
+  std::string vmm_override;        // hidden --vmm: run this binary instead (tests)
+  std::string build_dir;           // hidden --build-dir: where ${build} points
+  double watchdog_margin_s = 5.0;  // hidden --watchdog-margin
 };
 
 void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options);

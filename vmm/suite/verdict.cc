@@ -1,8 +1,8 @@
 #include "vmm/suite/verdict.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace vmm::suite {
 
@@ -61,10 +61,9 @@ Verdict Decide(const CaseSpec& spec, const Observation& observation, const Seria
   switch (observation.end) {
     case Observation::End::kExited:
       if (observation.status != spec.outcome.status) {
-        verdict.reasons.push_back(fmt::format("expected {}, got {} (vmm exit status {})",
-                                              spec.outcome.ToString(),
-                                              DescribeStatus(observation.status),
-                                              observation.status));
+        verdict.reasons.push_back(
+            fmt::format("expected {}, got {} (vmm exit status {})", spec.outcome.ToString(),
+                        DescribeStatus(observation.status), observation.status));
       }
       break;
     case Observation::End::kSignaled:
@@ -91,11 +90,11 @@ Verdict Decide(const CaseSpec& spec, const Observation& observation, const Seria
     std::string after = k == 0 ? std::string("")
                                : fmt::format(", after pattern {} matched at line {}", k,
                                              matcher.hits().back().line);
-    verdict.reasons.push_back(fmt::format("expect pattern {} of {} '{}' never matched ({} serial "
-                                          "line{} read{})",
-                                          k + 1, matcher.expect_count(), matcher.pattern(k),
-                                          matcher.line_count(),
-                                          matcher.line_count() == 1 ? "" : "s", after));
+    verdict.reasons.push_back(
+        fmt::format("expect pattern {} of {} '{}' never matched ({} serial "
+                    "line{} read{})",
+                    k + 1, matcher.expect_count(), matcher.pattern(k), matcher.line_count(),
+                    matcher.line_count() == 1 ? "" : "s", after));
   }
   verdict.kind = verdict.reasons.empty() ? VerdictKind::kPass : VerdictKind::kFail;
   return verdict;

@@ -15,11 +15,11 @@ namespace vmm::suite {
 // How the vmm child ended, as the runner saw it.
 struct Observation {
   enum class End {
-    kExited,       // exited normally; `status` is its exit status
-    kSignaled,     // died of signal `status` (a vmm crash)
-    kWatchdog,     // still running at the watchdog deadline; the runner killed it
-    kStoppedEarly, // the runner killed it once the verdict was known (forbidden pattern)
-    kSpawnFailed,  // could not be started at all; `detail` says why
+    kExited,        // exited normally; `status` is its exit status
+    kSignaled,      // died of signal `status` (a vmm crash)
+    kWatchdog,      // still running at the watchdog deadline; the runner killed it
+    kStoppedEarly,  // the runner killed it once the verdict was known (forbidden pattern)
+    kSpawnFailed,   // could not be started at all; `detail` says why
   };
   End end = End::kExited;
   int status = 0;
@@ -35,7 +35,7 @@ struct Verdict {
   std::string exit_text;             // the table's "exit" column
 
   bool passed() const { return kind == VerdictKind::kPass; }
-  std::string Summary() const;       // the reasons joined with "; "
+  std::string Summary() const;  // the reasons joined with "; "
 };
 
 const char* VerdictName(VerdictKind kind);  // "PASS", "FAIL", "ERROR"

@@ -69,8 +69,9 @@ TEST(CaseParsing, ErrorsNameFileAndField) {
 
 TEST(CaseParsing, BadRegexNamesItsIndex) {
   std::string error = ErrorOf(R"({"kernel": "k", "forbid": ["fine", "(open"]})");
-  EXPECT_TRUE(error.starts_with("/src/tests/boot/banner.json: field 'forbid[1]': bad regular "
-                                "expression '(open'"))
+  EXPECT_TRUE(
+      error.starts_with("/src/tests/boot/banner.json: field 'forbid[1]': bad regular "
+                        "expression '(open'"))
       << error;
 }
 
@@ -79,14 +80,11 @@ TEST(CaseParsing, BadValuesAreRejected) {
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"kernel": "k", "result": "reboot"})").find("field 'result'"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"kernel": "k", "result": 99})").find("field 'result'"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"kernel": "k", "timeout": 0})").find("field 'timeout'"),
-            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"kernel": "k", "result": 99})").find("field 'result'"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"kernel": "k", "timeout": 0})").find("field 'timeout'"), std::string::npos);
   EXPECT_NE(ErrorOf(R"({"kernel": "k", "memory": "lots"})").find("field 'memory'"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"kernel": "k", "name": "a b"})").find("field 'name'"),
-            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"kernel": "k", "name": "a b"})").find("field 'name'"), std::string::npos);
   EXPECT_NE(ErrorOf(R"({"kernel": ""})").find("field 'kernel'"), std::string::npos);
 }
 
@@ -116,9 +114,9 @@ TEST(CaseParsing, VmmCommandCarriesEveryField) {
   std::vector<std::string> argv = BuildVmmCommand(*spec, "/bin/vmm");
 
   std::vector<std::string> expected = {
-      "/bin/vmm", "--kernel", "/k", "--initrd", "/i", "--cmdline", "a b", "--memory", "128M",
-      "--cpus", "1", "--serial", "stdio", "--timeout", "3", "--boot-trace", "--disk", "/d",
-      "--rng"};
+      "/bin/vmm", "--kernel",     "/k",     "--initrd", "/i",       "--cmdline", "a b",
+      "--memory", "128M",         "--cpus", "1",        "--serial", "stdio",     "--timeout",
+      "3",        "--boot-trace", "--disk", "/d",       "--rng"};
   EXPECT_EQ(argv, expected);
 }
 

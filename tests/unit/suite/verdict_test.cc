@@ -1,8 +1,7 @@
 #include "vmm/suite/verdict.h"
 
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 namespace vmm::suite {
 namespace {
@@ -42,8 +41,10 @@ TEST(Verdict, WrongExitFails) {
 }
 
 TEST(Verdict, TripleFaultTimeoutAndSetupErrorPassWhenExpected) {
-  for (auto [outcome, status] : {std::pair{"triple-fault", 80}, {"timeout", 82},
-                                 {"setup-error:65", 65}, {"setup-error:66", 66}}) {
+  for (auto [outcome, status] : {std::pair{"triple-fault", 80},
+                                 {"timeout", 82},
+                                 {"setup-error:65", 65},
+                                 {"setup-error:66", 66}}) {
     CaseSpec spec = Spec(outcome);
     EXPECT_TRUE(Decide(spec, Exited(status), Matched(spec, "")).passed()) << outcome;
   }
