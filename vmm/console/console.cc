@@ -252,6 +252,18 @@ void Console::DeliverToGuest(std::span<const uint8_t> bytes) {
 Result<void> Console::StartStdio() {
   int in = options_.stdin_fd;
   stdin_is_tty_ = isatty(in) == 1;
+  if (stdin_is_tty_) {
+    // Started in the background (`vmm ... &`): changing the terminal's mode
+    // or reading it would stop vmm with SIGTTOU/SIGTTIN. Leave the terminal
+    // alone; output still goes to stdout.
+    pid_t foreground = tcgetpgrp(in);
+    if (foreground >= 0 && foreground != getpgrp()) {
+      spdlog::info("serial: vmm runs in the background; the terminal's input is not read");
+      stdin_is_tty_ = false;
+      stdin_eof_ = true;
+      return {};
+    }
+  }
   if (stdin_is_tty_ && options_.raw_mode) {
     InstallTerminalRestoreHandlers();
     TRY_CTX(EnterRawMode(in), "--serial stdio");
