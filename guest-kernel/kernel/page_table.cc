@@ -37,6 +37,39 @@ PageTable::Status PageTable::Map(uint64_t va, uint64_t pa, uint64_t flags, uint6
   return Status::kOk;
 }
 
+PageTable::Status PageTable::MapRange(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags,
+                                     uint64_t size) {
+  if (size != kPage1G && size != kPage2M && size != kPageSize) return Status::kBadAddress;
+  if (((va | pa | len) & (size - 1)) != 0) return Status::kBadAddress;
+  if (len == 0) return Status::kOk;
+  if (va + len - 1 < va || !IsCanonical(va) || !IsCanonical(va + len - 1)) return Status::kBadAddress;
+  const int leaf_level = size == kPage1G ? 2 : size == kPage2M ? 1 : 0;
+  const uint64_t huge = leaf_level > 0 ? pte::kHuge : 0;
+  while (len > 0) {
+    // Map the first page the slow way (creates the tables), then fill the
+    // rest of that leaf table directly.
+    const Status s = Map(va, pa, flags, size);
+    if (s != Status::kOk) return s;
+    uint64_t* table = Table(root_);
+    for (int level = 3; level > leaf_level; --level) {
+      table = Table(table[Index(va, level)] & pte::kAddressMask);
+    }
+    size_t i = Index(va, leaf_level) + 1;
+    va += size;
+    pa += size;
+    len -= size;
+    const uint64_t bits = flags | pte::kPresent | huge;
+    for (; i < 512 && len > 0; ++i) {
+      if ((table[i] & pte::kPresent) != 0) return Status::kAlreadyMapped;
+      table[i] = pa | bits;
+      va += size;
+      pa += size;
+      len -= size;
+    }
+  }
+  return Status::kOk;
+}
+
 uint64_t PageTable::Lookup(uint64_t va, uint64_t* size) const {
   if (!IsCanonical(va)) return 0;
   const uint64_t* table = Table(root_);

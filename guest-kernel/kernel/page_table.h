@@ -50,6 +50,10 @@ class PageTable {
   // Maps one page of `size` (4 KiB, 2 MiB or 1 GiB) at `va` to `pa` with
   // leaf `flags` (kPresent added). Both must be aligned to `size`.
   Status Map(uint64_t va, uint64_t pa, uint64_t flags, uint64_t size = kPageSize);
+  // Maps [va, va + len) to [pa, pa + len) with pages of `size`, walking the
+  // upper levels once per leaf table (cheap where memory accesses are dear).
+  // Stops at the first failure (earlier pages stay mapped).
+  Status MapRange(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags, uint64_t size = kPageSize);
   // The leaf entry mapping `va` (any size), or 0; `*size` receives its size.
   uint64_t Lookup(uint64_t va, uint64_t* size = nullptr) const;
   // Clears the 4 KiB leaf at `va`, returns the old entry (0 when none).

@@ -33,9 +33,10 @@ void MustMap(PageTable& pt, uint64_t va, uint64_t pa, uint64_t flags, uint64_t s
 }
 
 void MapImage(PageTable& pt, const char* begin, const char* end, uint64_t flags) {
-  for (uint64_t va = reinterpret_cast<uint64_t>(begin); va < reinterpret_cast<uint64_t>(end);
-       va += kPageSize) {
-    MustMap(pt, va, va - kKernelImageBase, flags | pte::kGlobal, kPageSize);
+  const uint64_t va = reinterpret_cast<uint64_t>(begin);
+  const uint64_t len = reinterpret_cast<uint64_t>(end) - va;
+  if (pt.MapRange(va, va - kKernelImageBase, len, flags | pte::kGlobal) != PageTable::Status::kOk) {
+    Panic("cannot map the kernel image");
   }
 }
 
@@ -76,32 +77,17 @@ void VmInit(const BootInfo& info) {
   if (g_root == 0) Panic("out of memory for the kernel page tables");
   PageTable pt = KernelPageTable();
 
-  // Direct map of usable RAM: 1 GiB pages when the CPU has them
-  // (CPUID.80000001H:EDX[26]), else 2 MiB pages.
+  // Direct map of [0, ram_top) (holes included: nothing reaches them through
+  // it): 1 GiB pages when the CPU has them (CPUID.80000001H:EDX[26]), else
+  // 2 MiB pages.
   const bool gb_pages = (arch::Cpuid(0x80000000).eax >= 0x80000001) &&
                         (arch::Cpuid(0x80000001).edx & (1u << 26)) != 0;
   const uint64_t dm_flags = pte::kWrite | pte::kNoExecute | pte::kGlobal;
-  for (size_t i = 0; i < info.region_count; ++i) {
-    const MemRegion& r = info.regions[i];
-    if (r.type != kMemUsable) continue;
-    uint64_t a = r.base & ~(kPage2M - 1);
-    const uint64_t end = (r.base + r.size + kPage2M - 1) & ~(kPage2M - 1);
-    while (a < end) {
-      if (gb_pages && (a & (kPage1G - 1)) == 0 && end - a >= kPage1G) {
-        MustMap(pt, kDirectMapBase + a, a, dm_flags, kPage1G);
-        a += kPage1G;
-      } else {
-        // A 1 GiB page may already cover this 2 MiB page (overlapping entries).
-        uint64_t size = 0;
-        if (pt.Lookup(kDirectMapBase + a, &size) == 0) {
-          MustMap(pt, kDirectMapBase + a, a, dm_flags, kPage2M);
-        }
-        a += kPage2M;
-      }
-    }
+  const uint64_t dm_page = gb_pages ? kPage1G : kPage2M;
+  const uint64_t dm_len = (ram_top + dm_page - 1) & ~(dm_page - 1);
+  if (pt.MapRange(kDirectMapBase, 0, dm_len, dm_flags, dm_page) != PageTable::Status::kOk) {
+    Panic("cannot build the direct map");
   }
-  // Low 1 MiB too (boot structures: read by nothing after boot, but cheap).
-  if (pt.Lookup(kDirectMapBase, nullptr) == 0) MustMap(pt, kDirectMapBase, 0, dm_flags, kPage2M);
 
   MapImage(pt, __kernel_text_start, __kernel_text_end, 0);
   MapImage(pt, __kernel_rodata_start, __kernel_rodata_end, pte::kNoExecute);

@@ -86,6 +86,33 @@ TEST_F(PageTableTest, FreeRangeReturnsTablesAndOwnedFrames) {
   EXPECT_EQ(phys_.live() - before, 2);            // the upper half keeps its PDPT and PD
 }
 
+TEST_F(PageTableTest, MapRangeCrossesLeafTables) {
+  // 600 pages starting 10 pages before a 2 MiB boundary: two page tables.
+  const uint64_t va = 0x400000 - 10 * kernel::kPageSize;
+  ASSERT_EQ(pt_.MapRange(va, 0x100000, 600 * kernel::kPageSize, kRw), PageTable::Status::kOk);
+  for (uint64_t i = 0; i < 600; ++i) {
+    ASSERT_EQ(pt_.Lookup(va + i * kernel::kPageSize) & pte::kAddressMask,
+              0x100000 + i * kernel::kPageSize);
+  }
+  EXPECT_EQ(pt_.Lookup(va + 600 * kernel::kPageSize), 0u);
+  EXPECT_EQ(pt_.Lookup(va - kernel::kPageSize), 0u);
+}
+
+TEST_F(PageTableTest, MapRangeHugeAndErrors) {
+  ASSERT_EQ(pt_.MapRange(0xffff800000000000, 0, 1ull << 32, pte::kWrite | pte::kNoExecute,
+                         kernel::kPage2M),
+            PageTable::Status::kOk);
+  uint64_t size = 0;
+  EXPECT_EQ(pt_.Lookup(0xffff8000fee00000, &size) & pte::kAddressMask, 0xfee00000u);
+  EXPECT_EQ(size, kernel::kPage2M);
+  EXPECT_EQ(pt_.MapRange(0x400000, 0, 0, kRw), PageTable::Status::kOk);  // empty
+  EXPECT_EQ(pt_.MapRange(0x400000, 0, 0x1800, kRw), PageTable::Status::kBadAddress);
+  EXPECT_EQ(pt_.MapRange(0x00007ffffffff000, 0, 0x2000, kRw), PageTable::Status::kBadAddress);
+  EXPECT_EQ(pt_.MapRange(0x400000, 0, 0x2000, pte::kWrite), PageTable::Status::kWriteExec);
+  ASSERT_EQ(pt_.Map(0x401000, 0x9000, kRw), PageTable::Status::kOk);
+  EXPECT_EQ(pt_.MapRange(0x400000, 0, 0x2000, kRw), PageTable::Status::kAlreadyMapped);
+}
+
 TEST_F(PageTableTest, OutOfMemory) {
   kernel_test::FakePhys tiny(2);  // room for the root only
   const uint64_t root = tiny.AllocZeroed();
