@@ -47,22 +47,39 @@ void ReportTrap(const char* tag, const arch::TrapFrame& f) {
 
 }  // namespace kernel
 
-extern "C" void TrapDispatch(arch::TrapFrame* f) {
+namespace {
+
+// After a system call: sysretq when the frame allows it (standard user
+// selectors, canonical user RIP), else iretq. RCX/R11 are set as SYSCALL
+// defines them so both returns leave the same registers.
+uint64_t FinishSyscall(arch::TrapFrame* f) {
+  kernel::PreemptIfNeeded();
+  f->rcx = f->rip;
+  f->r11 = f->rflags;
+  return f->cs == arch::kUserCs && f->ss == arch::kUserDs && f->rip < 0x0000800000000000ull ? 1 : 0;
+}
+
+}  // namespace
+
+extern "C" uint64_t TrapDispatch(arch::TrapFrame* f) {
   using namespace kernel;
   const bool from_user = (f->cs & 3) == 3;
   if (f->vector == kVecSyscall) {
     ++GetSyscallStats().via_syscall_entry;
     f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
     SyscallDispatch(f);
-  } else if (f->vector == arch::kVecPageFault && from_user &&
-             f->rip == arch::SyscallEntryAddress()) {
+    return FinishSyscall(f);
+  }
+  if (f->vector == arch::kVecPageFault && from_user && f->rip == arch::SyscallEntryAddress()) {
     // design.md "The KVM on these machines": SYSCALL left the CPU in ring 3
     // at LSTAR and the fetch faulted. RCX/R11 hold what SYSCALL put there.
     ++GetSyscallStats().via_fallback;
     f->rip = f->rcx;
     f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
     SyscallDispatch(f);
-  } else if (f->vector < 32) {
+    return FinishSyscall(f);
+  }
+  if (f->vector < 32) {
     if (!from_user) KernelException(*f);
     HandleUserFault(f);  // returns only when the fault was handled (lazy page)
   } else if (f->vector == arch::kVecTimer) {
@@ -78,4 +95,5 @@ extern "C" void TrapDispatch(arch::TrapFrame* f) {
     arch::ApicEoi();
   }
   PreemptIfNeeded();
+  return 0;
 }

@@ -43,6 +43,8 @@ trap_common:
   cld
   mov %rsp, %rdi
   call TrapDispatch
+  testl %eax, %eax                // 1: a system call returning to ring 3 by sysretq
+  jnz sysret_return
 
 .global trap_return
 trap_return:                      // rsp = a TrapFrame
@@ -67,3 +69,29 @@ trap_return:                      // rsp = a TrapFrame
   swapgs
 2:
   iretq
+
+// Return from a system call with SYSRET (Intel SDM vol. 2B SYSRET): RIP from
+// RCX, RFLAGS from R11, CS/SS from STAR[63:48]. TrapDispatch chose this path
+// only for a ring-3 frame with a canonical user RIP (a non-canonical RCX would
+// fault in ring 0 on Intel CPUs).
+sysret_return:
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %r11
+  popq %r10
+  popq %r9
+  popq %r8
+  popq %rbp
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %rcx
+  popq %rbx
+  popq %rax
+  movq 16(%rsp), %rcx             // frame rip (after vector, error)
+  movq 32(%rsp), %r11             // frame rflags
+  movq 40(%rsp), %rsp             // user rsp: the kernel stack is left here
+  swapgs
+  sysretq

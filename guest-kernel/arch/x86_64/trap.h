@@ -38,5 +38,6 @@ void IdtSetIst(uint64_t vector, uint8_t ist);
 
 }  // namespace arch
 
-// Called by trap.S for every vector, interrupts off.
-extern "C" void TrapDispatch(arch::TrapFrame* frame);
+// Called by trap.S for every vector, interrupts off. Returns 1 when trap.S
+// should leave by sysretq (a system call back to ring 3), 0 for iretq.
+extern "C" uint64_t TrapDispatch(arch::TrapFrame* frame);
