@@ -99,6 +99,14 @@ void SerialMatcher::Feed(std::string_view bytes, double time_ms) {
     size_t newline = clean.find('\n', start);
     if (newline == std::string::npos) {
       line_.append(clean, start, std::string::npos);
+      // A guest that never ends its line must not grow this without bound
+      // (nor feed std::regex, which recurses per character, a huge line).
+      while (line_.size() >= kMaxLine) {
+        std::string rest = line_.substr(kMaxLine);
+        line_.resize(kMaxLine);
+        EndLine(time_ms);
+        line_ = std::move(rest);
+      }
       break;
     }
     line_.append(clean, start, newline - start);

@@ -5,7 +5,8 @@
 // bytes, keeping TAB), splits lines, and tests each complete line against the
 // forbidden patterns and then the next expected pattern (in order; several
 // expected patterns may match one after another on the same line). The last
-// unterminated line is tested at Finish(). Line numbers are 1-based.
+// unterminated line is tested at Finish(). Line numbers are 1-based. A line
+// longer than kMaxLine bytes is cut there.
 //
 // Patterns are ECMAScript regular expressions (std::regex), searched anywhere
 // in a line. Owned and called by one runner job on the runner's thread.
@@ -51,6 +52,8 @@ class SerialMatcher {
   };
 
   static constexpr size_t kTailLines = 40;
+  // Longer lines are cut into pieces of this size, each counted as a line.
+  static constexpr size_t kMaxLine = 4096;
 
   // Patterns must already be valid (see CheckPattern); an invalid one is an Error.
   [[nodiscard]] static Result<SerialMatcher> Create(const std::vector<std::string>& expect,

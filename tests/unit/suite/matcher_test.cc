@@ -118,6 +118,18 @@ TEST(SerialMatcher, ControlBytesAreDroppedTabsKept) {
   EXPECT_TRUE(matcher.all_matched());
 }
 
+TEST(SerialMatcher, EndlessLineIsCutAtMaxLine) {
+  SerialMatcher matcher = Make({"^x+$", "^tail$"});
+
+  matcher.Feed(std::string(SerialMatcher::kMaxLine * 2 + 10, 'x'), 0);
+  matcher.Feed("\ntail\n", 0);
+
+  EXPECT_EQ(matcher.line_count(), 4u);
+  EXPECT_EQ(matcher.tail()[0].size(), SerialMatcher::kMaxLine);
+  EXPECT_EQ(matcher.tail()[2].size(), 10u);
+  EXPECT_TRUE(matcher.all_matched());
+}
+
 TEST(SerialMatcher, EmptyPatternListIsAllMatched) {
   SerialMatcher matcher = Make({});
   EXPECT_TRUE(matcher.all_matched());
