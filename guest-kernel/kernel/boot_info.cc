@@ -93,13 +93,20 @@ uint64_t UsableBytes(const BootInfo& info) {
 
 const char* MemTypeName(uint32_t type) {
   switch (type) {
-    case kMemUsable: return "usable";
-    case kMemReserved: return "reserved";
-    case kMemAcpi: return "acpi";
-    case kMemNvs: return "nvs";
-    case kMemUnusable: return "unusable";
-    case 7: return "pmem";
-    default: return "unknown";
+    case kMemUsable:
+      return "usable";
+    case kMemReserved:
+      return "reserved";
+    case kMemAcpi:
+      return "acpi";
+    case kMemNvs:
+      return "nvs";
+    case kMemUnusable:
+      return "unusable";
+    case 7:
+      return "pmem";
+    default:
+      return "unknown";
   }
 }
 

@@ -58,7 +58,7 @@ inline constexpr uint64_t kZpRamdiskImage = 0x218;  // hdr.ramdisk_image, u32
 inline constexpr uint64_t kZpRamdiskSize = 0x21c;   // hdr.ramdisk_size, u32
 inline constexpr uint64_t kZpE820Table = 0x2d0;     // 128 x {u64 addr, u64 size, u32 type}
 inline constexpr size_t kZpE820Max = 128;
-inline constexpr uint32_t kPvhMagic = 0x336ec578;   // "xEn3" with the 0x80 bit of the "E" set
+inline constexpr uint32_t kPvhMagic = 0x336ec578;  // "xEn3" with the 0x80 bit of the "E" set
 
 // Error strings are static; nullptr means success.
 const char* ParseZeroPage(const PhysView& mem, uint64_t zero_page, BootInfo* out);

@@ -23,9 +23,9 @@ void ConsoleInit() {
   arch::Outb(kCom1 + kRegLcr, 0x80);      // DLAB
   arch::Outb(kCom1 + kDivisorLow, 0x01);  // 115200 baud
   arch::Outb(kCom1 + kRegIer, 0x00);
-  arch::Outb(kCom1 + kRegLcr, 0x03);      // 8N1
-  arch::Outb(kCom1 + kRegFcr, 0x07);      // FIFOs on and cleared
-  arch::Outb(kCom1 + kRegMcr, 0x0b);      // DTR, RTS, OUT2 (IRQ gate on PCs)
+  arch::Outb(kCom1 + kRegLcr, 0x03);  // 8N1
+  arch::Outb(kCom1 + kRegFcr, 0x07);  // FIFOs on and cleared
+  arch::Outb(kCom1 + kRegMcr, 0x0b);  // DTR, RTS, OUT2 (IRQ gate on PCs)
 }
 
 void ConsoleFlush() {

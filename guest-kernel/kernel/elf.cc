@@ -50,7 +50,8 @@ const char* ParseUserElf(const uint8_t* data, size_t size, uint64_t user_top, El
     s.exec = (flags & kPfX) != 0;
     if (s.mem_size == 0) continue;
     if (s.file_size > s.mem_size) return "segment file size exceeds memory size";
-    if (s.file_offset > size || s.file_size > size - s.file_offset) return "segment outside the file";
+    if (s.file_offset > size || s.file_size > size - s.file_offset)
+      return "segment outside the file";
     if (s.vaddr >= user_top || s.mem_size > user_top - s.vaddr) return "segment outside user space";
     if (s.vaddr < 0x1000) return "segment maps page 0";
     if (s.write && s.exec) return "segment both writable and executable";

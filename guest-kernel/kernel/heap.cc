@@ -22,9 +22,7 @@ struct FreeBlock {
 constinit FreeBlock* g_free[kClassCount] = {};
 constinit HeapStats g_stats = {};
 
-void Zero(void* p, size_t n) {
-  asm volatile("rep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory");
-}
+void Zero(void* p, size_t n) { asm volatile("rep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory"); }
 
 }  // namespace
 

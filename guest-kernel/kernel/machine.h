@@ -5,8 +5,8 @@
 
 namespace kernel {
 
-inline constexpr uint16_t kExitPort = 0xf4;       // 32-bit write of v: vmm exits with v
-inline constexpr uint16_t kPhasePort = 0x80;      // boot-phase codes for --boot-trace
+inline constexpr uint16_t kExitPort = 0xf4;   // 32-bit write of v: vmm exits with v
+inline constexpr uint16_t kPhasePort = 0x80;  // boot-phase codes for --boot-trace
 inline constexpr uint8_t kPhaseKernelEntry = 0x40;
 inline constexpr uint8_t kPhaseUserSpaceReady = 0x41;
 

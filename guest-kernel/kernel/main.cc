@@ -148,22 +148,20 @@ void Profile() {
   time("1000 non-inlined calls", [] {
     for (int i = 0; i < 1000; ++i) NoinlineProbe(i);
   });
-  time("Print of a 60-character line", [] {
-    Print("[prof] ..........................................................\n");
-  });
+  time("Print of a 60-character line",
+       [] { Print("[prof] ..........................................................\n"); });
   time("ConsoleWrite+Flush of 60 characters", [] {
     ConsoleWrite("[prof] .................................................... raw\n", 60);
     ConsoleFlush();
   });
-  time("Print of 60 characters, no fields", [] {
-    Print("[prof] ..........................................................\n");
-  });
-  time("Print with two hex fields", [] {
-    Print("[prof] 0x{:016x}-0x{:016x}\n", 0x1234u, 0x5678u);
-  });
+  time("Print of 60 characters, no fields",
+       [] { Print("[prof] ..........................................................\n"); });
+  time("Print with two hex fields",
+       [] { Print("[prof] 0x{:016x}-0x{:016x}\n", 0x1234u, 0x5678u); });
   time("format 60 characters into a buffer", [] {
     char buf[80];
-    lib::FormatBuffer(buf, sizeof(buf), "{} {} {:#x} ........................................", 1, 2, 3);
+    lib::FormatBuffer(buf, sizeof(buf), "{} {} {:#x} ........................................", 1,
+                      2, 3);
   });
   time("CR3 reload", [] { arch::WriteCr3(arch::ReadCr3()); });
   time("frame alloc + zero (rep stosq 4 KiB)", [] { (void)Frames().AllocZeroed(); });
@@ -219,8 +217,8 @@ extern "C" [[noreturn]] void KernelEntry(uint32_t kind, uint64_t info_phys) {
   using namespace kernel;
   ConsoleInit();
   arch::IdtInit();
-  g_entry_tsc = *reinterpret_cast<volatile uint64_t*>(kBootDirectMap +
-                                                       reinterpret_cast<uint64_t>(&boot_tsc));
+  g_entry_tsc =
+      *reinterpret_cast<volatile uint64_t*>(kBootDirectMap + reinterpret_cast<uint64_t>(&boot_tsc));
   Mark("console+idt");
   Print("[boot] entry: {}\n", kind == 0 ? "64-bit zero page" : "pvh");
 

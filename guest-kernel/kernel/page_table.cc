@@ -38,11 +38,12 @@ PageTable::Status PageTable::Map(uint64_t va, uint64_t pa, uint64_t flags, uint6
 }
 
 PageTable::Status PageTable::MapRange(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags,
-                                     uint64_t size) {
+                                      uint64_t size) {
   if (size != kPage1G && size != kPage2M && size != kPageSize) return Status::kBadAddress;
   if (((va | pa | len) & (size - 1)) != 0) return Status::kBadAddress;
   if (len == 0) return Status::kOk;
-  if (va + len - 1 < va || !IsCanonical(va) || !IsCanonical(va + len - 1)) return Status::kBadAddress;
+  if (va + len - 1 < va || !IsCanonical(va) || !IsCanonical(va + len - 1))
+    return Status::kBadAddress;
   const int leaf_level = size == kPage1G ? 2 : size == kPage2M ? 1 : 0;
   const uint64_t huge = leaf_level > 0 ? pte::kHuge : 0;
   while (len > 0) {

@@ -41,11 +41,19 @@ constexpr bool IsCanonical(uint64_t va) {
 
 class PageTable {
  public:
-  PageTable(PhysMem* phys, FrameSource* frames, uint64_t root) : phys_(phys), frames_(frames), root_(root) {}
+  PageTable(PhysMem* phys, FrameSource* frames, uint64_t root)
+      : phys_(phys), frames_(frames), root_(root) {}
 
   uint64_t root() const { return root_; }
 
-  enum class Status : uint8_t { kOk, kNoMemory, kBadAddress, kAlreadyMapped, kWriteExec, kHugeInTheWay };
+  enum class Status : uint8_t {
+    kOk,
+    kNoMemory,
+    kBadAddress,
+    kAlreadyMapped,
+    kWriteExec,
+    kHugeInTheWay
+  };
 
   // Maps one page of `size` (4 KiB, 2 MiB or 1 GiB) at `va` to `pa` with
   // leaf `flags` (kPresent added). Both must be aligned to `size`.
@@ -53,7 +61,8 @@ class PageTable {
   // Maps [va, va + len) to [pa, pa + len) with pages of `size`, walking the
   // upper levels once per leaf table (cheap where memory accesses are dear).
   // Stops at the first failure (earlier pages stay mapped).
-  Status MapRange(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags, uint64_t size = kPageSize);
+  Status MapRange(uint64_t va, uint64_t pa, uint64_t len, uint64_t flags,
+                  uint64_t size = kPageSize);
   // The leaf entry mapping `va` (any size), or 0; `*size` receives its size.
   uint64_t Lookup(uint64_t va, uint64_t* size = nullptr) const;
   // Clears the 4 KiB leaf at `va`, returns the old entry (0 when none).

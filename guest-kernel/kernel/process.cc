@@ -27,8 +27,8 @@ bool BackLazyPage(Process* p, uint64_t va) {
   const uint64_t frame = Frames().AllocZeroed();
   if (frame == 0) return false;
   PageTable pt(&Phys(), &Frames(), p->root);
-  const auto s = pt.Map(va & ~kPageMask, frame,
-                        pte::kUser | pte::kWrite | pte::kNoExecute | pte::kOwned);
+  const auto s =
+      pt.Map(va & ~kPageMask, frame, pte::kUser | pte::kWrite | pte::kNoExecute | pte::kOwned);
   if (s != PageTable::Status::kOk) {
     Frames().Free(frame);
     return s == PageTable::Status::kAlreadyMapped;
@@ -54,8 +54,8 @@ void Finish(Process* p, ProcessState state, int64_t code) {
 
 const char* LoadImage(Process* p, const UserImage& image, uint64_t* entry) {
   ElfProgram prog;
-  const char* err = ParseUserElf(image.begin, static_cast<size_t>(image.end - image.begin),
-                                 abi::kUserTop, &prog);
+  const char* err =
+      ParseUserElf(image.begin, static_cast<size_t>(image.end - image.begin), abi::kUserTop, &prog);
   if (err != nullptr) return err;
   PageTable pt(&Phys(), &Frames(), p->root);
   for (size_t i = 0; i < prog.segment_count; ++i) {

@@ -29,10 +29,10 @@ class RunQueue {
  public:
   static constexpr int kLevels = 256;
 
-  void Enqueue(RunNode* node);           // at the tail of node->priority
-  void EnqueueFront(RunNode* node);      // at the head (resume a preempted-by-higher node first)
-  void Remove(RunNode* node);            // no-op when not queued
-  RunNode* PopHighest();                 // nullptr when empty
+  void Enqueue(RunNode* node);       // at the tail of node->priority
+  void EnqueueFront(RunNode* node);  // at the head (resume a preempted-by-higher node first)
+  void Remove(RunNode* node);        // no-op when not queued
+  RunNode* PopHighest();             // nullptr when empty
   // Highest non-empty level, or -1.
   int HighestLevel() const;
   bool LevelEmpty(uint8_t level) const { return head_[level] == nullptr; }

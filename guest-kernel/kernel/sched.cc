@@ -118,12 +118,12 @@ Thread* CreateKernelThread(const char* name, uint8_t priority, void (*fn)(void*)
   // SwitchContext pops r15, r14, r13, r12, rbx, rbp, then returns; the
   // return lands in thread_start_kernel with RSP 16-byte aligned.
   auto* sp = reinterpret_cast<uint64_t*>(t->stack_top) - 7;
-  sp[0] = 0;                                             // r15
-  sp[1] = 0;                                             // r14
-  sp[2] = reinterpret_cast<uint64_t>(arg);               // r13
-  sp[3] = reinterpret_cast<uint64_t>(fn);                // r12
-  sp[4] = 0;                                             // rbx
-  sp[5] = 0;                                             // rbp
+  sp[0] = 0;                                                // r15
+  sp[1] = 0;                                                // r14
+  sp[2] = reinterpret_cast<uint64_t>(arg);                  // r13
+  sp[3] = reinterpret_cast<uint64_t>(fn);                   // r12
+  sp[4] = 0;                                                // rbx
+  sp[5] = 0;                                                // rbp
   sp[6] = reinterpret_cast<uint64_t>(thread_start_kernel);  // return address
   t->saved_rsp = reinterpret_cast<uint64_t>(sp);
   MakeReady(t);
@@ -230,8 +230,12 @@ void ExitCurrentThread() {
 
 void KillThread(Thread* t) {
   switch (t->state) {
-    case ThreadState::kReady: g_runq.Remove(&t->node); break;
-    case ThreadState::kSleeping: RemoveSleeper(t); break;
+    case ThreadState::kReady:
+      g_runq.Remove(&t->node);
+      break;
+    case ThreadState::kSleeping:
+      RemoveSleeper(t);
+      break;
     case ThreadState::kBlocked:
       for (Thread** l = &t->waiting_on->head; *l != nullptr; l = &(*l)->list_next) {
         if (*l == t) {
@@ -241,8 +245,10 @@ void KillThread(Thread* t) {
       }
       t->waiting_on = nullptr;
       break;
-    case ThreadState::kRunning: ExitCurrentThread();
-    case ThreadState::kDead: return;
+    case ThreadState::kRunning:
+      ExitCurrentThread();
+    case ThreadState::kDead:
+      return;
   }
   t->state = ThreadState::kDead;
   t->list_next = g_zombies;

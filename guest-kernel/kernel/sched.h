@@ -43,7 +43,7 @@ struct Thread {
   uint64_t wake_tick = 0;
   Thread* list_next = nullptr;  // sleep list, wait queue or zombie list
   WaitQueue* waiting_on = nullptr;
-  Process* process = nullptr;   // nullptr: kernel thread
+  Process* process = nullptr;  // nullptr: kernel thread
   uint32_t tid = 0;
   uint64_t ticks_run = 0;
   char name[16] = {};

@@ -69,10 +69,10 @@ bool TestProtection() {
   static uint64_t data_probe;
   const uint64_t data = kpt.Lookup(reinterpret_cast<uint64_t>(&data_probe));
   const uint64_t dm = kpt.Lookup(kDirectMapBase + 0x200000);
-  return (arch::Rdmsr(arch::kMsrEfer) & arch::kEferNxe) != 0 && (arch::ReadCr0() & (1 << 16)) != 0 &&
-         (text & pte::kPresent) != 0 && (text & pte::kWrite) == 0 && (text & pte::kNoExecute) == 0 &&
-         (data & pte::kWrite) != 0 && (data & pte::kNoExecute) != 0 && (dm & pte::kNoExecute) != 0 &&
-         (text & pte::kUser) == 0;
+  return (arch::Rdmsr(arch::kMsrEfer) & arch::kEferNxe) != 0 &&
+         (arch::ReadCr0() & (1 << 16)) != 0 && (text & pte::kPresent) != 0 &&
+         (text & pte::kWrite) == 0 && (text & pte::kNoExecute) == 0 && (data & pte::kWrite) != 0 &&
+         (data & pte::kNoExecute) != 0 && (dm & pte::kNoExecute) != 0 && (text & pte::kUser) == 0;
 }
 
 bool TestHeap() {
@@ -126,7 +126,8 @@ bool TestSchedulerOrder() {
   g_order.count = 0;
   const uint8_t prios[4] = {10, 20, 30, 20};
   for (int i = 0; i < 4; ++i) {
-    if (CreateKernelThread("order", prios[i], OrderThread, &g_order_args[i]) == nullptr) return false;
+    if (CreateKernelThread("order", prios[i], OrderThread, &g_order_args[i]) == nullptr)
+      return false;
   }
   while (g_order.count < 4) Wait(&g_order.done);
   const int expected[4] = {30, 20, 21, 10};
@@ -224,12 +225,14 @@ bool TestPreemption(Tap& tap) {
 
 int RunSelfTests(bool kernel_tests, bool user_tests) {
   Tap tap;
-  const int planned = (kernel_tests ? 7 : 0) +
-                      (user_tests ? static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3 : 0);
+  const int planned =
+      (kernel_tests ? 7 : 0) +
+      (user_tests ? static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3 : 0);
   Print("TAP version 13\n1..{}\n", planned);
   const uint64_t start = arch::Rdtsc();
   if (kernel_tests) {
-    tap.Result(TestFrames(), "kernel: frame allocator hands out distinct frames and reuses freed ones");
+    tap.Result(TestFrames(),
+               "kernel: frame allocator hands out distinct frames and reuses freed ones");
     tap.Result(TestPageTables(), "kernel: page tables map, look up, refuse W+X, free");
     tap.Result(TestProtection(), "kernel: NX and WP on, text R-X, data RW-NX, direct map NX");
     tap.Result(TestHeap(), "kernel: heap blocks aligned, zeroed, reused; large blocks");
@@ -245,7 +248,8 @@ int RunSelfTests(bool kernel_tests, bool user_tests) {
     const bool pending = SerialDataReady();
     SerialLoopback(false);
     if (n == 0 && !pending) {
-      tap.Skip("kernel: serial input arrives by interrupt (IRQ 4, loopback)", "UART has no loopback");
+      tap.Skip("kernel: serial input arrives by interrupt (IRQ 4, loopback)",
+               "UART has no loopback");
     } else {
       tap.Result(n == 1 && got == 'Z' && SerialIrqCount() > irqs,
                  "kernel: serial input arrives by interrupt (IRQ 4, loopback)");

@@ -61,17 +61,25 @@ void SyscallDispatch(arch::TrapFrame* f) {
   const uint64_t a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8;
   int64_t r;
   switch (f->rax) {
-    case abi::kSysDebugPrint: r = DebugPrint(p, a0, a1); break;
+    case abi::kSysDebugPrint:
+      r = DebugPrint(p, a0, a1);
+      break;
     case abi::kSysYield:
       Yield();
       r = abi::kOk;
       break;
-    case abi::kSysInvoke: r = Invoke(p, a0, a1, a2, a3, a4); break;
+    case abi::kSysInvoke:
+      r = Invoke(p, a0, a1, a2, a3, a4);
+      break;
     case abi::kSysSend:
     case abi::kSysRecv:
     case abi::kSysCall:
-    case abi::kSysReply: r = abi::kErrNotImplemented; break;
-    default: r = abi::kErrNoSyscall; break;
+    case abi::kSysReply:
+      r = abi::kErrNotImplemented;
+      break;
+    default:
+      r = abi::kErrNoSyscall;
+      break;
   }
   f->rax = static_cast<uint64_t>(r);
 }

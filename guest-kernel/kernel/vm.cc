@@ -126,9 +126,8 @@ uint64_t AllocKernelPages(uint64_t pages) {
   PageTable pt = KernelPageTable();
   for (uint64_t i = 0; i < pages; ++i) {
     const uint64_t f = g_frames.AllocZeroed();
-    if (f == 0 ||
-        pt.Map(start + i * kPageSize, f, pte::kWrite | pte::kNoExecute | pte::kOwned) !=
-            PageTable::Status::kOk) {
+    if (f == 0 || pt.Map(start + i * kPageSize, f, pte::kWrite | pte::kNoExecute | pte::kOwned) !=
+                      PageTable::Status::kOk) {
       if (f != 0) g_frames.Free(f);
       FreeKernelPages(start, i);
       return 0;

@@ -32,9 +32,8 @@ bool ForEachWord(const char* s, Fn fn) {
 }  // namespace
 
 bool Cmdline::Has(const char* word) const {
-  return ForEachWord(text_, [&](const char* w, size_t, size_t key_len) {
-    return EqualN(w, key_len, word);
-  });
+  return ForEachWord(
+      text_, [&](const char* w, size_t, size_t key_len) { return EqualN(w, key_len, word); });
 }
 
 bool Cmdline::Get(const char* key, const char** value, size_t* len) const {

@@ -170,11 +170,26 @@ void VFormat(Sink& sink, const char* fmt, const FmtArg* args, size_t arg_count) 
     Spec spec;
     if (*q == ':') {
       ++q;
-      if (*q == '<') { spec.left = true; ++q; }
-      if (*q == '#') { spec.alt = true; ++q; }
-      if (*q == '0') { spec.fill = '0'; ++q; }
-      while (*q >= '0' && *q <= '9') { spec.width = spec.width * 10 + static_cast<unsigned>(*q - '0'); ++q; }
-      if (*q != '}' && *q != 0) { spec.type = *q; ++q; }
+      if (*q == '<') {
+        spec.left = true;
+        ++q;
+      }
+      if (*q == '#') {
+        spec.alt = true;
+        ++q;
+      }
+      if (*q == '0') {
+        spec.fill = '0';
+        ++q;
+      }
+      while (*q >= '0' && *q <= '9') {
+        spec.width = spec.width * 10 + static_cast<unsigned>(*q - '0');
+        ++q;
+      }
+      if (*q != '}' && *q != 0) {
+        spec.type = *q;
+        ++q;
+      }
     }
     while (*q != '}' && *q != 0) ++q;  // tolerate unknown spec characters
     if (*q == '}') ++q;

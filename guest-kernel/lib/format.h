@@ -21,18 +21,40 @@ struct FmtArg {
   };
 };
 
-inline FmtArg MakeFmtArg(unsigned long long v) { FmtArg a{FmtArg::Kind::kUnsigned, {}}; a.u = v; return a; }
+inline FmtArg MakeFmtArg(unsigned long long v) {
+  FmtArg a{FmtArg::Kind::kUnsigned, {}};
+  a.u = v;
+  return a;
+}
 inline FmtArg MakeFmtArg(unsigned long v) { return MakeFmtArg(static_cast<unsigned long long>(v)); }
 inline FmtArg MakeFmtArg(unsigned int v) { return MakeFmtArg(static_cast<unsigned long long>(v)); }
-inline FmtArg MakeFmtArg(unsigned short v) { return MakeFmtArg(static_cast<unsigned long long>(v)); }
+inline FmtArg MakeFmtArg(unsigned short v) {
+  return MakeFmtArg(static_cast<unsigned long long>(v));
+}
 inline FmtArg MakeFmtArg(unsigned char v) { return MakeFmtArg(static_cast<unsigned long long>(v)); }
-inline FmtArg MakeFmtArg(long long v) { FmtArg a{FmtArg::Kind::kSigned, {}}; a.i = v; return a; }
+inline FmtArg MakeFmtArg(long long v) {
+  FmtArg a{FmtArg::Kind::kSigned, {}};
+  a.i = v;
+  return a;
+}
 inline FmtArg MakeFmtArg(long v) { return MakeFmtArg(static_cast<long long>(v)); }
 inline FmtArg MakeFmtArg(int v) { return MakeFmtArg(static_cast<long long>(v)); }
 inline FmtArg MakeFmtArg(short v) { return MakeFmtArg(static_cast<long long>(v)); }
-inline FmtArg MakeFmtArg(bool v) { FmtArg a{FmtArg::Kind::kBool, {}}; a.u = v ? 1 : 0; return a; }
-inline FmtArg MakeFmtArg(char v) { FmtArg a{FmtArg::Kind::kChar, {}}; a.u = static_cast<unsigned char>(v); return a; }
-inline FmtArg MakeFmtArg(const char* v) { FmtArg a{FmtArg::Kind::kString, {}}; a.s = v; return a; }
+inline FmtArg MakeFmtArg(bool v) {
+  FmtArg a{FmtArg::Kind::kBool, {}};
+  a.u = v ? 1 : 0;
+  return a;
+}
+inline FmtArg MakeFmtArg(char v) {
+  FmtArg a{FmtArg::Kind::kChar, {}};
+  a.u = static_cast<unsigned char>(v);
+  return a;
+}
+inline FmtArg MakeFmtArg(const char* v) {
+  FmtArg a{FmtArg::Kind::kString, {}};
+  a.s = v;
+  return a;
+}
 inline FmtArg MakeFmtArg(char* v) { return MakeFmtArg(static_cast<const char*>(v)); }
 inline FmtArg MakeFmtArg(const void* v) {
   FmtArg a{FmtArg::Kind::kPointer, {}};

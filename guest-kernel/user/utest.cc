@@ -59,14 +59,14 @@ bool BadPointersRejected() {
     uint64_t ptr, len;
   };
   const Case cases[] = {
-      {0, 1},                                  // null page
-      {0xffffffff80100000ull, 16},             // kernel image
-      {0xffff800000000000ull, 16},             // direct map
-      {0x0000800000000000ull, 16},             // first non-canonical address
-      {0x00007ffffffff800ull, 0x1000},         // runs off the end of user space
-      {0xffffffffffffff00ull, 0x200},          // wraps around
-      {0x0000000000400000ull - 8, 16},         // starts below the image, unmapped
-      {0x10000000ull, 8},                      // unmapped user address
+      {0, 1},                           // null page
+      {0xffffffff80100000ull, 16},      // kernel image
+      {0xffff800000000000ull, 16},      // direct map
+      {0x0000800000000000ull, 16},      // first non-canonical address
+      {0x00007ffffffff800ull, 0x1000},  // runs off the end of user space
+      {0xffffffffffffff00ull, 0x200},   // wraps around
+      {0x0000000000400000ull - 8, 16},  // starts below the image, unmapped
+      {0x10000000ull, 8},               // unmapped user address
   };
   for (const Case& c : cases) {
     if (Syscall(abi::kSysDebugPrint, c.ptr, c.len) != abi::kErrBadPointer) {
@@ -111,9 +111,9 @@ bool SpawnDenied() { return user::Spawn("hello", 5, 10) == abi::kErrDenied; }
 extern "C" int64_t UserMain(uint64_t heap, uint64_t heap_size, uint64_t, uint64_t) {
   int64_t failed = 0;
   int bit = 0;
-  const bool results[] = {DebugPrintReturnsLength(), YieldReturnsZero(), UnknownSyscallRejected(),
-                          PartTwoCallsDispatched(), RegistersPreserved(), BadPointersRejected(),
-                          LazyHeap(heap, heap_size), LazyStack(), SpawnDenied()};
+  const bool results[] = {DebugPrintReturnsLength(), YieldReturnsZero(),   UnknownSyscallRejected(),
+                          PartTwoCallsDispatched(),  RegistersPreserved(), BadPointersRejected(),
+                          LazyHeap(heap, heap_size), LazyStack(),          SpawnDenied()};
   for (const bool ok : results) {
     if (!ok) failed |= 1ll << bit;
     ++bit;

@@ -41,7 +41,7 @@ void Write(uint32_t reg, uint32_t value) {
 }
 
 void IoApicWrite(uint32_t reg, uint32_t value) {
-  *reinterpret_cast<volatile uint32_t*>(g_ioapic) = reg;          // IOREGSEL
+  *reinterpret_cast<volatile uint32_t*>(g_ioapic) = reg;           // IOREGSEL
   *reinterpret_cast<volatile uint32_t*>(g_ioapic + 0x10) = value;  // IOWIN
 }
 

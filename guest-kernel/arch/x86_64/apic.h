@@ -18,9 +18,9 @@ using MmioMapper = uint64_t (*)(uint64_t phys);
 struct ApicInfo {
   bool x2apic;
   uint32_t id;
-  uint64_t timer_hz;   // LAPIC timer ticks per second (divide by 16)
-  uint64_t tsc_hz;     // TSC ticks per second
-  bool calibrated;     // false: the PIT did not answer, defaults used
+  uint64_t timer_hz;  // LAPIC timer ticks per second (divide by 16)
+  uint64_t tsc_hz;    // TSC ticks per second
+  bool calibrated;    // false: the PIT did not answer, defaults used
   uint64_t pit_ticks, polls, lapic_ticks, tsc_ticks;  // raw calibration data
 };
 

@@ -46,19 +46,19 @@ struct CpuidResult {
 };
 inline CpuidResult Cpuid(uint32_t leaf, uint32_t subleaf = 0) {
   CpuidResult r;
-  asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+  asm volatile("cpuid"
+               : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+               : "a"(leaf), "c"(subleaf));
   return r;
 }
 
-#define ARCH_READ_CR(n)                                 \
-  inline uint64_t ReadCr##n() {                         \
-    uint64_t v;                                         \
-    asm volatile("mov %%cr" #n ", %0" : "=r"(v));       \
-    return v;                                           \
-  }                                                     \
-  inline void WriteCr##n(uint64_t v) {                  \
-    asm volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); \
-  }
+#define ARCH_READ_CR(n)                           \
+  inline uint64_t ReadCr##n() {                   \
+    uint64_t v;                                   \
+    asm volatile("mov %%cr" #n ", %0" : "=r"(v)); \
+    return v;                                     \
+  }                                               \
+  inline void WriteCr##n(uint64_t v) { asm volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
 ARCH_READ_CR(0)
 ARCH_READ_CR(2)
 ARCH_READ_CR(3)

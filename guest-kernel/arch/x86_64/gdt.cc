@@ -31,7 +31,8 @@ alignas(16) constinit uint64_t g_gdt[7] = {
     0x00cf92000000ffff,  // 0x10 kernel data
     0x00cff2000000ffff,  // 0x18 user data: DPL 3
     0x00affa000000ffff,  // 0x20 user code: DPL 3, L=1
-    0, 0,                // 0x28 TSS, filled in CpuInit
+    0,
+    0,  // 0x28 TSS, filled in CpuInit
 };
 alignas(16) constinit Tss g_tss = {};
 alignas(16) constinit uint8_t g_df_stack[8192];

@@ -22,10 +22,10 @@ inline constexpr uint8_t kIstNmi = 2;
 // Reached through GS in the kernel (after swapgs on entry from ring 3).
 // syscall_entry (switch.S) uses the offsets of the first two fields.
 struct PerCpu {
-  uint64_t kernel_rsp;    // 0: top of the running thread's kernel stack
-  uint64_t scratch_rsp;   // 8: user RSP during syscall entry
-  void* current_thread;   // 16
-  PerCpu* self;           // 24
+  uint64_t kernel_rsp;   // 0: top of the running thread's kernel stack
+  uint64_t scratch_rsp;  // 8: user RSP during syscall entry
+  void* current_thread;  // 16
+  PerCpu* self;          // 24
 };
 
 // Loads the GDT and TSS (IST stacks for #DF and NMI), sets GS to the

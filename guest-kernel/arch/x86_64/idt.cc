@@ -61,8 +61,12 @@ constexpr Names kNames[32] = {
     {"#XM", "SIMD floating-point exception"},
     {"#VE", "virtualization exception"},
     {"#CP", "control protection"},
-    {"#22", "reserved"}, {"#23", "reserved"}, {"#24", "reserved"}, {"#25", "reserved"},
-    {"#26", "reserved"}, {"#27", "reserved"},
+    {"#22", "reserved"},
+    {"#23", "reserved"},
+    {"#24", "reserved"},
+    {"#25", "reserved"},
+    {"#26", "reserved"},
+    {"#27", "reserved"},
     {"#HV", "hypervisor injection"},
     {"#VC", "VMM communication"},
     {"#SX", "security exception"},
@@ -98,7 +102,6 @@ void IdtInit() {
 }
 
 void IdtInitInterrupts() { FillGates(32, 256); }
-
 
 void IdtSetIst(uint64_t vector, uint8_t ist) { g_idt[vector].ist = ist; }
 

@@ -16,19 +16,23 @@ std::vector<uint8_t> MakeElf() {
   auto put = [&](size_t at, uint64_t v, size_t n) {
     for (size_t i = 0; i < n; ++i) f[at + i] = static_cast<uint8_t>(v >> (8 * i));
   };
-  std::memcpy(f.data(), "\x7f" "ELF", 4);
-  f[4] = 2;                     // ELFCLASS64
-  f[5] = 1;                     // little-endian
-  f[6] = 1;                     // version
-  put(16, 2, 2);                // ET_EXEC
-  put(18, 62, 2);               // EM_X86_64
-  put(24, 0x400010, 8);         // entry
-  put(32, 64, 8);               // phoff
-  put(54, 56, 2);               // phentsize
-  put(56, 2, 2);                // phnum
-  auto ph = [&](size_t i, uint32_t flags, uint64_t off, uint64_t va, uint64_t filesz, uint64_t memsz) {
+  std::memcpy(f.data(),
+              "\x7f"
+              "ELF",
+              4);
+  f[4] = 2;              // ELFCLASS64
+  f[5] = 1;              // little-endian
+  f[6] = 1;              // version
+  put(16, 2, 2);         // ET_EXEC
+  put(18, 62, 2);        // EM_X86_64
+  put(24, 0x400010, 8);  // entry
+  put(32, 64, 8);        // phoff
+  put(54, 56, 2);        // phentsize
+  put(56, 2, 2);         // phnum
+  auto ph = [&](size_t i, uint32_t flags, uint64_t off, uint64_t va, uint64_t filesz,
+                uint64_t memsz) {
     const size_t at = 64 + 56 * i;
-    put(at, 1, 4);              // PT_LOAD
+    put(at, 1, 4);  // PT_LOAD
     put(at + 4, flags, 4);
     put(at + 8, off, 8);
     put(at + 16, va, 8);
@@ -83,9 +87,15 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"filesz > memsz", [](auto& f) { Put64(f, 64 + 32, 0x200); }},
         Malformed{"segment past the file", [](auto& f) { Put64(f, 64 + 8, 0x2f80); }},
         Malformed{"segment offset overflow", [](auto& f) { Put64(f, 64 + 8, UINT64_MAX); }},
-        Malformed{"segment in the kernel half", [](auto& f) { Put64(f, 64 + 16, 0xffff800000000000); }},
-        Malformed{"segment wraps user top", [](auto& f) { Put64(f, 64 + 56 + 16, kUserTop - 0x1000); }},
-        Malformed{"segment at page 0", [](auto& f) { Put64(f, 64 + 16, 0); Put64(f, 24, 0x10); }},
+        Malformed{"segment in the kernel half",
+                  [](auto& f) { Put64(f, 64 + 16, 0xffff800000000000); }},
+        Malformed{"segment wraps user top",
+                  [](auto& f) { Put64(f, 64 + 56 + 16, kUserTop - 0x1000); }},
+        Malformed{"segment at page 0",
+                  [](auto& f) {
+                    Put64(f, 64 + 16, 0);
+                    Put64(f, 24, 0x10);
+                  }},
         Malformed{"writable and executable", [](auto& f) { f[64 + 4] = 7; }},
         Malformed{"segments share a page", [](auto& f) { Put64(f, 64 + 56 + 16, 0x400800); }},
         Malformed{"entry outside text", [](auto& f) { Put64(f, 24, 0x401000); }},

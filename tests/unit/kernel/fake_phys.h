@@ -11,7 +11,8 @@ namespace kernel_test {
 
 class FakePhys final : public kernel::PhysMem, public kernel::FrameSource {
  public:
-  explicit FakePhys(size_t frames) : mem_(frames * kernel::kPageSize / 8, 0), next_(1), limit_(frames) {}
+  explicit FakePhys(size_t frames)
+      : mem_(frames * kernel::kPageSize / 8, 0), next_(1), limit_(frames) {}
 
   void* Frame(uint64_t phys) override { return &mem_[phys / 8]; }
   uint64_t AllocZeroed() override {

@@ -14,7 +14,7 @@ using kernel::kPageSize;
 TEST(FrameAllocator, RangesShrinkToWholeFramesAndSkipFrameZero) {
   kernel_test::FakePhys phys(64);
   FrameAllocator fa(&phys);
-  ASSERT_TRUE(fa.AddRange(0, 3 * kPageSize));           // frame 0 dropped
+  ASSERT_TRUE(fa.AddRange(0, 3 * kPageSize));                  // frame 0 dropped
   ASSERT_TRUE(fa.AddRange(5 * kPageSize + 1, 2 * kPageSize));  // only frame 6 is whole
   EXPECT_EQ(fa.total_frames(), 3u);
   EXPECT_EQ(fa.Alloc(), 1 * kPageSize);
@@ -35,7 +35,7 @@ TEST(FrameAllocator, ZeroSizeAndWrappingRanges) {
 TEST(FrameAllocator, ReserveSplitsARange) {
   kernel_test::FakePhys phys(64);
   FrameAllocator fa(&phys);
-  ASSERT_TRUE(fa.AddRange(kPageSize, 10 * kPageSize));  // frames 1..10
+  ASSERT_TRUE(fa.AddRange(kPageSize, 10 * kPageSize));     // frames 1..10
   ASSERT_TRUE(fa.Reserve(4 * kPageSize + 10, kPageSize));  // grows to frames 4..5
   EXPECT_EQ(fa.total_frames(), 8u);
   std::set<uint64_t> got;

@@ -46,11 +46,12 @@ TEST_F(PageTableTest, WritableAndExecutableRefused) {
 }
 
 TEST_F(PageTableTest, BadAddressesRefused) {
-  EXPECT_EQ(pt_.Map(0x0000800000000000, 0x5000, kRw), PageTable::Status::kBadAddress);  // non-canonical
-  EXPECT_EQ(pt_.Map(0x400001, 0x5000, kRw), PageTable::Status::kBadAddress);            // misaligned va
-  EXPECT_EQ(pt_.Map(0x400000, 0x5001, kRw), PageTable::Status::kBadAddress);            // misaligned pa
-  EXPECT_EQ(pt_.Map(0x400000, 1ull << 52, kRw), PageTable::Status::kBadAddress);        // pa too wide
-  EXPECT_EQ(pt_.Map(0x400000, 0x5000, kRw, 0x3000), PageTable::Status::kBadAddress);    // odd size
+  EXPECT_EQ(pt_.Map(0x0000800000000000, 0x5000, kRw),
+            PageTable::Status::kBadAddress);                                      // non-canonical
+  EXPECT_EQ(pt_.Map(0x400001, 0x5000, kRw), PageTable::Status::kBadAddress);      // misaligned va
+  EXPECT_EQ(pt_.Map(0x400000, 0x5001, kRw), PageTable::Status::kBadAddress);      // misaligned pa
+  EXPECT_EQ(pt_.Map(0x400000, 1ull << 52, kRw), PageTable::Status::kBadAddress);  // pa too wide
+  EXPECT_EQ(pt_.Map(0x400000, 0x5000, kRw, 0x3000), PageTable::Status::kBadAddress);  // odd size
   EXPECT_EQ(pt_.Lookup(0x0000800000000000), 0u);
 }
 
