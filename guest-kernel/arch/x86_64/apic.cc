@@ -80,11 +80,15 @@ ApicInfo ApicInit(MmioMapper map, uint32_t calibrate_ms) {
   uint32_t last = 0xffff;
   uint64_t elapsed = 0;
   uint32_t i = 0;
+  uint32_t unchanged = 0;
   for (; i < 100000; ++i) {
     Outb(0x43, 0x00);  // latch channel 0
     const uint32_t lo = Inb(0x40);
     const uint32_t now = lo | (static_cast<uint32_t>(Inb(0x40)) << 8);
     if (now > last) break;  // wrapped: cannot happen within 55 ms of mode 0
+    // No PIT (reads float to 0xff) or a stopped one: give up early.
+    unchanged = now == last ? unchanged + 1 : 0;
+    if (unchanged > 500) break;
     elapsed += last - now;
     last = now;
     if (elapsed >= pit_ticks) {
