@@ -40,7 +40,7 @@ void CopyName(char* dst, const char* src) {
 Thread* NewThread(const char* name, uint8_t priority) {
   Thread* t = New<Thread>();
   if (t == nullptr) return nullptr;
-  const uint64_t base = AllocKernelPages(kStackPages);
+  const uint64_t base = AllocKernelPages(kStackPages, /*zero=*/false);
   if (base == 0) {
     Delete(t);
     return nullptr;

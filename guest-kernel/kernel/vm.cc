@@ -121,11 +121,11 @@ uint64_t MapMmio(uint64_t phys) {
   return va + (phys & kPageMask);
 }
 
-uint64_t AllocKernelPages(uint64_t pages) {
+uint64_t AllocKernelPages(uint64_t pages, bool zero) {
   const uint64_t start = g_kva_next + kPageSize;  // guard page below
   PageTable pt = KernelPageTable();
   for (uint64_t i = 0; i < pages; ++i) {
-    const uint64_t f = g_frames.AllocZeroed();
+    const uint64_t f = zero ? g_frames.AllocZeroed() : g_alloc.Alloc();
     if (f == 0 || pt.Map(start + i * kPageSize, f, pte::kWrite | pte::kNoExecute | pte::kOwned) !=
                       PageTable::Status::kOk) {
       if (f != 0) g_frames.Free(f);
