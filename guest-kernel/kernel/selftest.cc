@@ -9,6 +9,7 @@
 #include "kernel/process.h"
 #include "kernel/sched.h"
 #include "kernel/serial_input.h"
+#include "kernel/syscall.h"
 #include "kernel/vm.h"
 
 namespace kernel {
@@ -261,6 +262,9 @@ int RunSelfTests(bool kernel_tests, bool user_tests) {
     tap.Result(TestPreemption(tap), "user: equal-priority spinners share the CPU round-robin");
   }
   const uint64_t us = (arch::Rdtsc() - start) * 1000000 / arch::Apic().tsc_hz;
+  const SyscallStats& sc = GetSyscallStats();
+  Print("# system calls: {} ({} through the SYSCALL entry, {} through the #PF fallback)\n", sc.total,
+        sc.via_syscall_entry, sc.via_fallback);
   Print("# {} of {} passed in {} ms\n", tap.number - tap.failed, tap.number, us / 1000);
   if (tap.number != planned) {
     Print("# planned {} tests, ran {}\n", planned, tap.number);
