@@ -70,7 +70,7 @@ uint64_t Us(uint64_t cycles) {
     uint32_t zero = 0;
     asm volatile("xor %%edx, %%edx; divl %1" : "+a"(zero) : "r"(zero) : "rdx");
   }
-  Print("[boot] fault=: unknown fault kind, use ud|gp|pf|de\n");
+  Print("[boot] fault=: unknown fault kind, use ud|gp|pf|de|stack\n");
   ExitMachine(kExitBootError);
 }
 
@@ -80,7 +80,9 @@ uint64_t Us(uint64_t cycles) {
 void EarlyWords() {
   const char* value;
   size_t len;
-  if (g_cmdline.Get("fault", &value, &len)) RaiseFault(value, len);
+  if (g_cmdline.Get("fault", &value, &len) && !lib::EqualN(value, len, "stack")) {
+    RaiseFault(value, len);
+  }
   if (g_cmdline.Has("triple")) {
     Print("[boot] triple fault\n");
     ConsoleFlush();
@@ -172,8 +174,21 @@ void Profile() {
   time("rdmsr (x2APIC id)", [] { (void)arch::Rdmsr(0x802); });
 }
 
+// fault=stack: overflows this kernel thread's 16 KiB stack into its guard
+// page: the #PF cannot be delivered on the same stack, so the CPU raises #DF
+// on its IST stack (exit 40).
+[[gnu::noinline]] uint64_t Recurse(uint64_t depth, uint64_t limit) {
+  volatile uint8_t frame[512];
+  frame[0] = static_cast<uint8_t>(depth);
+  return depth == limit ? frame[0] : Recurse(depth + 1, limit) + frame[0];
+}
+
 void MainThread(void*) {
   Mark("sched");
+  if (g_cmdline.ValueIs("fault", "stack")) {
+    Print("[boot] kernel stack overflow\n");
+    (void)Recurse(0, g_cmdline.GetU64("depth", 1000000));
+  }
   PrintPhases();
   if (g_cmdline.Has("prof")) Profile();
   const char* test;

@@ -35,7 +35,8 @@ void ReportTrap(const char* tag, const arch::TrapFrame& f) {
 
 [[noreturn]] void KernelException(const arch::TrapFrame& f) {
   ReportTrap("panic", f);
-  if (f.vector == arch::kVecPageFault && IsKernelGuardPage(arch::ReadCr2())) {
+  if ((f.vector == arch::kVecPageFault || f.vector == arch::kVecDoubleFault) &&
+      IsKernelGuardPage(arch::ReadCr2())) {
     Print("[panic] kernel stack overflow (guard page)\n");
   }
   Thread* t = Current();
