@@ -36,6 +36,7 @@ extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t arg) {
     s[i] = t1 - t0;
   }
   const uint64_t null_rt = Median(s, n);
+  const uint64_t null_min = s[0];
 
   for (size_t i = 0; i < n; ++i) {
     const uint64_t t0 = user::Rdtsc();
@@ -46,8 +47,8 @@ extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t arg) {
   const uint64_t yield_rt = Median(s, n);
 
   user::Print("[bench] iterations: {}, tsc: {} MHz, rdtsc overhead: {} cycles\n", n, mhz, overhead);
-  user::Print("[bench] null syscall round trip: median {} cycles ({} ns)\n", null_rt,
-              Ns(null_rt, mhz));
+  user::Print("[bench] null syscall round trip: median {} cycles ({} ns), min {} cycles\n", null_rt,
+              Ns(null_rt, mhz), null_min);
   user::Print("[bench] yield ping-pong round trip (2 switches): median {} cycles ({} ns)\n",
               yield_rt, Ns(yield_rt, mhz));
   user::Print("[bench] user-to-user context switch: median {} cycles ({} ns)\n", yield_rt / 2,
