@@ -154,6 +154,29 @@ bool TestTimerTicks() {
   return dt >= 3 && us >= 1000000 / kTimerHz && us < 2000000;
 }
 
+// User-pointer validation against a real (not yet running) process.
+bool TestUserPointers() {
+  int64_t err = 0;
+  Process* p = Spawn("hello", 5, 1, nullptr, 0, &err);
+  if (p == nullptr) return false;
+  const uint64_t text = abi::kUserImageBase;
+  bool ok = ValidateUserRange(p, text, 16, false);                    // text readable
+  ok = ok && !ValidateUserRange(p, text, 16, true);                   // ... not writable
+  ok = ok && !ValidateUserRange(p, text - 4096, 16, false);           // unmapped below
+  ok = ok && !ValidateUserRange(p, 0xffffffff80100000ull, 8, false);  // kernel
+  ok = ok && !ValidateUserRange(p, abi::kUserTop - 8, 16, false);     // crosses the top
+  ok = ok && !ValidateUserRange(p, UINT64_MAX - 8, 16, false);        // wraps
+  ok = ok && ValidateUserRange(p, text, 0, true);                     // empty range
+  const uint64_t lazy_before = p->lazy_pages;
+  ok = ok && ValidateUserRange(p, abi::kUserHeapBase + 8192 - 8, 16, true);  // 2 lazy pages
+  ok = ok && p->lazy_pages == lazy_before + 2;
+  uint64_t v = 1;
+  ok = ok && PeekUser(p, abi::kUserHeapBase + 8192, &v) && v == 0;  // backed and zeroed
+  KillProcess(p, -1);
+  ReleaseProcess(p);
+  return ok;
+}
+
 // ---- user-mode tests --------------------------------------------------------
 
 // Bits of utest's exit code, in utest.cc's order.
@@ -226,9 +249,10 @@ bool TestPreemption(Tap& tap) {
 
 int RunSelfTests(bool kernel_tests, bool user_tests) {
   Tap tap;
-  const int planned =
-      (kernel_tests ? 7 : 0) +
-      (user_tests ? static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3 : 0);
+  // Keep in step with the tap.Result/Skip calls below (a mismatch fails the run).
+  constexpr int kKernelTests = 8;
+  constexpr int kUserTests = static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3;
+  const int planned = (kernel_tests ? kKernelTests : 0) + (user_tests ? kUserTests : 0);
   Print("TAP version 13\n1..{}\n", planned);
   const uint64_t start = arch::Rdtsc();
   if (kernel_tests) {
@@ -239,6 +263,9 @@ int RunSelfTests(bool kernel_tests, bool user_tests) {
     tap.Result(TestHeap(), "kernel: heap blocks aligned, zeroed, reused; large blocks");
     tap.Result(TestSchedulerOrder(), "kernel: scheduler runs by priority, FIFO within a level");
     tap.Result(TestTimerTicks(), "kernel: LAPIC timer ticks while sleeping");
+    tap.Result(
+        TestUserPointers(),
+        "kernel: user-pointer validation (range, overflow, present, user, writable; lazy heap)");
     // Serial input by interrupt, through the 16550's loopback mode.
     SerialLoopback(true);
     const uint64_t irqs = SerialIrqCount();
