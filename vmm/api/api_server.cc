@@ -5,6 +5,7 @@
 #include <array>
 #include <deque>
 
+#include "vmm/console/io_shutdown_hooks.h"
 #include "vmm/console/unix_socket.h"
 
 namespace vmm {
@@ -266,13 +267,21 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
 // ApiServer
 
 ApiServer::ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions options)
-    : io_(io), router_(vm), options_(options), alive_(std::make_shared<bool>(true)) {}
+    : io_(io), router_(vm), options_(options), alive_(std::make_shared<bool>(true)) {
+  io_hooks_ = &IoShutdownHooks::Of(io);
+  io_hook_token_ = io_hooks_->Add([this] {
+    io_hooks_ = nullptr;
+    *alive_ = false;
+    listener_.reset();
+  });
+}
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
                                                      const std::string& socket_path,
                                                      VmControl& vm, ApiServerOptions options) {
   std::unique_ptr<ApiServer> server(new ApiServer(io, vm, options));
   server->listener_ = TRY_CTX(UnixListener::Create(io, socket_path), "--api-sock");
+  server->socket_path_ = socket_path;
   asio::post(io, [s = server.get(), alive = server->alive_] {
     if (*alive) s->Accept();
   });
@@ -280,11 +289,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
 }
 
 ApiServer::~ApiServer() {
+  if (io_hooks_ != nullptr) io_hooks_->Remove(io_hook_token_);
   *alive_ = false;
   listener_.reset();
 }
 
-const std::string& ApiServer::socket_path() const { return listener_->path(); }
+const std::string& ApiServer::socket_path() const { return socket_path_; }
 
 void ApiServer::Accept() {
   listener_->acceptor().async_accept(

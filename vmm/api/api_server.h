@@ -14,7 +14,8 @@
 //
 // Threads: everything runs on the io_context thread; VmControl methods are
 // called there and must be quick. ApiServer is created on the main thread
-// and destroyed after the io_context has stopped (as Console).
+// and destroyed after the io_context has stopped (as Console; if the
+// io_context is destroyed first, the server closes its socket then).
 #pragma once
 
 #include <asio.hpp>
@@ -29,6 +30,7 @@
 namespace vmm {
 
 class UnixListener;
+class IoShutdownHooks;
 
 // Request routing, without sockets (unit-testable). Not thread-safe.
 class ApiRouter {
@@ -82,9 +84,13 @@ class ApiServer {
   ApiRouter router_;
   ApiServerOptions options_;
   std::unique_ptr<UnixListener> listener_;
+  std::string socket_path_;
   size_t connections_ = 0;
   // Shared with connections so they can tell the server is gone.
   std::shared_ptr<bool> alive_;
+  // As Console: if the io_context is destroyed first, the listener goes then.
+  IoShutdownHooks* io_hooks_ = nullptr;
+  uint64_t io_hook_token_ = 0;
 };
 
 }  // namespace vmm

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vmm/console/io_shutdown_hooks.h"
 #include "vmm/console/terminal.h"
 #include "vmm/console/unix_socket.h"
 
@@ -83,7 +84,17 @@ Console::Console(asio::io_context& io, SerialSpec spec, ConsoleOptions options)
       spec_(std::move(spec)),
       options_(std::move(options)),
       ring_(options_.ring_bytes),
-      stdin_retry_(io) {}
+      stdin_retry_(std::make_unique<asio::steady_timer>(io)) {
+  io_hooks_ = &IoShutdownHooks::Of(io);
+  io_hook_token_ = io_hooks_->Add([this] {
+    io_hooks_ = nullptr;
+    {
+      std::lock_guard lock(out_mu_);
+      io_gone_ = true;
+    }
+    ReleaseIo();
+  });
+}
 
 Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const SerialSpec& spec,
                                                  ConsoleOptions options) {
@@ -116,16 +127,28 @@ Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const Ser
 
 Console::~Console() {
   RestoreTerminal();
+  if (io_hooks_ != nullptr) io_hooks_->Remove(io_hook_token_);
+  ReleaseIo();
+  if (owns_out_fd_ && out_fd_ >= 0) close(out_fd_);
+}
+
+void Console::ReleaseIo() {
   asio::error_code ec;
-  for (auto& client : clients_list_) client->socket.close(ec);
+  for (auto& client : clients_list_) {
+    client->closed = true;
+    client->socket.close(ec);
+  }
   clients_list_.clear();
   listener_.reset();
   if (stdin_) {
     stdin_->close(ec);  // closes our dup only
+    stdin_.reset();
   } else if (stdin_fd_ >= 0) {
     close(stdin_fd_);
   }
-  if (owns_out_fd_ && out_fd_ >= 0) close(out_fd_);
+  stdin_fd_ = -1;
+  stdin_eof_ = true;
+  stdin_retry_.reset();
 }
 
 void Console::RestoreTerminal() {
@@ -178,7 +201,7 @@ void Console::Output(std::span<const uint8_t> bytes) {
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(excess));
         bytes_dropped_.fetch_add(excess, std::memory_order_relaxed);
       }
-      if (!flush_posted_) {
+      if (!flush_posted_ && !io_gone_) {
         flush_posted_ = true;
         asio::post(io_, [this] { Flush(); });
       }
@@ -302,8 +325,8 @@ void Console::DrainStdin() {
   std::array<uint8_t, kReadChunk> buf;
   while (!stdin_eof_) {
     if (InputBlocked()) {
-      stdin_retry_.expires_after(kFlowRetry);
-      stdin_retry_.async_wait([this](const asio::error_code& ec) {
+      stdin_retry_->expires_after(kFlowRetry);
+      stdin_retry_->async_wait([this](const asio::error_code& ec) {
         if (!ec) DrainStdin();
       });
       return;
@@ -337,8 +360,8 @@ void Console::ReadStdinSync() {
   std::array<uint8_t, kReadChunk> buf;
   for (size_t taken = 0; taken < kStdinBytesPerTurn;) {
     if (InputBlocked()) {
-      stdin_retry_.expires_after(kFlowRetry);
-      stdin_retry_.async_wait([this](const asio::error_code& ec) {
+      stdin_retry_->expires_after(kFlowRetry);
+      stdin_retry_->async_wait([this](const asio::error_code& ec) {
         if (!ec) ReadStdinSync();
       });
       return;

@@ -17,7 +17,9 @@
 // input flow control) runs on the io_context thread, which also calls
 // options.to_guest and options.on_quit. The Console is built on the main
 // thread, and must be destroyed after its io_context has stopped running
-// (EventLoop::Stop()) and before the io_context itself is destroyed.
+// (EventLoop::Stop()). Best destroy it before the io_context too; if the
+// io_context goes first, the console releases its sockets, timers and stdin
+// watch at that moment (io_shutdown_hooks.h) and keeps only its output side.
 //
 // Output path, and why. stdio and file: Output() write(2)s directly on the
 // vCPU thread, under a mutex. That keeps the bytes in the guest's order with
@@ -63,6 +65,7 @@
 namespace vmm {
 
 class UnixListener;
+class IoShutdownHooks;
 
 struct SerialSpec {
   enum class Kind { kStdio, kFile, kSocket, kNone };
@@ -159,6 +162,10 @@ class Console {
   void DropClient(const std::shared_ptr<Client>& client);
   void Flush();
 
+  // Closes and destroys every asio object (at io_context shutdown, or from
+  // the destructor). Idempotent.
+  void ReleaseIo();
+
   void WriteToFd(std::span<const uint8_t> bytes);  // holds out_mu_
   void TrackLine(std::span<const uint8_t> bytes);  // holds out_mu_
 
@@ -174,6 +181,7 @@ class Console {
   bool out_broken_ = false;
   std::vector<uint8_t> pending_;  // socket: bytes not yet handed to clients
   bool flush_posted_ = false;
+  bool io_gone_ = false;  // the io_context shut down: nothing more to post
   uint64_t total_out_ = 0;  // sequence number of the next output byte
   std::string current_line_;
   std::string last_line_;
@@ -190,7 +198,9 @@ class Console {
   bool stdin_pollable_ = true;
   bool stdin_eof_ = false;
   EscapeFilter escape_;
-  asio::steady_timer stdin_retry_;
+  std::unique_ptr<asio::steady_timer> stdin_retry_;
+  IoShutdownHooks* io_hooks_ = nullptr;  // null once the io_context shut down
+  uint64_t io_hook_token_ = 0;
 
   std::unique_ptr<UnixListener> listener_;
   std::list<std::shared_ptr<Client>> clients_list_;

@@ -210,3 +210,27 @@ TEST(ApiServerLimits, IdleConnectionsTimeOut) {
 
 }  // namespace
 }  // namespace vmm
+
+namespace vmm {
+namespace {
+
+using namespace testing_support;
+
+TEST(ApiServerLifetime, IoContextDestroyedFirstIsSafe) {
+  TempDir dir;
+  FakeVmControl vm;
+  auto io = std::make_unique<asio::io_context>();
+  auto server = ApiServer::Create(*io, dir.Path("api.sock"), vm);
+  ASSERT_TRUE(server.has_value());
+  int fd = ConnectUnix(dir.Path("api.sock"));
+  ASSERT_TRUE(SendAll(fd, "GET /vm HTTP/1.1\r\n"));  // a connection mid-request
+  io->run_for(std::chrono::milliseconds(50));
+  io.reset();
+  EXPECT_FALSE(std::filesystem::exists(dir.Path("api.sock")));
+  EXPECT_EQ((*server)->socket_path(), dir.Path("api.sock"));
+  server->reset();
+  close(fd);
+}
+
+}  // namespace
+}  // namespace vmm
