@@ -1,12 +1,19 @@
 #include "firmware/boot.h"
 
+#include <algorithm>
+#include <optional>
 #include <span>
 #include <string_view>
 
+#include "firmware/bzimage.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/elf.h"
 #include "firmware/image_file.h"
+#include "firmware/initrd.h"
 #include "firmware/layout.h"
+#include "firmware/mptable.h"
+#include "firmware/multiboot.h"
+#include "firmware/pvh.h"
 #include "firmware/zero_page.h"
 
 namespace firmware {
@@ -15,29 +22,241 @@ namespace {
 using vmm::ErrorKind;
 using vmm::MakeError;
 
-// The 64-bit ELF path (design.md "Boot protocols"): segments by p_paddr, long
-// mode at e_entry, RSI = zero page.
-vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig& config,
-                                std::span<const uint8_t> file, const ElfImage& elf,
-                                std::string_view name) {
+using File = std::span<const uint8_t>;
+
+// The one initrd of a non-multiboot protocol, placed high in [floor, limit).
+vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory& memory,
+                                                          const BootConfig& config,
+                                                          BootProtocol protocol, uint64_t floor,
+                                                          uint64_t limit) {
+  if (config.initrd_paths.empty()) return std::optional<PlacedInitrd>();
+  if (config.initrd_paths.size() > 1) {
+    return MakeError(ErrorKind::kConfig,
+                     "{} initrds given: the {} protocol takes one (only multiboot takes several, "
+                     "as modules)",
+                     config.initrd_paths.size(), BootProtocolName(protocol));
+  }
+  return TRY(LoadInitrdHigh(memory, config.initrd_paths[0], floor, limit));
+}
+
+void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
+  if (!initrd) return;
+  info.initrd_start = initrd->address;
+  info.initrd_end = initrd->address + initrd->size;
+  info.description += fmt::format(", initrd at {:#x} ({} bytes)", initrd->address, initrd->size);
+}
+
+// ELF64 without PVH (or with, when the 64-bit path wins; design.md "Boot
+// protocols"): segments by p_paddr, long mode at e_entry, RSI = zero page.
+vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig& config, File file,
+                                const ElfImage& elf, std::string_view name) {
   TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
   const uint64_t cmdline_size = TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
+                                           std::max(elf.highest, kHighMemory), UINT64_MAX));
   ZeroPageConfig zero_page;
   zero_page.ram_size = memory.ram_size();
   zero_page.cmdline_address = kCmdline;
   zero_page.cmdline_size = cmdline_size;
+  if (initrd) {
+    zero_page.initrd_address = initrd->address;
+    zero_page.initrd_size = initrd->size;
+  }
   TRY(WriteZeroPage(memory, zero_page));
 
   BootInfo info;
   info.protocol = BootProtocol::kElf64;
   info.cpu = TRY(SetUpLongMode(memory, elf.entry));
   info.cpu.rsi = kZeroPage;
+  info.boot_params = kZeroPage;
   info.kernel_start = elf.lowest;
   info.kernel_end = elf.highest;
   info.description = fmt::format("ELF64 entry {:#x}, {} segment{}", elf.entry, elf.loads.size(),
                                  elf.loads.size() == 1 ? "" : "s");
+  NoteInitrd(info, initrd);
   return info;
+}
+
+// PVH (Xen docs/misc/pvh.pandoc): segments by p_paddr, 32-bit protected mode
+// at the note's entry, EBX = hvm_start_info.
+vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& config, File file,
+                              const ElfImage& elf, std::string_view name) {
+  const uint32_t entry = *elf.pvh_entry;
+  TRY(CheckEntryInExecutableSegment(elf, entry, "PVH entry", name));
+  TRY(LoadElfSegments(memory, file, elf, name));
+  TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kPvh,
+                                           std::max(elf.highest, kHighMemory), UINT64_MAX));
+  TRY(WritePvhStartInfo(memory, kCmdline, initrd));
+
+  BootInfo info;
+  info.protocol = BootProtocol::kPvh;
+  info.cpu = TRY(SetUpProtectedMode(memory, entry));
+  info.cpu.rbx = kPvhStartInfo;
+  info.boot_params = kPvhStartInfo;
+  info.kernel_start = elf.lowest;
+  info.kernel_end = elf.highest;
+  info.description = fmt::format("PVH entry {:#x} ({}), {} segment{}", entry,
+                                 elf.is64 ? "ELF64" : "ELF32", elf.loads.size(),
+                                 elf.loads.size() == 1 ? "" : "s");
+  NoteInitrd(info, initrd);
+  return info;
+}
+
+// Linux 64-bit boot protocol (boot.rst "64-bit Boot Protocol"): the
+// protected-mode kernel at pref_address, zero page from the setup header,
+// entry at load address + 0x200 in long mode, RSI = zero page.
+vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConfig& config,
+                                  File file, std::string_view name) {
+  const BzImageHeader header = TRY(ParseBzImage(file, name));
+  const uint64_t load = header.load_address();
+  const uint64_t load_end = header.load_end();
+  if (load_end > LowRamEnd(memory) || !memory.Contains(load, load_end - load)) {
+    return MakeError(ErrorKind::kConfig,
+                     "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
+                     "[{:#x}, {:#x}) (pref_address + init_size)",
+                     memory.ram_size() / vmm::MiB, name, load, load_end);
+  }
+  TRY(memory.Write(load, file.subspan(header.setup_size)));
+  // boot.rst "cmdline_size": the maximum size without the terminating zero.
+  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
+  const uint64_t cmdline_size = TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
+                                        fmt::format("{} (cmdline_size {:#x})", name,
+                                                    header.cmdline_size));
+  // initrd_addr_max is the address of the highest byte the initrd may use.
+  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kBzImage, load_end,
+                                           uint64_t{header.initrd_addr_max} + 1));
+  ZeroPageConfig zero_page;
+  zero_page.setup_header = file.subspan(boot_params::kSetupHeader,
+                                        header.header_end - boot_params::kSetupHeader);
+  zero_page.ram_size = memory.ram_size();
+  zero_page.cmdline_address = kCmdline;
+  zero_page.cmdline_size = cmdline_size;
+  if (initrd) {
+    zero_page.initrd_address = initrd->address;
+    zero_page.initrd_size = initrd->size;
+  }
+  TRY(WriteZeroPage(memory, zero_page));
+
+  BootInfo info;
+  info.protocol = BootProtocol::kBzImage;
+  info.cpu = TRY(SetUpLongMode(memory, load + kBzImage64BitEntryOffset));
+  info.cpu.rsi = kZeroPage;
+  info.boot_params = kZeroPage;
+  info.kernel_start = load;
+  info.kernel_end = load_end;
+  info.description = fmt::format("bzImage protocol {}.{:02} \"{}\", 64-bit entry {:#x}",
+                                 header.version >> 8, header.version & 0xff,
+                                 header.kernel_version, load + kBzImage64BitEntryOffset);
+  NoteInitrd(info, initrd);
+  return info;
+}
+
+// Multiboot v1 (spec §3.2 "Machine state"): the image by its address fields
+// or as ELF32, 32-bit protected mode, EAX = 0x2BADB002, EBX = info.
+vmm::Result<BootInfo> BootMultiboot(const vmm::GuestMemory& memory, const BootConfig& config,
+                                    File file, const MultibootHeader& header,
+                                    std::string_view name) {
+  uint64_t start = 0, end = 0, entry = 0;
+  std::string how;
+  if (header.flags & kMultibootAoutKludge) {
+    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, header, name));
+    start = load.start;
+    end = load.end;
+    entry = header.entry_addr;
+    how = "address fields";
+  } else {
+    if (!LooksLikeElf(file)) {
+      return MakeError(ErrorKind::kBadImage,
+                       "{}: multiboot image is not ELF and its header has no address fields "
+                       "(flags bit 16 clear)",
+                       name);
+    }
+    const ElfImage elf = TRY(ParseElf(file, name, ElfClass::k32));
+    if (elf.entry > UINT32_MAX || elf.highest > UINT32_MAX) {
+      return MakeError(ErrorKind::kBadImage, "{}: multiboot ELF image lies above 4 GiB", name);
+    }
+    TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
+    TRY(LoadElfSegments(memory, file, elf, name));
+    start = elf.lowest;
+    end = elf.highest;
+    entry = elf.entry;
+    how = "ELF32";
+  }
+  std::vector<MultibootModule> modules;
+  for (const auto& path : config.initrd_paths) {
+    modules.push_back({TRY(ReadImageFile(path, "initrd")), path});
+  }
+  // As GRUB and QEMU: the command line starts with the kernel's path.
+  std::string cmdline = config.kernel_path;
+  if (!config.cmdline.empty()) cmdline += " " + config.cmdline;
+  const auto placed = TRY(WriteMultibootInfo(memory, cmdline, modules, end));
+
+  BootInfo info;
+  info.protocol = BootProtocol::kMultiboot;
+  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry)));
+  info.cpu.rax = kMultibootBootloaderMagic;
+  info.cpu.rbx = kMultibootInfoAddress;
+  info.boot_params = kMultibootInfoAddress;
+  info.kernel_start = start;
+  info.kernel_end = end;
+  info.description = fmt::format("multiboot ({}) entry {:#x}, {} module{}", how, entry,
+                                 placed.size(), placed.size() == 1 ? "" : "s");
+  if (!placed.empty()) {
+    info.initrd_start = placed.front().address;
+    info.initrd_end = placed.back().address + placed.back().size;
+  }
+  return info;
+}
+
+vmm::Result<BootInfo> Dispatch(const vmm::GuestMemory& memory, const BootConfig& config, File file,
+                               std::string_view name) {
+  std::optional<ElfImage> elf;
+  if (LooksLikeElf(file)) elf = TRY(ParseElf(file, name));
+  const bool elf64 = elf && elf->is64;
+  const bool pvh = elf && elf->pvh_entry;
+  const bool bzimage = !elf && LooksLikeBzImage(file);
+
+  switch (config.protocol) {
+    case BootProtocol::kAuto:
+      // design.md: the 64-bit path wins when an image offers several.
+      if (elf64) return BootElf64(memory, config, file, *elf, name);
+      if (bzimage) return BootBzImage(memory, config, file, name);
+      if (pvh) return BootPvh(memory, config, file, *elf, name);
+      break;
+    case BootProtocol::kElf64:
+      if (!elf64) {
+        return MakeError(ErrorKind::kBadImage, "{}: not an ELF64 image (--boot-protocol elf64)",
+                         name);
+      }
+      return BootElf64(memory, config, file, *elf, name);
+    case BootProtocol::kPvh:
+      if (!pvh) {
+        return MakeError(ErrorKind::kBadImage,
+                         "{}: no PVH entry (an ELF note XEN_ELFNOTE_PHYS32_ENTRY) "
+                         "(--boot-protocol pvh)",
+                         name);
+      }
+      return BootPvh(memory, config, file, *elf, name);
+    case BootProtocol::kBzImage:
+      return BootBzImage(memory, config, file, name);  // ParseBzImage says what is wrong
+    case BootProtocol::kMultiboot:
+      break;
+  }
+  const auto multiboot = TRY(FindMultibootHeader(file, name));
+  if (multiboot) return BootMultiboot(memory, config, file, *multiboot, name);
+  if (config.protocol == BootProtocol::kMultiboot) {
+    return MakeError(ErrorKind::kBadImage,
+                     "{}: no multiboot header in the first 8 KiB (--boot-protocol multiboot)",
+                     name);
+  }
+  if (elf) {
+    return MakeError(ErrorKind::kBadImage,
+                     "{}: ELF32 image with neither a PVH note nor a multiboot header", name);
+  }
+  return MakeError(ErrorKind::kBadImage,
+                   "{}: not a bootable image (not ELF, not a bzImage, no multiboot header)", name);
 }
 
 }  // namespace
@@ -49,22 +268,19 @@ vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory, const BootConfi
                      "{} KiB",
                      memory.ram_size() / vmm::KiB, kBootStructuresEnd / vmm::KiB);
   }
+  if (config.cpus == 0 || config.cpus > kMaxMpCpus) {
+    return MakeError(ErrorKind::kConfig, "{} CPUs: between 1 and {} are supported", config.cpus,
+                     kMaxMpCpus);
+  }
   const std::vector<uint8_t> file = TRY(ReadImageFile(config.kernel_path, "kernel image"));
   const std::string name = "kernel image " + config.kernel_path;
-
-  if (LooksLikeElf(file)) {
-    const ElfImage elf = TRY(ParseElf(file, name));
-    if (elf.is64 && (config.protocol == BootProtocol::kAuto ||
-                     config.protocol == BootProtocol::kElf64)) {
-      return BootElf64(memory, config, file, elf, name);
-    }
+  BootInfo info = TRY(Dispatch(memory, config, file, name));
+  // The MP table is how Linux finds CPUs and the IOAPIC without ACPI; it
+  // lives in the reserved EBDA, which tiny guests (< 1 MiB) do not have.
+  if (memory.Contains(kMpTableAddress, MpTableSize(config.cpus))) {
+    TRY(WriteMpTable(memory, config.cpus));
   }
-  if (config.protocol != BootProtocol::kAuto) {
-    return MakeError(ErrorKind::kBadImage, "{}: cannot be booted with the {} protocol", name,
-                     BootProtocolName(config.protocol));
-  }
-  return MakeError(ErrorKind::kBadImage,
-                   "{}: not a bootable image (not an x86-64 ELF executable)", name);
+  return info;
 }
 
 const char* BootProtocolName(BootProtocol protocol) {

@@ -60,7 +60,12 @@ struct BootInfo {
   BootProtocol protocol = BootProtocol::kAuto;  // the one actually used
   CpuBootState cpu;
   uint64_t kernel_start = 0;  // guest-physical extent of the loaded image
-  uint64_t kernel_end = 0;
+  uint64_t kernel_end = 0;    // (for a bzImage: load address + init_size)
+  uint64_t initrd_start = 0;  // guest-physical extent of the initrd(s); 0, 0 without one
+  uint64_t initrd_end = 0;
+  // What the protocol's register argument points to: the zero page (ELF64,
+  // bzImage), hvm_start_info (PVH) or the multiboot info.
+  uint64_t boot_params = 0;
   std::string description;  // one line for logs, e.g. "ELF64 entry 0x100000, 3 segments"
 };
 

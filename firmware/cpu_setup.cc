@@ -35,8 +35,9 @@ CpuBootState CommonState(uint64_t code_descriptor, uint64_t data_descriptor) {
   state.idt = {kIdtAddress, 0};
   // There is no room for a TSS descriptor between the GDT and the IDT; TR
   // only has to be a usable busy TSS for VM entry (Intel SDM Vol. 3C
-  // §27.3.1.2), and a kernel loads its own before it needs one.
-  state.tr = {.base = 0, .limit = 0xffff, .selector = 0, .type = 0xb, .present = 1};
+  // §27.3.1.2), and a kernel loads its own before it needs one. Base 0,
+  // limit 0x67, busy is what the PVH ABI (Xen docs/misc/pvh.pandoc) asks.
+  state.tr = {.base = 0, .limit = 0x67, .selector = 0, .type = 0xb, .present = 1};
   state.ldt = {.base = 0, .limit = 0xffff, .selector = 0, .type = 0x2, .present = 1};
   return state;
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -165,6 +166,53 @@ class TempFile {
  private:
   std::string dir_;
   std::string path_;
+};
+
+}  // namespace firmware::testing
+
+namespace firmware::testing {
+
+// A minimal bzImage: boot sector + setup_sects sectors of setup, the setup
+// header filled like a 64-bit relocatable Linux, then `kernel_size` bytes of
+// protected-mode kernel (0xf4: hlt).
+struct BzImageBuilder {
+  uint8_t setup_sects = 4;
+  uint16_t version = 0x020f;
+  uint8_t loadflags = 0x01;
+  uint16_t xloadflags = 0x03;  // XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G
+  uint8_t relocatable = 1;
+  uint32_t kernel_alignment = 0x200000;
+  uint32_t initrd_addr_max = 0x7fffffff;
+  uint32_t cmdline_size = 0x7ff;
+  uint64_t pref_address = 0x1000000;
+  uint32_t init_size = 0x800000;
+  uint64_t kernel_size = 0x10000;
+  std::string version_string = "6.99.0-test (builder@host) #1";
+
+  std::vector<uint8_t> Build() const {
+    const uint64_t setup = (uint64_t{setup_sects} + 1) * 512;
+    std::vector<uint8_t> out(setup + kernel_size, 0);
+    std::fill(out.begin() + static_cast<long>(setup), out.end(), 0xf4);
+    PutAt<uint8_t>(out, 0x1f1, setup_sects);
+    PutAt<uint32_t>(out, 0x1f4, static_cast<uint32_t>((kernel_size + 15) / 16));
+    PutAt<uint16_t>(out, 0x1fe, 0xaa55);
+    PutAt<uint8_t>(out, 0x200, 0xeb);
+    PutAt<uint8_t>(out, 0x201, 0x6a);  // header ends at 0x26c
+    PutAt<uint32_t>(out, 0x202, 0x53726448);
+    PutAt<uint16_t>(out, 0x206, version);
+    PutAt<uint16_t>(out, 0x20e, 0x400 - 0x200);  // version string at 0x400
+    std::memcpy(out.data() + 0x400, version_string.c_str(), version_string.size() + 1);
+    PutAt<uint8_t>(out, 0x211, loadflags);
+    PutAt<uint32_t>(out, 0x214, 0x100000);
+    PutAt<uint32_t>(out, 0x22c, initrd_addr_max);
+    PutAt<uint32_t>(out, 0x230, kernel_alignment);
+    PutAt<uint8_t>(out, 0x234, relocatable);
+    PutAt<uint16_t>(out, 0x236, xloadflags);
+    PutAt<uint32_t>(out, 0x238, cmdline_size);
+    PutAt<uint64_t>(out, 0x258, pref_address);
+    PutAt<uint32_t>(out, 0x260, init_size);
+    return out;
+  }
 };
 
 }  // namespace firmware::testing

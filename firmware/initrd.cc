@@ -1,0 +1,53 @@
+#include "firmware/initrd.h"
+
+#include <algorithm>
+
+#include "firmware/image_file.h"
+#include "firmware/layout.h"
+
+namespace firmware {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+constexpr uint64_t AlignDown(uint64_t value) { return value & ~(kPage - 1); }
+
+}  // namespace
+
+uint64_t LowRamEnd(const vmm::GuestMemory& memory) {
+  return std::min(memory.ram_size(), vmm::kMmioHoleStart);
+}
+
+vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory, const std::string& path,
+                                         uint64_t floor, uint64_t limit) {
+  const std::vector<uint8_t> data = TRY(ReadImageFile(path, "initrd"));
+  limit = std::min(limit, LowRamEnd(memory));
+  floor = std::max(floor, kBootStructuresEnd);
+  const uint64_t size = data.size();
+  if (limit < size || AlignDown(limit - size) < floor) {
+    return vmm::MakeError(vmm::ErrorKind::kConfig,
+                          "initrd {} ({} bytes) does not fit in guest memory between {:#x} (end "
+                          "of the kernel) and {:#x}; give the guest more memory",
+                          path, size, floor, limit);
+  }
+  const uint64_t address = AlignDown(limit - size);
+  TRY(memory.Write(address, data));
+  return PlacedInitrd{address, size};
+}
+
+vmm::Result<PlacedInitrd> PlaceLow(const vmm::GuestMemory& memory, std::span<const uint8_t> data,
+                                   std::string_view name, uint64_t floor, uint64_t limit) {
+  limit = std::min(limit, LowRamEnd(memory));
+  floor = std::max(floor, kBootStructuresEnd);
+  const uint64_t address = (floor + kPage - 1) & ~(kPage - 1);
+  if (address < floor || address > limit || data.size() > limit - address) {
+    return vmm::MakeError(vmm::ErrorKind::kConfig,
+                          "{} ({} bytes) does not fit in guest memory between {:#x} and {:#x}; "
+                          "give the guest more memory",
+                          name, data.size(), floor, limit);
+  }
+  TRY(memory.Write(address, data));
+  return PlacedInitrd{address, data.size()};
+}
+
+}  // namespace firmware

@@ -1,0 +1,38 @@
+// Reading initrds and finding them a place in guest memory.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+
+namespace firmware {
+
+// Where an initrd went.
+struct PlacedInitrd {
+  uint64_t address = 0;
+  uint64_t size = 0;
+};
+
+// Top of the RAM below the MMIO hole: min(ram_size, 3 GiB).
+uint64_t LowRamEnd(const vmm::GuestMemory& memory);
+
+// Reads `path` and copies it to the highest 4 KiB-aligned address in
+// [floor, limit) where it fits (Linux boot.rst: "as high as possible" below
+// initrd_addr_max). kNoInput when the file cannot be read; kConfig naming the
+// file, its size and the window when it does not fit.
+[[nodiscard]] vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory,
+                                                       const std::string& path, uint64_t floor,
+                                                       uint64_t limit);
+
+// Copies `data` (an image already read) to the lowest 4 KiB-aligned address at
+// or above `floor` below `limit`; used for multiboot modules, which go one
+// after another above the kernel. kConfig when it does not fit.
+[[nodiscard]] vmm::Result<PlacedInitrd> PlaceLow(const vmm::GuestMemory& memory,
+                                                 std::span<const uint8_t> data,
+                                                 std::string_view name, uint64_t floor,
+                                                 uint64_t limit);
+
+}  // namespace firmware

@@ -1,0 +1,82 @@
+// Multiboot v1 (Multiboot Specification 0.6.96): the OS image header and the
+// boot information a loader hands over in EBX with EAX = 0x2BADB002.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firmware/initrd.h"
+#include "firmware/layout.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+
+namespace firmware {
+
+inline constexpr uint32_t kMultibootHeaderMagic = 0x1badb002;      // spec §3.1.2
+inline constexpr uint32_t kMultibootBootloaderMagic = 0x2badb002;  // spec §3.2, in EAX
+inline constexpr uint64_t kMultibootSearchBytes = 8192;            // header lies in the first 8 KiB
+// Header flags (spec §3.1.2).
+inline constexpr uint32_t kMultibootPageAlignModules = 1u << 0;
+inline constexpr uint32_t kMultibootMemoryInfo = 1u << 1;
+inline constexpr uint32_t kMultibootVideoMode = 1u << 2;
+inline constexpr uint32_t kMultibootAoutKludge = 1u << 16;
+// Info flags (spec §3.3).
+inline constexpr uint32_t kMbiMemory = 1u << 0;
+inline constexpr uint32_t kMbiCmdline = 1u << 2;
+inline constexpr uint32_t kMbiModules = 1u << 3;
+inline constexpr uint32_t kMbiMmap = 1u << 6;
+inline constexpr uint32_t kMbiLoaderName = 1u << 9;
+
+// Where the info goes: the 4 KiB at kPvhStartInfo (the two protocols never
+// share a boot). Info structure, then the mmap, then the module list. Strings
+// (command line, module strings, loader name) go to the command-line area.
+inline constexpr uint64_t kMultibootInfoAddress = kPvhStartInfo;
+inline constexpr uint64_t kMultibootMmapAddress = kPvhStartInfo + 0x100;
+inline constexpr uint64_t kMultibootModulesAddress = kPvhStartInfo + 0x400;
+inline constexpr uint64_t kMultibootModulesEnd = kZeroPage;  // 192 modules of 16 bytes
+
+struct MultibootHeader {
+  uint64_t offset = 0;  // file offset of the magic
+  uint32_t flags = 0;
+  // Address fields, valid when flags has kMultibootAoutKludge.
+  uint32_t header_addr = 0, load_addr = 0, load_end_addr = 0, bss_end_addr = 0, entry_addr = 0;
+};
+
+// Finds the header (4-byte aligned, in the first 8 KiB) whose checksum
+// matches. nullopt when there is no magic at all; kBadImage when the magic is
+// there but the checksum is wrong, the header is truncated, or it asks for
+// features this loader cannot provide (flags bits 3-15).
+[[nodiscard]] vmm::Result<std::optional<MultibootHeader>> FindMultibootHeader(
+    std::span<const uint8_t> file, std::string_view name);
+
+// An image loaded by its address fields (a.out kludge): validates them against
+// the file and guest RAM and copies [load_addr, load_end_addr) from the file,
+// zeroing up to bss_end_addr. Returns [load_addr, end).
+struct KludgeLoad {
+  uint64_t start = 0, end = 0;
+};
+[[nodiscard]] vmm::Result<KludgeLoad> LoadMultibootKludge(const vmm::GuestMemory& memory,
+                                                          std::span<const uint8_t> file,
+                                                          const MultibootHeader& header,
+                                                          std::string_view name);
+
+// One boot module: its bytes and its string.
+struct MultibootModule {
+  std::vector<uint8_t> data;
+  std::string string;
+};
+
+// Places the modules page-aligned one after another above `kernel_end`,
+// writes the command line and module strings to kCmdline and the info
+// structure (mem_lower/mem_upper, cmdline, mods, mmap from BuildE820Map,
+// boot_loader_name "vmm") at kMultibootInfoAddress. kConfig when strings
+// exceed kCmdlineMax or modules do not fit in memory.
+[[nodiscard]] vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
+    const vmm::GuestMemory& memory, std::string_view cmdline,
+    const std::vector<MultibootModule>& modules, uint64_t kernel_end);
+
+}  // namespace firmware
