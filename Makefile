@@ -33,7 +33,7 @@ test-asan: deps
 	cd build-asan && ctest --output-on-failure -L unit -j$(JOBS)
 
 bench: build
-	bench/boot_bench.sh
+	python3 bench/boot_bench.py
 
 format:
 	git ls-files '*.cc' '*.h' | grep -v '^guest-kernel/' | xargs clang-format -i

@@ -1,10 +1,13 @@
 #include "vmm/vm.h"
 
 #include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 
 #include "devices/legacy/boot_phase.h"
@@ -84,6 +87,33 @@ Result<firmware::BootProtocol> ParseBootProtocol(const std::string& name) {
   return MakeError(ErrorKind::kUsage,
                    "unknown boot protocol '{}' (expected auto, elf64, pvh, bzimage or multiboot)",
                    name);
+}
+
+// VmHWM from /proc/self/status: the process's peak resident set.
+uint64_t PeakRssKiB() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return 0;
+  char line[256];
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lu kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  return kib;
+}
+
+// Guest RAM pages resident in host memory (mincore), i.e. what the guest
+// touched: the part of the RSS that is the guest's, not vmm's.
+uint64_t GuestResidentKiB(const GuestMemory& memory) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  uint64_t resident = 0;
+  std::vector<unsigned char> pages;
+  for (const auto& region : memory.regions()) {
+    pages.resize((region.size + page - 1) / page);
+    if (mincore(region.host, region.size, pages.data()) != 0) continue;
+    for (unsigned char p : pages) resident += p & 1;
+  }
+  return resident * page / 1024;
 }
 
 }  // namespace
@@ -322,6 +352,10 @@ VmExit Vm::Run() {
   event_loop_.Stop();
   api_server_.reset();
   if (console_) console_->RestoreTerminal();
+  if (spdlog::should_log(spdlog::level::info)) {
+    spdlog::info("memory: peak RSS {} KiB, guest RAM resident {} KiB", PeakRssKiB(),
+                 GuestResidentKiB(*memory_));
+  }
   spdlog::debug("exits: io {} mmio {} other {}; unclaimed pio {} mmio {}", exits_io_.load(),
                 exits_mmio_.load(), exits_other_.load(), unclaimed_pio_.load(),
                 unclaimed_mmio_.load());
