@@ -7,6 +7,8 @@
 #include "arch/x86_64/trap.h"
 #include "kernel/boot_info.h"
 #include "kernel/console.h"
+#include "kernel/invoke.h"
+#include "kernel/ipc.h"
 #include "kernel/machine.h"
 #include "kernel/process.h"
 #include "kernel/sched.h"
@@ -38,6 +40,12 @@ class BootPhysView final : public PhysView {
 
 constinit BootInfo g_boot_info;
 constinit lib::Cmdline g_cmdline;
+
+}  // namespace
+
+const char* KernelCmdline() { return g_boot_info.cmdline; }
+
+namespace {
 
 // Boot phases: rdtsc at the end of each (docs/guest-kernel.md, "Boot cost").
 struct PhaseMark {
@@ -213,13 +221,14 @@ void MainThread(void*) {
     ExitMachine(kExitOk);
   }
   int64_t err = 0;
-  Process* init = Spawn("init", 4, 100, nullptr, 0, &err);
+  Process* init = Spawn("init", 4, 100, nullptr, 0, &err, /*start=*/false);
   if (init == nullptr) {
     Print("[boot] cannot start init: {}\n", err);
     Panic("no init");
   }
-  init->may_spawn = true;
   init->is_init = true;
+  GiveRootTokens(init);
+  StartProcess(init, 0);
   Print("[boot] starting init (pid {})\n", init->pid);
   const int64_t code = WaitProcess(init);
   Print("[proc] init exited with {}; kernel idle (serial input is echoed)\n", code);
@@ -273,6 +282,7 @@ extern "C" [[noreturn]] void KernelEntry(uint32_t kind, uint64_t info_phys) {
   SerialInputInit();
   Mark("apic");
   SetFirstUserSyscallHook(OnFirstSyscall);
+  IpcInit();
   SchedInit();
   if (CreateKernelThread("main", 200, MainThread, nullptr) == nullptr) Panic("no main thread");
   SchedStart();

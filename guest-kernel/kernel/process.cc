@@ -5,6 +5,7 @@
 #include "kernel/console.h"
 #include "kernel/elf.h"
 #include "kernel/heap.h"
+#include "kernel/ipc.h"
 #include "kernel/machine.h"
 #include "kernel/trap.h"
 #include "kernel/vm.h"
@@ -16,6 +17,55 @@ namespace kernel {
 namespace {
 
 constinit uint32_t g_next_pid = 1;
+constexpr size_t kMaxProcesses = 64;
+constinit Process* g_procs[kMaxProcesses] = {};
+
+void Register(Process* p) {
+  for (Process*& slot : g_procs) {
+    if (slot == nullptr) {
+      slot = p;
+      return;
+    }
+  }
+}
+void Unregister(Process* p) {
+  for (Process*& slot : g_procs) {
+    if (slot == p) slot = nullptr;
+  }
+}
+
+// One zeroed frame mapped at kUserIpcBuffer + 4 KiB * index.
+bool MapIpcBuffer(Process* p, Thread* t, uint32_t index) {
+  const uint64_t frame = Frames().AllocZeroed();
+  if (frame == 0) return false;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  if (pt.Map(abi::kUserIpcBuffer + index * kPageSize, frame,
+             pte::kUser | pte::kWrite | pte::kNoExecute | pte::kOwned) != PageTable::Status::kOk) {
+    Frames().Free(frame);
+    return false;
+  }
+  t->ipc_buffer = frame;
+  t->index = index;
+  return true;
+}
+
+// Ends every thread of `p` but the caller; undoes their IPC relations.
+void EndThreads(Process* p) {
+  for (uint32_t i = 0; i < p->thread_count; ++i) {
+    Thread* t = p->threads[i];
+    if (t == nullptr) continue;
+    IpcCancel(t);
+    if (t != Current()) KillThread(t);
+    p->threads[i] = nullptr;
+  }
+}
+
+void CloseAllHandles(Process* p) {
+  for (uint32_t i = 0; i < TokenTable::kSlots; ++i) {
+    const uint64_t h = p->tokens.HandleAt(i);
+    if (h != 0) CloseHandle(p, h);
+  }
+}
 
 bool InLazyRegion(uint64_t va) {
   return (va >= abi::kUserHeapBase && va - abi::kUserHeapBase < abi::kUserHeapSize) ||
@@ -51,6 +101,54 @@ void Finish(Process* p, ProcessState state, int64_t code) {
   p->exit_code = code;
   WakeAll(&p->exited);
 }
+
+}  // namespace
+
+int64_t MapThroughToken(Process* p, Token* t, uint64_t va, bool writable) {
+  if (t->type != abi::kObjFrames && t->type != abi::kObjMmio) return abi::kErrWrongType;
+  if (t->map_root != 0) return abi::kErrBusy;
+  if ((va & kPageMask) != 0 || va >= abi::kUserTop || t->size > abi::kUserTop - va ||
+      (t->base & kPageMask) != 0 || t->size == 0) {
+    return abi::kErrInvalidArgument;
+  }
+  if (writable && (t->rights & abi::kRightWrite) == 0) return abi::kErrDenied;
+  uint64_t flags = pte::kUser | pte::kNoExecute;
+  if (writable) flags |= pte::kWrite;
+  if (t->type == abi::kObjMmio) flags |= pte::kCacheDisable | pte::kWriteThrough;
+  PageTable pt(&Phys(), &Frames(), p->root);
+  const uint64_t pages = (t->size + kPageMask) / kPageSize;
+  for (uint64_t i = 0; i < pages; ++i) {
+    if (pt.Lookup(va + i * kPageSize) != 0) return abi::kErrBusy;
+  }
+  if (pt.MapRange(va, t->base, pages * kPageSize, flags) != PageTable::Status::kOk) {
+    for (uint64_t i = 0; i < pages; ++i) pt.Unmap(va + i * kPageSize);
+    return abi::kErrNoMemory;
+  }
+  t->map_root = p->root;
+  t->map_va = va;
+  return abi::kOk;
+}
+
+void UnmapThroughToken(Token* t) {
+  if (t->map_root == 0) return;
+  PageTable pt(&Phys(), &Frames(), t->map_root);
+  const uint64_t pages = (t->size + kPageMask) / kPageSize;
+  for (uint64_t i = 0; i < pages; ++i) pt.Unmap(t->map_va + i * kPageSize);
+  if (arch::ReadCr3() == t->map_root) arch::WriteCr3(t->map_root);  // flush
+  t->map_root = 0;
+  t->map_va = 0;
+}
+
+int64_t CloseHandle(Process* p, uint64_t handle) {
+  Token* t = p->tokens.Peek(handle);
+  if (t == nullptr) return abi::kErrBadHandle;
+  if (t->handles == 1) UnmapThroughToken(t);
+  return p->tokens.Close(handle);
+}
+
+Process* ProcessAt(size_t index) { return index < kMaxProcesses ? g_procs[index] : nullptr; }
+
+namespace {
 
 const char* LoadImage(Process* p, const UserImage& image, uint64_t* entry) {
   ElfProgram prog;
@@ -106,7 +204,7 @@ Process* CurrentProcess() {
 }
 
 Process* Spawn(const char* name, size_t len, uint8_t priority, Process* parent, uint64_t arg,
-               int64_t* error) {
+               int64_t* error, bool start) {
   const UserImage* image = FindUserImage(name, len);
   if (image == nullptr) {
     *error = abi::kErrNotFound;
@@ -143,21 +241,65 @@ Process* Spawn(const char* name, size_t len, uint8_t priority, Process* parent, 
   }
   if (priority == kIdlePriority) priority = 1;
   const uint64_t args[4] = {abi::kUserHeapBase, abi::kUserHeapSize, p->pid, arg};
-  p->thread = CreateUserThread(p, p->name, priority, entry, abi::kUserStackTop, args);
-  if (p->thread == nullptr) {
+  p->priority = priority;
+  p->token = CreateRootToken(abi::kObjProcess, abi::kRightsAll, p);
+  Token* self = p->token != nullptr ? CreateRootToken(abi::kObjProcess, abi::kRightManage, p)
+                                    : nullptr;
+  p->thread = self != nullptr ? CreateUserThread(p, p->name, priority, entry, abi::kUserStackTop,
+                                                 args, /*ready=*/false)
+                              : nullptr;
+  if (p->thread == nullptr || !MapIpcBuffer(p, p->thread, 0)) {
+    if (p->thread != nullptr) KillThread(p->thread);
     FreeAddressSpace(p);
+    if (self != nullptr) DiscardToken(self);
+    if (p->token != nullptr) DiscardToken(p->token);
     Delete(p);
     *error = abi::kErrNoMemory;
     return nullptr;
   }
+  (void)p->tokens.Insert(self);  // handle 1 == abi::kSelfHandle
+  p->threads[0] = p->thread;
+  p->thread_count = 1;
+  Register(p);
+  if (start) StartProcess(p, arg);
   *error = abi::kOk;
   return p;
+}
+
+void StartProcess(Process* p, uint64_t arg) {
+  if (p->started || p->thread == nullptr) return;
+  p->started = true;
+  arch::TrapFrame* f =
+      reinterpret_cast<arch::TrapFrame*>(p->thread->stack_top - sizeof(arch::TrapFrame));
+  f->rcx = arg;
+  f->r8 = p->given;
+  Wake(p->thread);
+}
+
+int64_t CreateThreadIn(Process* p, uint64_t entry, uint64_t stack_top, uint64_t arg) {
+  if (p->state != ProcessState::kRunning) return abi::kErrInvalidArgument;
+  if (p->thread_count >= kMaxThreads) return abi::kErrNoSlots;
+  if (entry >= abi::kUserTop || stack_top >= abi::kUserTop) return abi::kErrInvalidArgument;
+  const uint32_t index = p->thread_count;
+  const uint64_t args[4] = {arg, abi::kUserIpcBuffer + index * kPageSize, p->pid, 0};
+  Thread* t = CreateUserThread(p, p->name, p->priority, entry, stack_top & ~15ull, args, false);
+  if (t == nullptr) return abi::kErrNoMemory;
+  if (!MapIpcBuffer(p, t, index)) {
+    KillThread(t);
+    return abi::kErrNoMemory;
+  }
+  p->threads[index] = t;
+  p->thread_count = index + 1;
+  Wake(t);
+  return index;
 }
 
 void ExitCurrentProcess(int64_t code) {
   Process* p = CurrentProcess();
   if (p == nullptr) Panic("ExitCurrentProcess from a kernel thread");
   if (p->state == ProcessState::kRunning) Finish(p, ProcessState::kExited, code);
+  EndThreads(p);
+  CloseAllHandles(p);
   // Run on the kernel's tables from now on; the thread is about to die.
   SwitchAddressSpace(KernelRoot());
   FreeAddressSpace(p);
@@ -167,9 +309,10 @@ void ExitCurrentProcess(int64_t code) {
 
 void KillProcess(Process* p, int64_t code) {
   if (p->state != ProcessState::kRunning) return;
-  if (p->thread != nullptr && p->thread == Current()) ExitCurrentProcess(code);
+  if (CurrentProcess() == p) ExitCurrentProcess(code);
   Finish(p, ProcessState::kKilled, code);
-  if (p->thread != nullptr) KillThread(p->thread);
+  EndThreads(p);
+  CloseAllHandles(p);
   p->thread = nullptr;
   FreeAddressSpace(p);
 }
@@ -179,7 +322,16 @@ int64_t WaitProcess(Process* p) {
   return p->exit_code;
 }
 
-void ReleaseProcess(Process* p) { Delete(p); }
+void ReleaseProcess(Process* p) {
+  // Tokens naming it may outlive it: they are revoked and detached first.
+  Unregister(p);
+  if (p->token != nullptr) {
+    RevokeDescendants(p->token);
+    p->token->revoked = true;
+    if (p->token->handles == 0) DiscardToken(p->token);
+  }
+  Delete(p);
+}
 
 bool HandleUserFault(arch::TrapFrame* f) {
   Process* p = CurrentProcess();
@@ -197,6 +349,18 @@ bool HandleUserFault(arch::TrapFrame* f) {
   ReportTrap("user", *f);
   Print("[user] {} pid {} killed by exception {} {}\n", p->name, p->pid, f->vector,
         arch::ExceptionMnemonic(f->vector));
+  if (p->fault_ep != nullptr) {
+    // Fault IPC to the supervisor (blocks until it receives), then the end.
+    IpcMsg m;
+    m.tag = abi::MakeTag(abi::kLabelFault);
+    m.w[0] = p->pid;
+    m.w[1] = f->vector;
+    m.w[2] = p->fault_address;
+    m.w[3] = f->rip;
+    m.badge = p->fault_badge;
+    IpcDropReply(Current());
+    (void)KernelSend(p->fault_ep, m);
+  }
   ExitCurrentProcess(-static_cast<int64_t>(32 + f->vector));
 }
 

@@ -9,21 +9,34 @@
 
 #include "arch/x86_64/trap.h"
 #include "kernel/sched.h"
+#include "kernel/token.h"
 
 namespace kernel {
 
 enum class ProcessState : uint8_t { kRunning, kExited, kKilled };
 
+struct Endpoint;
+
+inline constexpr uint32_t kMaxThreads = 4;
+
 struct Process {
   uint32_t pid = 0;
   char name[16] = {};
   uint64_t root = 0;  // PML4 physical address
-  Thread* thread = nullptr;
+  Thread* thread = nullptr;  // the main thread (threads[0])
+  Thread* threads[kMaxThreads] = {};
+  uint32_t thread_count = 0;
+  uint8_t priority = 0;
+  TokenTable tokens;            // handle 1: its own kObjProcess token
+  Token* token = nullptr;       // root process token (held by whoever spawned it)
+  Endpoint* fault_ep = nullptr;  // supervisor: faults are reported there
+  uint64_t fault_badge = 0;
+  uint32_t given = 0;  // handles given before start (kOpGive)
+  bool started = false;
   ProcessState state = ProcessState::kRunning;
   int64_t exit_code = 0;
   // Set when killed by an exception (reported to the supervisor in part 2).
   uint64_t fault_vector = 0, fault_error = 0, fault_address = 0, fault_rip = 0;
-  bool may_spawn = false;  // interim authority (abi::kOpSpawn): init only
   bool is_init = false;
   bool seen_syscall = false;
   uint64_t lazy_pages = 0;  // pages backed on first touch
@@ -43,8 +56,23 @@ const UserImage* UserImageAt(size_t i);
 // Loads program `name`, creates its address space and thread (ready at
 // `priority`, clamped to 1..255). `arg` reaches the program in RCX.
 // Returns nullptr and sets *error (abi::Error) on failure.
+// With `start` false the main thread stays suspended until StartProcess.
 Process* Spawn(const char* name, size_t len, uint8_t priority, Process* parent, uint64_t arg,
-               int64_t* error);
+               int64_t* error, bool start = true);
+void StartProcess(Process* p, uint64_t arg);
+// A second (third, ...) thread of `p` with its own IPC buffer; returns its
+// index or an abi error.
+int64_t CreateThreadIn(Process* p, uint64_t entry, uint64_t stack_top, uint64_t arg);
+// Maps a frames/MMIO token's range into `p` at `va` (recorded in the token,
+// undone by UnmapThroughToken, on revoke and on close).
+int64_t MapThroughToken(Process* p, Token* t, uint64_t va, bool writable);
+void UnmapThroughToken(Token* t);
+// Kernel-side close of a handle: unmaps what was mapped through it first.
+int64_t CloseHandle(Process* p, uint64_t handle);
+// Every process that has ever been spawned (for kOpProcessInfo).
+Process* ProcessAt(size_t index);
+// The kernel command line (main.cc).
+const char* KernelCmdline();
 // Ends the calling process (Current()->process) with `code`; does not return.
 [[noreturn]] void ExitCurrentProcess(int64_t code);
 // Ends a process that is not running (e.g. the test harness stopping a spinner).

@@ -28,6 +28,8 @@ constinit uint32_t g_next_tid = 1;
 constinit uint64_t g_loaded_cr3 = 0;
 constinit SchedStats g_stats = {};
 constinit uint64_t g_boot_rsp = 0;
+using TickHook = void (*)(uint64_t);
+constinit TickHook g_tick_hook = nullptr;
 
 Thread* FromNode(RunNode* n) { return reinterpret_cast<Thread*>(n); }
 
@@ -131,7 +133,7 @@ Thread* CreateKernelThread(const char* name, uint8_t priority, void (*fn)(void*)
 }
 
 Thread* CreateUserThread(Process* process, const char* name, uint8_t priority, uint64_t entry,
-                         uint64_t user_rsp, const uint64_t args[4]) {
+                         uint64_t user_rsp, const uint64_t args[4], bool ready, uint64_t r8) {
   Thread* t = NewThread(name, priority);
   if (t == nullptr) return nullptr;
   t->process = process;
@@ -146,11 +148,17 @@ Thread* CreateUserThread(Process* process, const char* name, uint8_t priority, u
   frame->rsi = args[1];
   frame->rdx = args[2];
   frame->rcx = args[3];
+  frame->r8 = r8;
   auto* sp = reinterpret_cast<uint64_t*>(frame) - 7;
   for (int i = 0; i < 6; ++i) sp[i] = 0;
   sp[6] = reinterpret_cast<uint64_t>(thread_start_user);
   t->saved_rsp = reinterpret_cast<uint64_t>(sp);
-  MakeReady(t);
+  if (ready) {
+    MakeReady(t);
+  } else {
+    t->state = ThreadState::kBlocked;
+    t->ipc_wait = IpcWait::kSuspended;
+  }
   return t;
 }
 
@@ -219,6 +227,42 @@ void WakeAll(WaitQueue* queue) {
   }
 }
 
+void Wake(Thread* t) {
+  if (t->state != ThreadState::kBlocked) return;
+  t->ipc_wait = IpcWait::kNone;
+  MakeReady(t);
+}
+
+void BlockAndSwitchTo(Thread* next) {
+  Thread* prev = g_current;
+  prev->state = ThreadState::kBlocked;
+  prev->preempted_by_higher = false;
+  if (next == nullptr || next->state != ThreadState::kBlocked) {
+    Schedule();
+    return;
+  }
+  next->ipc_wait = IpcWait::kNone;
+  if (g_runq.HighestLevel() > static_cast<int>(next->node.priority)) {
+    MakeReady(next);
+    Schedule();
+    return;
+  }
+  // Direct switch (the IPC fast path): `next` never touches the run queue.
+  g_need_resched = false;
+  next->state = ThreadState::kRunning;
+  next->slice_left = kSliceTicks;
+  g_current = next;
+  ++g_stats.switches;
+  arch::SetKernelStack(next->stack_top);
+  arch::ThisCpu().current_thread = next;
+  SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
+                                                                          : KernelRoot());
+  SwitchContext(&prev->saved_rsp, next->saved_rsp);
+  ReapZombies();
+}
+
+void SetTickHook(void (*hook)(uint64_t)) { g_tick_hook = hook; }
+
 void ExitCurrentThread() {
   Thread* t = g_current;
   t->state = ThreadState::kDead;
@@ -237,10 +281,13 @@ void KillThread(Thread* t) {
       RemoveSleeper(t);
       break;
     case ThreadState::kBlocked:
-      for (Thread** l = &t->waiting_on->head; *l != nullptr; l = &(*l)->list_next) {
-        if (*l == t) {
-          *l = t->list_next;
-          break;
+      // IPC waits (waiting_on == nullptr) are undone by IpcCancel first.
+      if (t->waiting_on != nullptr) {
+        for (Thread** l = &t->waiting_on->head; *l != nullptr; l = &(*l)->list_next) {
+          if (*l == t) {
+            *l = t->list_next;
+            break;
+          }
         }
       }
       t->waiting_on = nullptr;
@@ -275,6 +322,7 @@ void Tick() {
     cur->slice_left = kSliceTicks;
     if (!g_runq.LevelEmpty(cur->node.priority)) g_need_resched = true;
   }
+  if (g_tick_hook != nullptr) g_tick_hook(g_ticks);
   if (cur == g_idle && g_runq.count() > 0) g_need_resched = true;
 }
 

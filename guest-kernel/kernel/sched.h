@@ -25,6 +25,17 @@ namespace kernel {
 
 struct Process;
 struct WaitQueue;
+struct Token;
+
+// A message in flight (kernel/ipc.cc): tag, four register words, badge.
+struct IpcMsg {
+  uint64_t tag = 0;
+  uint64_t w[4] = {};
+  uint64_t badge = 0;
+};
+
+// Why a kBlocked thread with waiting_on == nullptr waits (kernel/ipc.cc).
+enum class IpcWait : uint8_t { kNone, kSend, kCall, kRecv, kReply, kNotify, kSuspended };
 
 enum class ThreadState : uint8_t { kReady, kRunning, kBlocked, kSleeping, kDead };
 
@@ -47,6 +58,21 @@ struct Thread {
   uint32_t tid = 0;
   uint64_t ticks_run = 0;
   char name[16] = {};
+  // IPC (kernel/ipc.cc).
+  IpcWait ipc_wait = IpcWait::kNone;
+  Thread* ipc_next = nullptr;    // endpoint queue link
+  void* ipc_object = nullptr;    // the Endpoint or Notification it is queued on
+  IpcMsg ipc_msg;                // a queued sender's message
+  Token* ipc_xfer = nullptr;     // a queued sender's token to transfer
+  uint64_t ipc_xfer_handle = 0;  // ... and its handle (closed by kXferGrant)
+  Thread* reply_to = nullptr;    // the caller this thread answers next (one-shot reply capability)
+  Thread* replier = nullptr;     // a caller: the server holding its reply capability
+  int64_t ipc_result = 0;
+  uint64_t ipc_deadline = 0;      // tick when the wait times out, 0 = never
+  Thread* ipc_timer_next = nullptr;
+  bool ipc_timed = false;
+  uint64_t ipc_buffer = 0;  // physical frame of its abi::IpcBuffer
+  uint32_t index = 0;       // thread index within its process
 };
 
 // Threads blocked until an event (WakeAll).
@@ -61,14 +87,26 @@ void SchedInit();
 Thread* CreateKernelThread(const char* name, uint8_t priority, void (*fn)(void*), void* arg);
 // A ring-3 thread of `process` starting at `entry` with RSP = `user_rsp` and
 // RDI, RSI, RDX, RCX = args[0..3].
+// With `ready` false the thread starts suspended (IpcWait::kSuspended): Wake
+// starts it.
 Thread* CreateUserThread(Process* process, const char* name, uint8_t priority, uint64_t entry,
-                         uint64_t user_rsp, const uint64_t args[4]);
+                         uint64_t user_rsp, const uint64_t args[4], bool ready = true,
+                         uint64_t r8 = 0);
 
 Thread* Current();
 void Yield();
 void SleepTicks(uint64_t ticks);
 void Wait(WaitQueue* queue);  // blocks Current() on `queue`
 void WakeAll(WaitQueue* queue);
+// IPC blocking: Current() becomes kBlocked on no WaitQueue (its ipc_wait says
+// why) and the CPU goes to `next` directly when that is allowed by priority
+// (next is not queued and at least as urgent as every ready thread), else to
+// the scheduler's choice with `next` made ready. next may be nullptr.
+void BlockAndSwitchTo(Thread* next);
+// Makes a kBlocked thread ready (IPC partner arrived).
+void Wake(Thread* thread);
+// Called on each tick (IPC timeouts).
+void SetTickHook(void (*hook)(uint64_t now_tick));
 // Ends Current(); its stack is freed by a later switch.
 [[noreturn]] void ExitCurrentThread();
 // Ends a thread that is not running (ready, sleeping or blocked).

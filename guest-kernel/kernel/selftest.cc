@@ -5,6 +5,9 @@
 #include "arch/x86_64/cpu.h"
 #include "kernel/console.h"
 #include "kernel/heap.h"
+#include "kernel/invoke.h"
+#include "kernel/ipc.h"
+#include "lib/cmdline.h"
 #include "kernel/machine.h"
 #include "kernel/process.h"
 #include "kernel/sched.h"
@@ -184,12 +187,12 @@ constexpr const char* kUserChecks[] = {
     "user: DebugPrint returns the length written",
     "user: Yield returns 0",
     "user: unknown system call numbers return kErrNoSyscall",
-    "user: Send/Recv/Call/Reply/Invoke dispatched (not implemented yet)",
+    "user: forged handles rejected by Send/Recv/Call/ReplyRecv/Invoke; Reply without Call",
     "user: registers other than rax/rcx/r11 preserved across syscall",
     "user: bad pointers rejected (null, kernel, non-canonical, overflow, unmapped, too long)",
     "user: lazy heap backed on first touch and zeroed",
     "user: lazy stack grows on first touch",
-    "user: Spawn denied without authority",
+    "user: Spawn needs a control token (self handle: wrong type; forged: bad handle)",
 };
 
 Process* MustSpawn(const char* name, uint8_t prio, uint64_t arg = 0) {
@@ -212,6 +215,35 @@ void UserChecks(Tap& tap) {
     tap.Result(code >= 0 && (code & (1ll << bit)) == 0, kUserChecks[bit]);
   }
   if (p != nullptr) ReleaseProcess(p);
+}
+
+// Bits of uipc's exit code, in uipc.cc's order.
+constexpr const char* kIpcChecks[] = {
+    "ipc: Call/ReplyRecv round trips with a checksum (a token received by transfer), 1 KiB buffer",
+    "ipc: denials: missing right, expired, revoked (cascade), stale and forged handle, wrong type; "
+    "derive only narrows",
+    "ipc: notifications accumulate bits; non-blocking and timed waits",
+    "ipc: waiting senders are served by priority; a reply capability works once",
+    "ipc: map and grant of frames; revoke unmaps (fault reported to the supervisor)",
+    "ipc: a faulting process is reported to its supervisor by IPC",
+};
+
+void IpcChecks(Tap& tap) {
+  lib::Cmdline cmdline(KernelCmdline());
+  const uint64_t rounds = cmdline.GetU64("ipc", 1000);
+  int64_t err = 0;
+  Process* p = Spawn("uipc", 4, 100, nullptr, 0, &err, /*start=*/false);
+  int64_t code = -1;
+  if (p != nullptr) {
+    GiveRootTokens(p);
+    StartProcess(p, rounds);
+    code = WaitProcess(p);
+    Print("# uipc exit code {:#x}, {} messages, {} direct switches\n", code,
+          GetIpcStats().messages, GetIpcStats().fast_switches);
+  }
+  for (size_t bit = 0; bit < sizeof(kIpcChecks) / sizeof(kIpcChecks[0]); ++bit) {
+    tap.Result(code >= 0 && (code & (1ll << bit)) == 0, kIpcChecks[bit]);
+  }
 }
 
 bool TestUserFault() {
@@ -251,7 +283,8 @@ int RunSelfTests(bool kernel_tests, bool user_tests) {
   Tap tap;
   // Keep in step with the tap.Result/Skip calls below (a mismatch fails the run).
   constexpr int kKernelTests = 8;
-  constexpr int kUserTests = static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3;
+  constexpr int kUserTests = static_cast<int>(sizeof(kUserChecks) / sizeof(kUserChecks[0])) + 3 +
+                             static_cast<int>(sizeof(kIpcChecks) / sizeof(kIpcChecks[0]));
   const int planned = (kernel_tests ? kKernelTests : 0) + (user_tests ? kUserTests : 0);
   Print("TAP version 13\n1..{}\n", planned);
   const uint64_t start = arch::Rdtsc();
@@ -287,6 +320,7 @@ int RunSelfTests(bool kernel_tests, bool user_tests) {
     UserChecks(tap);
     tap.Result(TestUserFault(), "user: a faulting process is reported and ended");
     tap.Result(TestPreemption(tap), "user: equal-priority spinners share the CPU round-robin");
+    IpcChecks(tap);
   }
   const uint64_t us = (arch::Rdtsc() - start) * 1000000 / arch::Apic().tsc_hz;
   const SyscallStats& sc = GetSyscallStats();

@@ -3,6 +3,7 @@
 #include "arch/x86_64/apic.h"
 #include "arch/x86_64/cpu.h"
 #include "kernel/console.h"
+#include "kernel/ipc.h"
 
 namespace kernel {
 namespace {
@@ -14,7 +15,11 @@ constexpr uint8_t kIerRxAvailable = 0x01;
 constexpr uint8_t kMcrNormal = 0x0b;    // DTR, RTS, OUT2
 constexpr uint8_t kMcrLoopback = 0x1b;  // + LOOP
 
-constinit char g_ring[256];
+// Lossless: when the ring is full the RX interrupt is switched off, the
+// UART's FIFO fills and the host waits; SerialRead switches it on again.
+constinit char g_ring[8192];
+constinit bool g_rx_paused = false;
+constinit Notification* g_notify = nullptr;
 constinit uint32_t g_head = 0, g_tail = 0;
 constinit uint64_t g_irqs = 0;
 constinit bool g_echo = true;
@@ -29,9 +34,15 @@ void SerialInputInit() {
 
 void SerialIrq() {
   ++g_irqs;
+  // Drain the whole FIFO (16 bytes) on every interrupt.
   for (int i = 0; i < 64 && (arch::Inb(kCom1 + 5) & 1) != 0; ++i) {
+    if (g_head - g_tail >= sizeof(g_ring)) {
+      g_rx_paused = true;
+      arch::Outb(kCom1 + 1, 0);
+      break;
+    }
     const char c = static_cast<char>(arch::Inb(kCom1));
-    if (g_head - g_tail < sizeof(g_ring)) g_ring[g_head++ % sizeof(g_ring)] = c;
+    g_ring[g_head++ % sizeof(g_ring)] = c;
     if (g_echo) {
       if (c == '\r') {
         ConsoleWrite("\r\n", 2);
@@ -41,12 +52,22 @@ void SerialIrq() {
       ConsoleFlush();
     }
   }
+  if (g_notify != nullptr && g_head != g_tail) Signal(g_notify, 1);
 }
 
 size_t SerialRead(char* buf, size_t cap) {
   size_t n = 0;
   while (n < cap && g_tail != g_head) buf[n++] = g_ring[g_tail++ % sizeof(g_ring)];
+  if (g_rx_paused && g_head - g_tail < sizeof(g_ring) / 2) {
+    g_rx_paused = false;
+    arch::Outb(kCom1 + 1, kIerRxAvailable);
+  }
   return n;
+}
+
+void SerialBindNotification(Notification* n) {
+  g_notify = n;
+  g_echo = false;
 }
 
 uint64_t SerialIrqCount() { return g_irqs; }

@@ -14,6 +14,10 @@ size_t SerialRead(char* buf, size_t cap);
 uint64_t SerialIrqCount();
 // Self-test support: 16550 loopback (MCR bit 4) on/off, echo suppressed.
 void SerialLoopback(bool on);
+// From now on input arrival signals bit 0 of `n` and the kernel stops
+// echoing (the shell echoes what it wants).
+struct Notification;
+void SerialBindNotification(Notification* n);
 // LSR bit 0 (data ready) without consuming the byte.
 bool SerialDataReady();
 

@@ -2,6 +2,8 @@
 
 #include "abi/syscalls.h"
 #include "kernel/console.h"
+#include "kernel/invoke.h"
+#include "kernel/ipc.h"
 #include "kernel/machine.h"
 #include "kernel/process.h"
 #include "kernel/sched.h"
@@ -21,30 +23,6 @@ int64_t DebugPrint(Process* p, uint64_t ptr, uint64_t len) {
   return static_cast<int64_t>(len);
 }
 
-int64_t Invoke(Process* p, uint64_t token, uint64_t op, uint64_t a, uint64_t b, uint64_t c) {
-  if (token != abi::kBootToken) return abi::kErrNotImplemented;  // real tokens: part 2
-  switch (op) {
-    case abi::kOpExit:
-      ExitCurrentProcess(static_cast<int64_t>(a));
-    case abi::kOpSpawn: {
-      if (!p->may_spawn) return abi::kErrDenied;
-      if (b == 0 || b > 15) return abi::kErrInvalidArgument;
-      if (!ValidateUserRange(p, a, b, false)) return abi::kErrBadPointer;
-      char name[16];
-      for (uint64_t i = 0; i < b; ++i) name[i] = reinterpret_cast<const char*>(a)[i];
-      int64_t err = 0;
-      const uint8_t prio = c > 255 ? 255 : static_cast<uint8_t>(c);
-      Process* child = Spawn(name, b, prio, p, 0, &err);
-      if (child == nullptr) return err;
-      Print("[proc] {} pid {} started {} pid {} at priority {}\n", p->name, p->pid, child->name,
-            child->pid, prio);
-      return child->pid;
-    }
-    default:
-      return abi::kErrInvalidArgument;
-  }
-}
-
 }  // namespace
 
 SyscallStats& GetSyscallStats() { return g_stats; }
@@ -58,7 +36,7 @@ void SyscallDispatch(arch::TrapFrame* f) {
     p->seen_syscall = true;
     if (g_on_first_user_syscall != nullptr) g_on_first_user_syscall(p);
   }
-  const uint64_t a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8;
+  const uint64_t a0 = f->rdi, a1 = f->rsi;
   int64_t r;
   switch (f->rax) {
     case abi::kSysDebugPrint:
@@ -69,13 +47,19 @@ void SyscallDispatch(arch::TrapFrame* f) {
       r = abi::kOk;
       break;
     case abi::kSysInvoke:
-      r = Invoke(p, a0, a1, a2, a3, a4);
+      r = SysInvoke(f);
       break;
     case abi::kSysSend:
-    case abi::kSysRecv:
+      r = SysSend(f, false);
+      break;
     case abi::kSysCall:
+      r = SysSend(f, true);
+      break;
+    case abi::kSysRecv:
+      r = SysRecv(f);
+      break;
     case abi::kSysReply:
-      r = abi::kErrNotImplemented;
+      r = SysReply(f);
       break;
     default:
       r = abi::kErrNoSyscall;

@@ -7,6 +7,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "kernel/console.h"
+#include "kernel/ipc.h"
 #include "kernel/machine.h"
 #include "kernel/process.h"
 #include "kernel/sched.h"
@@ -107,6 +108,9 @@ extern "C" uint64_t TrapDispatch(arch::TrapFrame* f) {
   } else if (f->vector == arch::kVecIrqBase + 4) {
     SerialIrq();
     arch::ApicEoi();
+  } else if (f->vector >= arch::kVecIrqBase && f->vector < arch::kVecIrqBase + 16u &&
+             IrqToNotification(static_cast<uint32_t>(f->vector - arch::kVecIrqBase))) {
+    arch::ApicEoi();  // a user-space driver's IRQ: its notification was signalled
   } else if (f->vector == arch::kVecSpurious) {
     // No EOI for the spurious vector (SDM vol. 3A §11.9).
   } else {

@@ -1,12 +1,85 @@
-// init: the first process, in ring 3. Part 1: announces itself, starts the
-// bundled demo program and ends (part 2 keeps it alive holding the root tokens
-// and starting the services).
+// init: the first process. It holds the root tokens (handles 2 control,
+// 3 virtio-mmio window, 4 IRQ lines, 5 I/O ports), starts every service with
+// only the tokens it needs, and supervises them: a service that faults is
+// reported to init's supervisor endpoint by the kernel (label kLabelFault,
+// badge = the service's index + 1); init logs it and restarts the service
+// (at most kMaxRestarts times).
 #include "user/runtime.h"
 
-extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t) {
-  user::Print("[init] running in ring 3, pid {}\n", pid);
-  const int64_t child = user::Spawn("hello", 5, 100);
-  user::Print("[init] started hello: {}\n", child);
+namespace {
+
+using namespace abi;
+constexpr uint64_t kCtl = 2;
+constexpr int kMaxRestarts = 3;
+
+struct Give {
+  uint64_t* handle;
+  uint64_t rights;
+};
+struct Service {
+  const char* name;
+  uint8_t priority;
+  Give gives[3];
+  int restarts;
+  uint64_t proc;
+};
+
+uint64_t g_sup, g_ns, g_echo, g_shell_ctl;
+
+bool Start(Service& s, uint64_t index) {
+  const int64_t proc = user::Spawn(kCtl, s.name, s.priority);
+  if (proc < 0) {
+    user::Print("[init] cannot spawn {}: {}\n", s.name, proc);
+    return false;
+  }
+  for (const Give& g : s.gives) {
+    if (g.handle == nullptr) break;
+    const int64_t h = user::Invoke(static_cast<uint64_t>(proc), kOpGive, *g.handle, g.rights);
+    if (h < 0) user::Print("[init] cannot give {} a token: {}\n", s.name, h);
+  }
+  user::Invoke(static_cast<uint64_t>(proc), kOpSetSupervisor, g_sup, index + 1);
+  user::Invoke(static_cast<uint64_t>(proc), kOpStart, 0);
+  s.proc = static_cast<uint64_t>(proc);
+  return true;
+}
+
+}  // namespace
+
+extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t given) {
+  user::Print("[init] running in ring 3, pid {}, {} root tokens\n", pid, given);
+  g_sup = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+  g_ns = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+  g_echo = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+  // The shell's control token: no power over memory beyond DMA frames, no MMIO/IRQ.
+  g_shell_ctl = static_cast<uint64_t>(user::Invoke(
+      kCtl, kOpDerive,
+      kRightTransfer | kRightDerive | kRightCtlCreate | kRightCtlSpawn | kRightCtlMemory |
+          kRightCtlClock | kRightCtlPower | kRightCtlInfo | kRightCtlConsole));
+  const uint64_t ep_server = kRightRecv | kRightSend | kRightDerive | kRightTransfer;
+  const uint64_t ep_client = kRightSend | kRightTransfer;
+  Service services[] = {
+      {"namesvc", 150, {{&g_ns, ep_server}, {}, {}}, 0, 0},
+      {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}}, 0, 0},
+      {"shell", 100, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}}, 0, 0},
+  };
+  constexpr uint64_t kCount = sizeof(services) / sizeof(services[0]);
+  for (uint64_t i = 0; i < kCount; ++i) {
+    if (Start(services[i], i)) user::Print("[init] started {}\n", services[i].name);
+  }
   user::Print("[init] user space ready\n");
-  return child > 0 ? 0 : 1;
+  for (;;) {
+    user::Msg m;
+    if (user::Recv(g_sup, &m) < 0) continue;
+    if (TagLabel(m.tag) != kLabelFault || m.badge == 0 || m.badge > kCount) continue;
+    Service& s = services[m.badge - 1];
+    user::Print("[init] {} (pid {}) faulted: exception {} at {:#x}, rip {:#x}\n", s.name, m.w[0],
+                m.w[1], m.w[2], m.w[3]);
+    user::Invoke(s.proc, kOpWait);
+    user::Invoke(s.proc, kOpClose);
+    if (++s.restarts > kMaxRestarts) {
+      user::Print("[init] {} failed {} times, not restarting\n", s.name, s.restarts);
+      continue;
+    }
+    if (Start(s, m.badge - 1)) user::Print("[init] restarted {} ({} of {})\n", s.name, s.restarts, kMaxRestarts);
+  }
 }

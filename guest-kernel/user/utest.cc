@@ -19,12 +19,14 @@ bool UnknownSyscallRejected() {
          Syscall(~0ull) == abi::kErrNoSyscall;
 }
 
-bool PartTwoCallsDispatched() {
-  return Syscall(abi::kSysSend) == abi::kErrNotImplemented &&
-         Syscall(abi::kSysRecv) == abi::kErrNotImplemented &&
-         Syscall(abi::kSysCall) == abi::kErrNotImplemented &&
-         Syscall(abi::kSysReply, 0, 0, 0, abi::kReplyThenRecv) == abi::kErrNotImplemented &&
-         Syscall(abi::kSysInvoke, 42, 1) == abi::kErrNotImplemented;
+// No handle but 1 exists in utest's table: everything else is forged.
+bool ForgedHandlesRejected() {
+  return Syscall(abi::kSysSend, 42) == abi::kErrBadHandle &&
+         Syscall(abi::kSysRecv, 0) == abi::kErrBadHandle &&
+         Syscall(abi::kSysCall, 0x102) == abi::kErrBadHandle &&
+         Syscall(abi::kSysReply, 7, abi::kTagReplyRecv) == abi::kErrBadHandle &&
+         Syscall(abi::kSysReply, 0, 0) == abi::kErrNoReply &&
+         Syscall(abi::kSysInvoke, 42, abi::kOpInspect) == abi::kErrBadHandle;
 }
 
 // Every register but RAX (result), RCX and R11 survives a system call.
@@ -104,7 +106,11 @@ bool LazyHeap(uint64_t heap, uint64_t size) {
 
 bool LazyStack() { return DeepStack(8) == 1 + 36; }
 
-bool SpawnDenied() { return user::Spawn("hello", 5, 10) == abi::kErrDenied; }
+// The self handle is a process token, not a control token.
+bool SpawnDenied() {
+  return user::Spawn(abi::kSelfHandle, "hello", 10) == abi::kErrWrongType &&
+         user::Spawn(5, "hello", 10) == abi::kErrBadHandle;
+}
 
 }  // namespace
 
@@ -112,7 +118,7 @@ extern "C" int64_t UserMain(uint64_t heap, uint64_t heap_size, uint64_t, uint64_
   int64_t failed = 0;
   int bit = 0;
   const bool results[] = {DebugPrintReturnsLength(), YieldReturnsZero(),   UnknownSyscallRejected(),
-                          PartTwoCallsDispatched(),  RegistersPreserved(), BadPointersRejected(),
+                          ForgedHandlesRejected(),   RegistersPreserved(), BadPointersRejected(),
                           LazyHeap(heap, heap_size), LazyStack(),          SpawnDenied()};
   for (const bool ok : results) {
     if (!ok) failed |= 1ll << bit;

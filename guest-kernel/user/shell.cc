@@ -1,0 +1,339 @@
+// shell: the serial console's command line. Handles: 2 the name service
+// (send), 3 a control token (clock, info, power, console, spawn, create,
+// memory). Input arrives through the kernel's interrupt-driven COM1 buffer:
+// the shell binds a notification to it and sleeps on that. Line editing:
+// backspace/DEL, Ctrl-U (kill line), Ctrl-C (cancel), CR or LF ends a line.
+// `sh=CMD;CMD` on the kernel command line runs commands first (',' stands
+// for a space), for boot-suite cases.
+#include "user/runtime.h"
+
+namespace {
+
+using namespace abi;
+using user::Invoke;
+using user::Print;
+constexpr uint64_t kNs = kFirstGivenHandle, kCtl = kFirstGivenHandle + 1;
+// What the docs count on the IPC path (docs/ipc.md "Instructions").
+constexpr uint64_t kPathInstructionsUser = 0;
+
+uint64_t g_notify = 0;
+char g_in[256];
+size_t g_in_pos = 0, g_in_len = 0;
+uint64_t g_heap = 0;
+
+void Out(const char* s, size_t n) { user::DebugPrint(s, n); }
+void Out(const char* s) { Out(s, user::StrLen(s)); }
+
+char GetChar() {
+  while (g_in_pos == g_in_len) {
+    const int64_t n = Invoke(kCtl, kOpConsoleRead, reinterpret_cast<uint64_t>(g_in), sizeof(g_in));
+    if (n > 0) {
+      g_in_pos = 0;
+      g_in_len = static_cast<size_t>(n);
+      break;
+    }
+    user::Msg m;
+    user::Recv(g_notify, &m);
+  }
+  return g_in[g_in_pos++];
+}
+
+// Reads a line with editing; returns its length (no terminator).
+size_t ReadLine(char* line, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    const char c = GetChar();
+    if (c == '\r' || c == '\n') {
+      if (c == '\r' && g_in_pos < g_in_len && g_in[g_in_pos] == '\n') ++g_in_pos;
+      Out("\r\n", 2);
+      return n;
+    }
+    if (c == 0x7f || c == 0x08) {
+      if (n > 0) {
+        --n;
+        Out("\b \b", 3);
+      }
+    } else if (c == 0x15) {  // Ctrl-U
+      while (n > 0) {
+        --n;
+        Out("\b \b", 3);
+      }
+    } else if (c == 0x03) {  // Ctrl-C
+      Out("^C\r\n", 4);
+      return 0;
+    } else if (c >= 0x20 && c < 0x7f && n + 1 < cap) {
+      line[n++] = c;
+      Out(&c, 1);
+    }
+  }
+}
+
+bool ParseU64(const char* s, size_t n, uint64_t* out) {
+  if (n == 0) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+uint64_t Median(uint64_t* v, size_t n) {
+  user::Sort(v, n);
+  return v[n / 2];
+}
+
+int64_t LookUp(const char* name) {
+  abi::IpcBuffer* b = user::Buffer();
+  const size_t len = user::StrLen(name);
+  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(name[i]);
+  b->xfer_handle = 0;
+  user::Msg m;
+  m.tag = MakeTag(2, len);
+  const int64_t r = user::Call(kNs, &m);
+  if (r < 0) return r;
+  if (m.w[0] != 0) return static_cast<int64_t>(m.w[0]);
+  return static_cast<int64_t>(b->xfer_handle);
+}
+
+void Help() {
+  Out("commands:\r\n"
+      "  help            this list\r\n"
+      "  ps              processes\r\n"
+      "  tokens          this shell's token table\r\n"
+      "  echo TEXT       TEXT through the echo service (IPC) and back\r\n"
+      "  ipcbench [N]    N Call/ReplyRecv round trips to echo (default 1000): median cycles\r\n"
+      "  test            the IPC self-tests (uipc)\r\n"
+      "  mem             free and total memory\r\n"
+      "  sum [N]         reads N bytes (or lines up to a line '.') unechoed: count, FNV-1a\r\n"
+      "  crash           asks echo to fault: init reports and restarts it\r\n"
+      "  uptime          the kernel clock\r\n"
+      "  poweroff N      ends the machine with status N\r\n");
+}
+
+void Ps() {
+  char line[128];
+  for (uint64_t i = 0;; ++i) {
+    const int64_t n = Invoke(kCtl, kOpProcessInfo, i, reinterpret_cast<uint64_t>(line), sizeof(line));
+    if (n <= 0) break;
+    Out(line, static_cast<size_t>(n));
+    Out("\r\n", 2);
+  }
+}
+
+void Tokens() {
+  static const char* const kTypes[] = {"none", "control", "endpoint", "notification", "process",
+                                       "frames", "mmio", "irq", "ports"};
+  for (uint64_t i = 0; i < 64; ++i) {
+    uint64_t word = 0;
+    const int64_t h = Invoke(kSelfHandle, kOpListTokens, i, 0, 0, &word);
+    if (h <= 0) continue;
+    const uint64_t type = word & 0xff;
+    Print("  handle {:#x}: {} rights {:#x}{}{}\r\n", h, type < 9 ? kTypes[type] : "?",
+          (word >> 8) & 0xffffffff, (word >> 40) & 1 ? " badged" : "",
+          (word >> 41) & 1 ? " (revoked or expired)" : "");
+  }
+}
+
+void Echo(const char* text, size_t len) {
+  const int64_t h = LookUp("echo");
+  if (h < 0) {
+    Print("echo: no echo service: {}\r\n", user::ErrorName(h));
+    return;
+  }
+  abi::IpcBuffer* b = user::Buffer();
+  if (len > kIpcDataMax) len = kIpcDataMax;
+  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(text[i]);
+  user::Msg m;
+  m.tag = MakeTag(1, len);
+  const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  if (r < 0) {
+    Print("echo: {}\r\n", user::ErrorName(r));
+    return;
+  }
+  Out(reinterpret_cast<const char*>(b->data), TagLen(m.tag));
+  Out("\r\n", 2);
+}
+
+void IpcBench(uint64_t n) {
+  if (n == 0) n = 1000;
+  if (n > 100000) n = 100000;
+  const int64_t h = LookUp("echo");
+  if (h < 0) {
+    Print("ipcbench: no echo service: {}\r\n", user::ErrorName(h));
+    return;
+  }
+  uint64_t hz = 0;
+  Invoke(kCtl, kOpClock, 0, 0, 0, &hz);
+  const uint64_t mhz = hz / 1000000;
+  uint64_t* s = reinterpret_cast<uint64_t*>(g_heap);
+  uint64_t check = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    user::Msg m;
+    m.w[0] = i;
+    const uint64_t t0 = user::Rdtsc();
+    user::Call(static_cast<uint64_t>(h), &m);
+    const uint64_t t1 = user::Rdtsc();
+    s[i] = t1 - t0;
+    check += m.w[0];
+  }
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  const uint64_t med = Median(s, n);
+  Print("ipcbench: {} round trips (Call + ReplyRecv, one word, shell <-> echo, 2 address spaces)\r\n", n);
+  Print("ipcbench: median {} cycles ({} ns at {} MHz), min {}, max {}; checksum {}\r\n", med,
+        mhz != 0 ? med * 1000 / mhz : 0, mhz, s[0], s[n - 1],
+        check == n * (n - 1) / 2 ? "ok" : "BAD");
+  Print("ipcbench: guest instructions per round trip: {} (counted by single-stepping, docs/ipc.md)\r\n",
+        kPathInstructionsUser);
+}
+
+void Sum(const char* arg, size_t len) {
+  uint64_t want = 0;
+  const bool by_count = ParseU64(arg, len, &want);
+  uint32_t hash = 2166136261u;  // FNV-1a 32 (offset basis)
+  uint64_t count = 0;
+  if (by_count) {
+    for (; count < want; ++count) {
+      hash = (hash ^ static_cast<uint8_t>(GetChar())) * 16777619u;
+    }
+  } else {
+    // Lines until a line that is exactly "."; every byte counts, the
+    // terminator line does not.
+    char last[2] = {'\n', 0};
+    for (;;) {
+      const char c = GetChar();
+      if (last[0] == '\n' && c == '.') {
+        const char d = GetChar();
+        if (d == '\n' || d == '\r') {
+          if (d == '\r' && g_in_pos < g_in_len && g_in[g_in_pos] == '\n') ++g_in_pos;
+          break;
+        }
+        hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+        hash = (hash ^ static_cast<uint8_t>(d)) * 16777619u;
+        count += 2;
+        last[0] = d;
+        continue;
+      }
+      hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+      ++count;
+      last[0] = c;
+    }
+  }
+  Print("sum: {} bytes fnv1a {:#010x}\r\n", count, hash);
+}
+
+void RunTests() {
+  const int64_t p = user::Spawn(kCtl, "uipc", 100);
+  if (p < 0) {
+    Print("test: {}\r\n", user::ErrorName(p));
+    return;
+  }
+  Invoke(static_cast<uint64_t>(p), kOpGive, kCtl, kRightsAll);
+  Invoke(static_cast<uint64_t>(p), kOpStart, 200);
+  const int64_t code = Invoke(static_cast<uint64_t>(p), kOpWait);
+  Invoke(static_cast<uint64_t>(p), kOpClose);
+  Print("test: uipc {} (exit code {:#x})\r\n", code == 0 ? "passed" : "FAILED", code);
+}
+
+void Execute(const char* line, size_t n) {
+  size_t i = 0;
+  while (i < n && line[i] == ' ') ++i;
+  size_t cmd_end = i;
+  while (cmd_end < n && line[cmd_end] != ' ') ++cmd_end;
+  const char* cmd = line + i;
+  const size_t cmd_len = cmd_end - i;
+  size_t a = cmd_end;
+  while (a < n && line[a] == ' ') ++a;
+  const char* arg = line + a;
+  const size_t arg_len = n - a;
+  uint64_t v = 0;
+  if (cmd_len == 0) return;
+  if (user::StrEq(cmd, cmd_len, "help")) {
+    Help();
+  } else if (user::StrEq(cmd, cmd_len, "ps")) {
+    Ps();
+  } else if (user::StrEq(cmd, cmd_len, "tokens")) {
+    Tokens();
+  } else if (user::StrEq(cmd, cmd_len, "echo")) {
+    Echo(arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "ipcbench")) {
+    IpcBench(ParseU64(arg, arg_len, &v) ? v : 1000);
+  } else if (user::StrEq(cmd, cmd_len, "test")) {
+    RunTests();
+  } else if (user::StrEq(cmd, cmd_len, "mem")) {
+    uint64_t total = 0;
+    const int64_t free = Invoke(kCtl, kOpMemInfo, 0, 0, 0, &total);
+    Print("mem: {} KiB free of {} KiB\r\n", static_cast<uint64_t>(free) * 4, total * 4);
+  } else if (user::StrEq(cmd, cmd_len, "sum")) {
+    Sum(arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "crash")) {
+    const int64_t h = LookUp("echo");
+    user::Msg m;
+    m.tag = MakeTag(99);
+    const int64_t r = h > 0 ? user::Call(static_cast<uint64_t>(h), &m) : h;
+    if (h > 0) Invoke(static_cast<uint64_t>(h), kOpClose);
+    Print("crash: echo answered {}\r\n", r == kErrPeerGone ? "peer gone" : user::ErrorName(r));
+  } else if (user::StrEq(cmd, cmd_len, "uptime")) {
+    const int64_t us = Invoke(kCtl, kOpClock);
+    Print("uptime: {} ms\r\n", us / 1000);
+  } else if (user::StrEq(cmd, cmd_len, "poweroff")) {
+    if (!ParseU64(arg, arg_len, &v)) v = 0;
+    Invoke(kCtl, kOpPowerOff, v);
+    Print("poweroff: denied\r\n");
+  } else {
+    Print("unknown command: ");
+    Out(cmd, cmd_len);
+    Out(" (try help)\r\n");
+  }
+}
+
+// sh=CMD;CMD from the kernel command line (',' = space).
+void RunCmdline() {
+  char text[512];
+  const int64_t n = Invoke(kCtl, kOpCmdline, reinterpret_cast<uint64_t>(text), sizeof(text));
+  if (n <= 0) return;
+  const size_t len = static_cast<size_t>(n);
+  for (size_t i = 0; i + 3 <= len; ++i) {
+    if ((i != 0 && text[i - 1] != ' ') || text[i] != 's' || text[i + 1] != 'h' || text[i + 2] != '=')
+      continue;
+    size_t start = i + 3;
+    size_t end = start;
+    while (end < len && text[end] != ' ') ++end;
+    for (size_t k = start; k < end; ++k) {
+      if (text[k] == ',') text[k] = ' ';
+    }
+    size_t s = start;
+    for (size_t k = start; k <= end; ++k) {
+      if (k == end || text[k] == ';') {
+        Out("vmm> ");
+        Out(text + s, k - s);
+        Out("\r\n");
+        Execute(text + s, k - s);
+        s = k + 1;
+      }
+    }
+    return;
+  }
+}
+
+}  // namespace
+
+extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_t) {
+  g_heap = heap;
+  const int64_t n = Invoke(kCtl, kOpCreateNotification);
+  if (n < 0 || Invoke(kCtl, kOpConsoleBind, static_cast<uint64_t>(n)) < 0) {
+    Print("[shell] no console: {}\n", n);
+    return 1;
+  }
+  g_notify = static_cast<uint64_t>(n);
+  Out("[shell] ready, type help\r\n");
+  RunCmdline();
+  char line[256];
+  for (;;) {
+    Out("vmm> ");
+    const size_t len = ReadLine(line, sizeof(line));
+    Execute(line, len);
+  }
+}
