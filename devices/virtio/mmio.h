@@ -1,0 +1,184 @@
+// virtio-mmio transport, version 2 (virtio 1.2 §4.2). One per device, at
+// firmware::kVirtioMmioBase + n * kVirtioMmioStride with IRQ
+// kVirtioMmioFirstIrq + n, announced to Linux-style guests with
+// CommandLineWord() ("virtio_mmio.device=4K@0xd0000000:5").
+//
+// Register layout (§4.2.2): 0x000 MagicValue "virt", 0x004 Version 2,
+// 0x008 DeviceID, 0x00c VendorID, 0x010 DeviceFeatures (+0x014 Sel),
+// 0x020 DriverFeatures (+0x024 Sel), 0x030 QueueSel, 0x034 QueueNumMax,
+// 0x038 QueueNum, 0x044 QueueReady, 0x050 QueueNotify, 0x060
+// InterruptStatus, 0x064 InterruptACK, 0x070 Status, 0x080/0x084 QueueDesc,
+// 0x090/0x094 QueueDriver, 0x0a0/0x0a4 QueueDevice, 0x0ac SHMSel,
+// 0x0b0-0x0bc SHMLen/SHMBase (no regions: all ones), 0x0fc
+// ConfigGeneration, 0x100.. device configuration. Registers take 32-bit
+// aligned accesses only (§4.2.2.2); others are ignored and counted. The
+// configuration space takes any width.
+//
+// The status state machine is described in devices/virtio/virtio.h.
+// Queue registers are writable only between FEATURES_OK and DRIVER_OK and
+// while the selected queue is not ready; QueueReady=1 needs a power-of-2
+// QueueNum no larger than QueueNumMax.
+//
+// Notifications and interrupts (design.md, "Threads and event flow"):
+//  - The integrator registers, per queue i, a KVM ioeventfd on
+//    base + kQueueNotifyOffset (4 bytes, datamatch i) and calls
+//    NotifyQueue(i) on the event-loop thread when it fires; the vCPU then
+//    never exits for a notify. Without an ioeventfd, a guest write to
+//    QueueNotify arrives in Write() on the vCPU thread, which only posts
+//    NotifyQueue(i) to `executor` (the event loop) and returns.
+//  - Interrupts: InterruptStatus bits (used buffer, configuration change);
+//    `irq` is asserted while InterruptStatus is non-zero and released by
+//    InterruptACK (level semantics; an irqfd backend fires on the rising
+//    edge). SetLevel is called outside the transport lock.
+//
+// Threads and locks: Read/Write on vCPU threads, NotifyQueue on the event
+// loop. One mutex serialises the state machine, the queues and every call
+// into the device (so block I/O done in ProcessQueue holds it; a vCPU that
+// touches this device's registers meanwhile waits). InterruptStatus and
+// InterruptACK are lock-free, so acknowledging an interrupt never waits for
+// I/O. Lock order: the transport mutex before a device's own locks; the
+// IRQ leaf mutex is never taken with the transport mutex held.
+//
+// Create with Create(): queued notifications hold a weak reference, so a
+// transport destroyed before the event loop drains is simply skipped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "devices/bus.h"
+#include "devices/legacy/guest_log.h"
+#include "devices/virtio/queue.h"
+#include "devices/virtio/virtio.h"
+#include "vmm/base/guest_memory.h"
+
+namespace devices::virtio {
+
+class VirtioMmio : public BusDevice,
+                   public VirtioHost,
+                   public std::enable_shared_from_this<VirtioMmio> {
+ public:
+  // Runs a task on the device (event-loop) thread. Null: run inline (tests).
+  using Executor = std::function<void(std::function<void()>)>;
+
+  static constexpr uint64_t kSize = 0x200;  // bus length: registers + config
+  static constexpr uint64_t kConfigOffset = 0x100;
+  static constexpr uint64_t kQueueNotifyOffset = 0x50;  // ioeventfd address
+  static constexpr uint32_t kMagic = 0x74726976;        // "virt"
+  static constexpr uint32_t kVersion = 2;
+  static constexpr uint32_t kVendorId = 0x00564d4d;     // "MMV": this VMM
+
+  // Register offsets (§4.2.2).
+  static constexpr uint64_t kRegMagic = 0x000;
+  static constexpr uint64_t kRegVersion = 0x004;
+  static constexpr uint64_t kRegDeviceId = 0x008;
+  static constexpr uint64_t kRegVendorId = 0x00c;
+  static constexpr uint64_t kRegDeviceFeatures = 0x010;
+  static constexpr uint64_t kRegDeviceFeaturesSel = 0x014;
+  static constexpr uint64_t kRegDriverFeatures = 0x020;
+  static constexpr uint64_t kRegDriverFeaturesSel = 0x024;
+  static constexpr uint64_t kRegQueueSel = 0x030;
+  static constexpr uint64_t kRegQueueNumMax = 0x034;
+  static constexpr uint64_t kRegQueueNum = 0x038;
+  static constexpr uint64_t kRegQueueReady = 0x044;
+  static constexpr uint64_t kRegQueueNotify = 0x050;
+  static constexpr uint64_t kRegInterruptStatus = 0x060;
+  static constexpr uint64_t kRegInterruptAck = 0x064;
+  static constexpr uint64_t kRegStatus = 0x070;
+  static constexpr uint64_t kRegQueueDescLow = 0x080;
+  static constexpr uint64_t kRegQueueDescHigh = 0x084;
+  static constexpr uint64_t kRegQueueDriverLow = 0x090;
+  static constexpr uint64_t kRegQueueDriverHigh = 0x094;
+  static constexpr uint64_t kRegQueueDeviceLow = 0x0a0;
+  static constexpr uint64_t kRegQueueDeviceHigh = 0x0a4;
+  static constexpr uint64_t kRegShmSel = 0x0ac;
+  static constexpr uint64_t kRegShmLenLow = 0x0b0;
+  static constexpr uint64_t kRegShmLenHigh = 0x0b4;
+  static constexpr uint64_t kRegShmBaseLow = 0x0b8;
+  static constexpr uint64_t kRegShmBaseHigh = 0x0bc;
+  static constexpr uint64_t kRegConfigGeneration = 0x0fc;
+
+  // `memory` must outlive the transport. `irq` may be null (tests).
+  static std::shared_ptr<VirtioMmio> Create(std::shared_ptr<VirtioDevice> device,
+                                            const vmm::GuestMemory& memory,
+                                            std::shared_ptr<IrqLine> irq,
+                                            Executor executor = {});
+
+  // "virtio_mmio.device=4K@0xd0000000:5" (Linux virtio_mmio's cmdline form).
+  static std::string CommandLineWord(uint64_t base, uint32_t irq, uint64_t size = 0x1000);
+
+  // BusDevice (vCPU threads).
+  std::string_view name() const override { return name_; }
+  void Read(const BusAccess& access, std::span<uint8_t> data) override;
+  void Write(const BusAccess& access, std::span<const uint8_t> data) override;
+
+  // The driver notified queue `index` (ioeventfd handler; event-loop thread).
+  void NotifyQueue(uint32_t index);
+
+  size_t queue_count() const { return queues_.size(); }
+  VirtioDevice& device() { return *device_; }
+
+  // Inspection (tests, counters).
+  uint32_t status() const;
+  uint32_t interrupt_status() const { return interrupt_status_.load(); }
+  uint32_t config_generation() const;
+  uint64_t guest_errors() const { return log_.count(); }
+  uint64_t notifications() const { return notifications_.load(); }
+  uint64_t interrupts() const { return interrupts_.load(); }
+  Queue::Stats queue_stats(size_t index) const;
+
+  // VirtioHost: called by the device from within a device call (lock held),
+  // except Kick, which any thread may call.
+  void SignalUsed(size_t queue) override;
+  void SignalConfigChange() override;
+  void QueueFailed(size_t queue, const vmm::Error& error) override;
+  void Kick(size_t queue) override;
+
+ private:
+  VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMemory& memory,
+             std::shared_ptr<IrqLine> irq, Executor executor);
+
+  uint32_t ReadRegisterLocked(uint64_t offset);
+  void WriteRegisterLocked(uint64_t offset, uint32_t value);
+  void WriteStatusLocked(uint32_t value);
+  void ActivateLocked();
+  void ResetLocked();
+  void NeedsResetLocked(std::string_view why);
+  // The selected queue if it may be configured now (§3.1.1), else nullptr.
+  Queue* ConfigurableQueueLocked(uint64_t offset);
+  void Post(std::function<void()> task);
+  void RaiseInterrupt(uint32_t bits);
+  void ApplyIrq();
+
+  const std::shared_ptr<VirtioDevice> device_;
+  const vmm::GuestMemory& memory_;
+  const std::shared_ptr<IrqLine> irq_;
+  const Executor executor_;
+  const std::string name_;
+  GuestLog log_;
+
+  mutable std::mutex mutex_;  // state machine, queues, device calls
+  uint32_t status_ = 0;
+  uint32_t device_features_sel_ = 0;
+  uint32_t driver_features_sel_ = 0;
+  uint64_t driver_features_ = 0;
+  uint32_t queue_sel_ = 0;
+  uint32_t config_generation_ = 0;
+  bool activated_ = false;
+  std::vector<Queue> queues_;
+
+  std::atomic<uint32_t> interrupt_status_{0};
+  std::atomic<uint64_t> notifications_{0};
+  std::atomic<uint64_t> interrupts_{0};
+  std::mutex irq_mutex_;  // leaf: never taken with mutex_ held
+  bool applied_level_ = false;
+};
+
+}  // namespace devices::virtio

@@ -1,0 +1,53 @@
+// virtio-rng (entropy device, virtio 1.2 §5.4): one request queue of
+// device-writable buffers that the device fills with random bytes from the
+// host's getrandom(2). No features beyond the common ones, no config space.
+//
+// Owned by its transport; called under the transport lock on the event-loop
+// thread (devices/virtio/virtio.h). A request is served up to kMaxPerRequest
+// bytes (the used length says how many); readable buffers in a request are
+// ignored and counted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "devices/legacy/guest_log.h"
+#include "devices/virtio/queue.h"
+#include "devices/virtio/virtio.h"
+
+namespace devices::virtio {
+
+class Rng : public VirtioDevice {
+ public:
+  static constexpr uint32_t kMaxPerRequest = 64 * 1024;
+  // Fills the span with random bytes; the default uses getrandom(2).
+  using Source = std::function<vmm::Result<void>(std::span<uint8_t>)>;
+
+  explicit Rng(Source source = {});
+
+  std::string_view name() const override { return "rng"; }
+  uint32_t device_id() const override { return kDeviceIdRng; }
+  uint64_t device_features() const override { return kCommonFeatures; }
+  size_t queue_count() const override { return 1; }
+  void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
+  vmm::Result<void> Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
+                             uint64_t features, VirtioHost& host) override;
+  void Reset() override;
+  void ProcessQueue(size_t queue) override;
+
+  uint64_t bytes_served() const { return bytes_served_; }
+
+ private:
+  Source source_;
+  GuestLog log_{"virtio-rng"};
+  const vmm::GuestMemory* memory_ = nullptr;
+  Queue* queue_ = nullptr;
+  VirtioHost* host_ = nullptr;
+  uint64_t bytes_served_ = 0;
+};
+
+// getrandom(2) until `out` is full (retries EINTR and short reads).
+[[nodiscard]] vmm::Result<void> GetRandom(std::span<uint8_t> out);
+
+}  // namespace devices::virtio
