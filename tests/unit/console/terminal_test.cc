@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,9 +118,13 @@ TEST_P(TerminalRestoredOn, ExitPath) {
         break;
       case ExitPath::kAbort:
         abort();
-      case ExitPath::kSegfault:
-        *static_cast<volatile int*>(nullptr) = 1;
+      case ExitPath::kSegfault: {
+        // A real fault (a store to an inaccessible page), which UBSan does
+        // not intercept as it would a null store.
+        void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        *static_cast<volatile int*>(page) = 1;
         break;
+      }
       case ExitPath::kKillSegv:
         kill(getpid(), SIGSEGV);
         break;
