@@ -34,8 +34,11 @@ void SerialInputInit() {
 
 void SerialIrq() {
   ++g_irqs;
-  // Drain the whole FIFO (16 bytes) on every interrupt.
-  for (int i = 0; i < 64 && (arch::Inb(kCom1 + 5) & 1) != 0; ++i) {
+  // Drain until the UART has nothing more (its FIFO refills from the host
+  // as it is read): the IOAPIC pin is edge-triggered, so a line left high
+  // would never interrupt again. A full ring switches the interrupt off
+  // instead (the line drops; SerialRead raises it again).
+  while ((arch::Inb(kCom1 + 5) & 1) != 0) {
     if (g_head - g_tail >= sizeof(g_ring)) {
       g_rx_paused = true;
       arch::Outb(kCom1 + 1, 0);
