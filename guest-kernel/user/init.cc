@@ -60,7 +60,7 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
   Service services[] = {
       {"namesvc", 150, {{&g_ns, ep_server}, {}, {}}, 0, 0},
       {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}}, 0, 0},
-      {"shell", 100, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}}, 0, 0},
+      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}}, 0, 0},
   };
   constexpr uint64_t kCount = sizeof(services) / sizeof(services[0]);
   for (uint64_t i = 0; i < kCount; ++i) {
