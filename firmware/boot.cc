@@ -97,9 +97,9 @@ vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& 
   info.boot_params = kPvhStartInfo;
   info.kernel_start = elf.lowest;
   info.kernel_end = elf.highest;
-  info.description = fmt::format("PVH entry {:#x} ({}), {} segment{}", entry,
-                                 elf.is64 ? "ELF64" : "ELF32", elf.loads.size(),
-                                 elf.loads.size() == 1 ? "" : "s");
+  info.description =
+      fmt::format("PVH entry {:#x} ({}), {} segment{}", entry, elf.is64 ? "ELF64" : "ELF32",
+                  elf.loads.size(), elf.loads.size() == 1 ? "" : "s");
   NoteInitrd(info, initrd);
   return info;
 }
@@ -121,15 +121,15 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
   TRY(memory.Write(load, file.subspan(header.setup_size)));
   // boot.rst "cmdline_size": the maximum size without the terminating zero.
   const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
-  const uint64_t cmdline_size = TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
-                                        fmt::format("{} (cmdline_size {:#x})", name,
-                                                    header.cmdline_size));
+  const uint64_t cmdline_size =
+      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
+              fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
   // initrd_addr_max is the address of the highest byte the initrd may use.
   const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kBzImage, load_end,
                                            uint64_t{header.initrd_addr_max} + 1));
   ZeroPageConfig zero_page;
-  zero_page.setup_header = file.subspan(boot_params::kSetupHeader,
-                                        header.header_end - boot_params::kSetupHeader);
+  zero_page.setup_header =
+      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
   zero_page.ram_size = memory.ram_size();
   zero_page.cmdline_address = kCmdline;
   zero_page.cmdline_size = cmdline_size;
@@ -146,9 +146,9 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
   info.boot_params = kZeroPage;
   info.kernel_start = load;
   info.kernel_end = load_end;
-  info.description = fmt::format("bzImage protocol {}.{:02} \"{}\", 64-bit entry {:#x}",
-                                 header.version >> 8, header.version & 0xff,
-                                 header.kernel_version, load + kBzImage64BitEntryOffset);
+  info.description =
+      fmt::format("bzImage protocol {}.{:02} \"{}\", 64-bit entry {:#x}", header.version >> 8,
+                  header.version & 0xff, header.kernel_version, load + kBzImage64BitEntryOffset);
   NoteInitrd(info, initrd);
   return info;
 }
@@ -285,13 +285,28 @@ vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory, const BootConfi
 
 const char* BootProtocolName(BootProtocol protocol) {
   switch (protocol) {
-    case BootProtocol::kAuto: return "auto";
-    case BootProtocol::kElf64: return "elf64";
-    case BootProtocol::kPvh: return "pvh";
-    case BootProtocol::kBzImage: return "bzimage";
-    case BootProtocol::kMultiboot: return "multiboot";
+    case BootProtocol::kAuto:
+      return "auto";
+    case BootProtocol::kElf64:
+      return "elf64";
+    case BootProtocol::kPvh:
+      return "pvh";
+    case BootProtocol::kBzImage:
+      return "bzimage";
+    case BootProtocol::kMultiboot:
+      return "multiboot";
   }
   return "unknown";
+}
+
+vmm::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
+  for (BootProtocol protocol : {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh,
+                                BootProtocol::kBzImage, BootProtocol::kMultiboot}) {
+    if (name == BootProtocolName(protocol)) return protocol;
+  }
+  return MakeError(ErrorKind::kUsage,
+                   "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage or multiboot",
+                   name);
 }
 
 }  // namespace firmware

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vmm/base/error.h"
@@ -33,7 +34,7 @@ struct DescriptorTable {
 struct CpuBootState {
   uint64_t rip = 0;
   uint64_t rsp = 0;
-  uint64_t rflags = 0x2;  // bit 1 is reserved-one; IF clear: interrupts off
+  uint64_t rflags = 0x2;                        // bit 1 is reserved-one; IF clear: interrupts off
   uint64_t rax = 0, rbx = 0, rsi = 0, rdi = 0;  // protocol arguments
   uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
   SegmentState cs, ds, es, fs, gs, ss, tr, ldt;
@@ -78,6 +79,10 @@ struct BootInfo {
 [[nodiscard]] vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory,
                                                const BootConfig& config);
 
+// "auto", "elf64", "pvh", "bzimage", "multiboot": the --boot-protocol values.
 const char* BootProtocolName(BootProtocol protocol);
+
+// The inverse of BootProtocolName; kUsage naming the accepted values otherwise.
+[[nodiscard]] vmm::Result<BootProtocol> ParseBootProtocol(std::string_view name);
 
 }  // namespace firmware

@@ -30,7 +30,8 @@ uint64_t BzImageHeader::load_end() const {
 }
 
 bool LooksLikeBzImage(std::span<const uint8_t> file) {
-  return file.size() >= bp::kHeader + 4 && Get<uint16_t>(file, bp::kBootFlag) == bp::kBootFlagValue &&
+  return file.size() >= bp::kHeader + 4 &&
+         Get<uint16_t>(file, bp::kBootFlag) == bp::kBootFlagValue &&
          Get<uint32_t>(file, bp::kHeader) == bp::kHeaderMagic;
 }
 
@@ -42,10 +43,11 @@ vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::stri
   }
   if (Get<uint16_t>(file, bp::kBootFlag) != bp::kBootFlagValue ||
       Get<uint32_t>(file, bp::kHeader) != bp::kHeaderMagic) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: not a bzImage: no Linux setup header (boot_flag {:#06x}, header {:#010x}; "
-                     "want 0xaa55 and \"HdrS\")",
-                     name, Get<uint16_t>(file, bp::kBootFlag), Get<uint32_t>(file, bp::kHeader));
+    return MakeError(
+        ErrorKind::kBadImage,
+        "{}: not a bzImage: no Linux setup header (boot_flag {:#06x}, header {:#010x}; "
+        "want 0xaa55 and \"HdrS\")",
+        name, Get<uint16_t>(file, bp::kBootFlag), Get<uint32_t>(file, bp::kHeader));
   }
   BzImageHeader header;
   header.version = Get<uint16_t>(file, bp::kVersion);
@@ -63,7 +65,8 @@ vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::stri
                      kMinHeaderEnd);
   }
   header.setup_sects = file[bp::kSetupSects];
-  header.setup_size = (uint64_t{header.setup_sects == 0 ? uint8_t{4} : header.setup_sects} + 1) * 512;
+  header.setup_size =
+      (uint64_t{header.setup_sects == 0 ? uint8_t{4} : header.setup_sects} + 1) * 512;
   if (header.setup_size >= file.size()) {
     return MakeError(ErrorKind::kBadImage,
                      "{}: the setup code ({} sectors, {:#x} bytes) leaves no protected-mode kernel "
@@ -96,8 +99,8 @@ vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::stri
   header.kernel_alignment = Get<uint32_t>(file, bp::kKernelAlignment);
   if (header.relocatable &&
       (header.kernel_alignment == 0 || (header.kernel_alignment & (header.kernel_alignment - 1)))) {
-    return MakeError(ErrorKind::kBadImage, "{}: kernel_alignment {:#x} is not a power of two",
-                     name, header.kernel_alignment);
+    return MakeError(ErrorKind::kBadImage, "{}: kernel_alignment {:#x} is not a power of two", name,
+                     header.kernel_alignment);
   }
   header.initrd_addr_max = Get<uint32_t>(file, bp::kInitrdAddrMax);
   header.cmdline_size = Get<uint32_t>(file, bp::kCmdlineSize);

@@ -21,8 +21,8 @@ inline constexpr uint16_t kMinBzImageProtocol = 0x020c;
 inline constexpr uint64_t kBzImage64BitEntryOffset = 0x200;
 
 struct BzImageHeader {
-  uint16_t version = 0;          // 0x0206: protocol major.minor
-  uint8_t setup_sects = 0;       // as in the file (0 means 4)
+  uint16_t version = 0;     // 0x0206: protocol major.minor
+  uint8_t setup_sects = 0;  // as in the file (0 means 4)
   uint8_t loadflags = 0;
   uint16_t xloadflags = 0;
   bool relocatable = false;
@@ -33,10 +33,10 @@ struct BzImageHeader {
   uint32_t payload_offset = 0;   // of the compressed kernel, from the protected-mode start
   uint32_t payload_length = 0;
   uint64_t pref_address = 0;
-  uint64_t setup_size = 0;       // bytes before the protected-mode kernel: (setup_sects + 1) * 512
-  uint64_t header_end = 0;       // file offset where the setup header ends (0x202 + byte 0x201)
-  uint64_t kernel_size = 0;      // bytes of protected-mode kernel in the file
-  std::string kernel_version;    // the string kernel_version points to (may be empty)
+  uint64_t setup_size = 0;     // bytes before the protected-mode kernel: (setup_sects + 1) * 512
+  uint64_t header_end = 0;     // file offset where the setup header ends (0x202 + byte 0x201)
+  uint64_t kernel_size = 0;    // bytes of protected-mode kernel in the file
+  std::string kernel_version;  // the string kernel_version points to (may be empty)
 
   // Where the protected-mode kernel goes: pref_address (boot.rst: a
   // non-relocatable kernel moves itself there anyway, a relocatable one

@@ -135,8 +135,8 @@ vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view
   }
   if (ehdr.e_phnum == PN_XNUM) {
     return MakeError(ErrorKind::kBadImage,
-                     "{}: extended program header numbering (e_phnum {:#x}) is not supported",
-                     name, ehdr.e_phnum);
+                     "{}: extended program header numbering (e_phnum {:#x}) is not supported", name,
+                     ehdr.e_phnum);
   }
   if (ehdr.e_phentsize != sizeof(Phdr)) {
     return MakeError(ErrorKind::kBadImage, "{}: program header size {} is not {}", name,
@@ -181,8 +181,8 @@ vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view
                        name, i, uint64_t{phdr.p_paddr}, uint64_t{phdr.p_memsz});
     }
     if (phdr.p_memsz == 0) continue;
-    image.loads.push_back({i, phdr.p_offset, phdr.p_filesz, phdr.p_paddr, phdr.p_vaddr,
-                           phdr.p_memsz, phdr.p_flags});
+    image.loads.push_back(
+        {i, phdr.p_offset, phdr.p_filesz, phdr.p_paddr, phdr.p_vaddr, phdr.p_memsz, phdr.p_flags});
     image.lowest = std::min<uint64_t>(image.lowest, phdr.p_paddr);
     image.highest = std::max<uint64_t>(image.highest, phdr.p_paddr + phdr.p_memsz);
   }
@@ -221,9 +221,16 @@ vmm::Result<void> LoadElfSegments(const vmm::GuestMemory& memory, std::span<cons
   for (const auto& segment : image.loads) {
     if (!memory.Contains(segment.paddr, segment.mem_size)) {
       return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} [{:#x}, {:#x}) lies outside guest RAM ({} MiB)",
-                       name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
+                       "{}: program header {} [{:#x}, {:#x}) lies outside guest RAM ({} MiB)", name,
+                       segment.index, segment.paddr, segment.paddr + segment.mem_size,
                        memory.ram_size() / vmm::MiB);
+    }
+    if (segment.paddr < kHighMemory && segment.paddr + segment.mem_size > kEbdaStart) {
+      return MakeError(ErrorKind::kBadImage,
+                       "{}: program header {} [{:#x}, {:#x}) overlaps the reserved legacy area "
+                       "[{:#x}, {:#x}) (EBDA with the MP table, VGA, BIOS)",
+                       name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
+                       kEbdaStart, kHighMemory);
     }
     if (segment.paddr < kBootStructuresEnd) {
       return MakeError(ErrorKind::kBadImage,

@@ -27,8 +27,8 @@ struct ElfSegment {
 };
 
 struct ElfImage {
-  bool is64 = false;      // ELFCLASS64 (x86-64) or ELFCLASS32 (i386)
-  uint64_t entry = 0;     // e_entry
+  bool is64 = false;   // ELFCLASS64 (x86-64) or ELFCLASS32 (i386)
+  uint64_t entry = 0;  // e_entry
   std::vector<ElfSegment> loads;
   // XEN_ELFNOTE_PHYS32_ENTRY (Xen public/elfnote.h, type 18) from a PT_NOTE:
   // the 32-bit PVH entry point, when the image has one.
@@ -60,8 +60,7 @@ bool LooksLikeElf(std::span<const uint8_t> file);
 
 // Checks that `entry` lies inside a loaded executable (PF_X) segment, by
 // physical address. `what` names the entry in messages ("e_entry", "PVH entry").
-[[nodiscard]] vmm::Result<void> CheckEntryInExecutableSegment(const ElfImage& image,
-                                                              uint64_t entry,
+[[nodiscard]] vmm::Result<void> CheckEntryInExecutableSegment(const ElfImage& image, uint64_t entry,
                                                               std::string_view what,
                                                               std::string_view name);
 

@@ -15,7 +15,7 @@ vmm::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const c
     int fd;
     ~FdCloser() { close(fd); }
   } closer{fd};
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0) {
     return vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "{} {}: fstat", what, path);
   }

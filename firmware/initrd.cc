@@ -22,7 +22,7 @@ vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory, const s
                                          uint64_t floor, uint64_t limit) {
   const std::vector<uint8_t> data = TRY(ReadImageFile(path, "initrd"));
   limit = std::min(limit, LowRamEnd(memory));
-  floor = std::max(floor, kBootStructuresEnd);
+  floor = std::max(floor, kHighMemory);  // never in the boot structures or legacy area
   const uint64_t size = data.size();
   if (limit < size || AlignDown(limit - size) < floor) {
     return vmm::MakeError(vmm::ErrorKind::kConfig,
@@ -38,7 +38,7 @@ vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory, const s
 vmm::Result<PlacedInitrd> PlaceLow(const vmm::GuestMemory& memory, std::span<const uint8_t> data,
                                    std::string_view name, uint64_t floor, uint64_t limit) {
   limit = std::min(limit, LowRamEnd(memory));
-  floor = std::max(floor, kBootStructuresEnd);
+  floor = std::max(floor, kHighMemory);  // never in the boot structures or legacy area
   const uint64_t address = (floor + kPage - 1) & ~(kPage - 1);
   if (address < floor || address > limit || data.size() > limit - address) {
     return vmm::MakeError(vmm::ErrorKind::kConfig,

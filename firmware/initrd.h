@@ -20,7 +20,7 @@ struct PlacedInitrd {
 uint64_t LowRamEnd(const vmm::GuestMemory& memory);
 
 // Reads `path` and copies it to the highest 4 KiB-aligned address in
-// [floor, limit) where it fits (Linux boot.rst: "as high as possible" below
+// [max(floor, 1 MiB), limit) where it fits (Linux boot.rst: "as high as possible" below
 // initrd_addr_max). kNoInput when the file cannot be read; kConfig naming the
 // file, its size and the window when it does not fit.
 [[nodiscard]] vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory,

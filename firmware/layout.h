@@ -8,22 +8,22 @@
 
 namespace firmware {
 
-inline constexpr uint64_t kGdtAddress = 0x500;         // boot GDT
-inline constexpr uint64_t kIdtAddress = 0x520;         // empty boot IDT (limit 0)
-inline constexpr uint64_t kPvhStartInfo = 0x6000;      // hvm_start_info + memmap
-inline constexpr uint64_t kZeroPage = 0x7000;          // Linux boot_params (4 KiB)
-inline constexpr uint64_t kBootStackTop = 0x8ff0;      // initial RSP
-inline constexpr uint64_t kPageTables = 0x9000;        // PML4, then PDPT, then PDs
-inline constexpr uint64_t kCmdline = 0x20000;          // kernel command line
-inline constexpr uint64_t kCmdlineMax = 0x10000;       // 64 KiB incl. NUL
-inline constexpr uint64_t kEbdaStart = 0x9fc00;        // e820: RAM ends here in low memory
-inline constexpr uint64_t kHighMemory = 0x100000;      // 1 MiB: RAM resumes here
+inline constexpr uint64_t kGdtAddress = 0x500;     // boot GDT
+inline constexpr uint64_t kIdtAddress = 0x520;     // empty boot IDT (limit 0)
+inline constexpr uint64_t kPvhStartInfo = 0x6000;  // hvm_start_info + memmap
+inline constexpr uint64_t kZeroPage = 0x7000;      // Linux boot_params (4 KiB)
+inline constexpr uint64_t kBootStackTop = 0x8ff0;  // initial RSP
+inline constexpr uint64_t kPageTables = 0x9000;    // PML4, then PDPT, then PDs
+inline constexpr uint64_t kCmdline = 0x20000;      // kernel command line
+inline constexpr uint64_t kCmdlineMax = 0x10000;   // 64 KiB incl. NUL
+inline constexpr uint64_t kEbdaStart = 0x9fc00;    // e820: RAM ends here in low memory
+inline constexpr uint64_t kHighMemory = 0x100000;  // 1 MiB: RAM resumes here
 // Everything below kBootStructuresEnd belongs to the boot structures above;
 // a kernel image may not load there.
 inline constexpr uint64_t kBootStructuresEnd = kCmdline + kCmdlineMax;
 
 // Devices (design.md): COM1, i8042, CMOS, exit port, boot-phase port, virtio-mmio.
-inline constexpr uint16_t kCom1Port = 0x3f8;      // 16550A, PC/AT I/O map
+inline constexpr uint16_t kCom1Port = 0x3f8;  // 16550A, PC/AT I/O map
 inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint16_t kI8042DataPort = 0x60;
 inline constexpr uint16_t kI8042CommandPort = 0x64;

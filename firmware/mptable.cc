@@ -47,14 +47,14 @@ void PutInterrupt(Writer& w, uint8_t entry_type, uint8_t interrupt_type, uint8_t
 }  // namespace
 
 uint64_t MpTableSize(uint32_t cpus) {
-  return kFloatingPointerSize + kConfigHeaderSize + 20 * uint64_t{cpus} + 8 /*bus*/ +
-         8 /*ioapic*/ + 8 * kIsaIrqs + 2 * 8 /*LINT0, LINT1*/;
+  return kFloatingPointerSize + kConfigHeaderSize + 20 * uint64_t{cpus} + 8 /*bus*/ + 8 /*ioapic*/ +
+         8 * kIsaIrqs + 2 * 8 /*LINT0, LINT1*/;
 }
 
 vmm::Result<void> WriteMpTable(const vmm::GuestMemory& memory, uint32_t cpus) {
   if (cpus == 0 || cpus > kMaxMpCpus) {
-    return vmm::MakeError(vmm::ErrorKind::kConfig,
-                          "{} CPUs: the MP table describes 1 to {} CPUs", cpus, kMaxMpCpus);
+    return vmm::MakeError(vmm::ErrorKind::kConfig, "{} CPUs: the MP table describes 1 to {} CPUs",
+                          cpus, kMaxMpCpus);
   }
   const uint64_t table_address = kMpTableAddress + kFloatingPointerSize;
   const uint8_t ioapic_id = static_cast<uint8_t>(cpus);
@@ -65,9 +65,9 @@ vmm::Result<void> WriteMpTable(const vmm::GuestMemory& memory, uint32_t cpus) {
     entries.Put(static_cast<uint8_t>(cpu));  // local APIC ID
     entries.Put(kApicVersion);
     entries.Put(static_cast<uint8_t>(cpu == 0 ? 0x3 : 0x1));  // EN, BP for CPU 0
-    entries.Put(uint32_t{0x600});       // CPU signature: family 6
-    entries.Put(uint32_t{0x201});       // feature flags: FPU, APIC (CPUID.1:EDX)
-    entries.Put(uint64_t{0});           // reserved
+    entries.Put(uint32_t{0x600});                             // CPU signature: family 6
+    entries.Put(uint32_t{0x201});  // feature flags: FPU, APIC (CPUID.1:EDX)
+    entries.Put(uint64_t{0});      // reserved
   }
   entries.Put(kMpBus);
   entries.Put(kIsaBusId);
@@ -86,12 +86,12 @@ vmm::Result<void> WriteMpTable(const vmm::GuestMemory& memory, uint32_t cpus) {
   Writer table;
   table.PutBytes("PCMP", 4);
   table.Put(static_cast<uint16_t>(kConfigHeaderSize + entries.data().size()));
-  table.Put(uint8_t{4});  // spec revision 1.4
-  table.Put(uint8_t{0});  // checksum, below
-  table.PutBytes("VMM     ", 8);      // OEM ID
-  table.PutBytes("VMM MPTABLE ", 12);  // product ID
-  table.Put(uint32_t{0});             // OEM table pointer
-  table.Put(uint16_t{0});             // OEM table size
+  table.Put(uint8_t{4});                                          // spec revision 1.4
+  table.Put(uint8_t{0});                                          // checksum, below
+  table.PutBytes("VMM     ", 8);                                  // OEM ID
+  table.PutBytes("VMM MPTABLE ", 12);                             // product ID
+  table.Put(uint32_t{0});                                         // OEM table pointer
+  table.Put(uint16_t{0});                                         // OEM table size
   table.Put(static_cast<uint16_t>(cpus + 1 + 1 + kIsaIrqs + 2));  // entry count
   table.Put(kLapicAddress);
   table.Put(uint16_t{0});  // extended table length

@@ -22,10 +22,10 @@ inline constexpr uint32_t kIoapicAddress = 0xfec00000;   // 82093AA datasheet, d
 inline constexpr uint32_t kMaxMpCpus = 254;
 
 // Entry types (MP spec 1.4 Table 4-3) and sizes.
-inline constexpr uint8_t kMpProcessor = 0;     // 20 bytes
-inline constexpr uint8_t kMpBus = 1;           // 8 bytes
-inline constexpr uint8_t kMpIoapic = 2;        // 8 bytes
-inline constexpr uint8_t kMpIoInterrupt = 3;   // 8 bytes
+inline constexpr uint8_t kMpProcessor = 0;       // 20 bytes
+inline constexpr uint8_t kMpBus = 1;             // 8 bytes
+inline constexpr uint8_t kMpIoapic = 2;          // 8 bytes
+inline constexpr uint8_t kMpIoInterrupt = 3;     // 8 bytes
 inline constexpr uint8_t kMpLocalInterrupt = 4;  // 8 bytes
 
 // Bytes WriteMpTable writes from kMpTableAddress for `cpus` CPUs.

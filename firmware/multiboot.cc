@@ -164,6 +164,12 @@ vmm::Result<KludgeLoad> LoadMultibootKludge(const vmm::GuestMemory& memory,
                      "{:#x}",
                      name, header.load_addr, end, kBootStructuresEnd);
   }
+  if (header.load_addr < kHighMemory && end > kEbdaStart) {
+    return MakeError(ErrorKind::kBadImage,
+                     "{}: multiboot image [{:#x}, {:#x}) overlaps the reserved legacy area "
+                     "[{:#x}, {:#x})",
+                     name, header.load_addr, end, kEbdaStart, kHighMemory);
+  }
   if (!memory.Contains(header.load_addr, end - header.load_addr)) {
     return MakeError(ErrorKind::kBadImage,
                      "{}: multiboot image [{:#x}, {:#x}) lies outside guest RAM ({} MiB)", name,
@@ -179,10 +185,9 @@ vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
     const std::vector<MultibootModule>& modules, uint64_t kernel_end) {
   if (modules.size() * sizeof(MultibootModuleEntry) >
       kMultibootModulesEnd - kMultibootModulesAddress) {
-    return MakeError(ErrorKind::kConfig, "{} multiboot modules: at most {} are supported",
-                     modules.size(),
-                     (kMultibootModulesEnd - kMultibootModulesAddress) /
-                         sizeof(MultibootModuleEntry));
+    return MakeError(
+        ErrorKind::kConfig, "{} multiboot modules: at most {} are supported", modules.size(),
+        (kMultibootModulesEnd - kMultibootModulesAddress) / sizeof(MultibootModuleEntry));
   }
   // Strings, NUL-terminated, one after another in the command-line area.
   uint64_t string_at = kCmdline;
@@ -209,7 +214,8 @@ vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
   // first hole (spec §3.3).
   info.mem_lower = static_cast<uint32_t>(std::min(memory.ram_size(), kEbdaStart) / 1024);
   const uint64_t low_end = LowRamEnd(memory);
-  info.mem_upper = low_end > kHighMemory ? static_cast<uint32_t>((low_end - kHighMemory) / 1024) : 0;
+  info.mem_upper =
+      low_end > kHighMemory ? static_cast<uint32_t>((low_end - kHighMemory) / 1024) : 0;
   info.cmdline = TRY(put_string(cmdline, "the kernel command line"));
   info.boot_loader_name = TRY(put_string("vmm", "the boot loader name"));
 
@@ -220,10 +226,10 @@ vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
     const std::string what = fmt::format("module {} ({})", i, module.string);
     const PlacedInitrd where = TRY(PlaceLow(memory, module.data, what, floor, low_end));
     const uint32_t string = TRY(put_string(module.string, what));
-    TRY(memory.WriteObj(kMultibootModulesAddress + i * sizeof(MultibootModuleEntry),
-                        MultibootModuleEntry{static_cast<uint32_t>(where.address),
-                                             static_cast<uint32_t>(where.address + where.size),
-                                             string, 0}));
+    TRY(memory.WriteObj(
+        kMultibootModulesAddress + i * sizeof(MultibootModuleEntry),
+        MultibootModuleEntry{static_cast<uint32_t>(where.address),
+                             static_cast<uint32_t>(where.address + where.size), string, 0}));
     placed.push_back(where);
     floor = where.address + where.size;
   }

@@ -23,8 +23,8 @@ vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory, const ZeroPageCo
   namespace bp = boot_params;
   Page page{};
   if (!config.setup_header.empty()) {
-    const uint64_t n = std::min<uint64_t>(config.setup_header.size(),
-                                          bp::kSetupHeaderMaxEnd - bp::kSetupHeader);
+    const uint64_t n =
+        std::min<uint64_t>(config.setup_header.size(), bp::kSetupHeaderMaxEnd - bp::kSetupHeader);
     std::memcpy(page.data() + bp::kSetupHeader, config.setup_header.data(), n);
   } else {
     Put<uint16_t>(page, bp::kBootFlag, bp::kBootFlagValue);
@@ -49,8 +49,9 @@ vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory, const ZeroPageCo
 
   const auto map = BuildE820Map(config.ram_size);
   if (map.size() > bp::kE820MaxEntries) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "e820 map has {} entries; the zero page holds {}",
-                          map.size(), bp::kE820MaxEntries);
+    return vmm::MakeError(vmm::ErrorKind::kInternal,
+                          "e820 map has {} entries; the zero page holds {}", map.size(),
+                          bp::kE820MaxEntries);
   }
   Put<uint8_t>(page, bp::kE820Entries, static_cast<uint8_t>(map.size()));
   for (size_t i = 0; i < map.size(); ++i) {
@@ -75,8 +76,8 @@ vmm::Result<uint64_t> WriteCmdline(const vmm::GuestMemory& memory, std::string_v
                           "terminating NUL)",
                           cmdline.size(), limit);
   }
-  TRY(memory.Write(address, std::span(reinterpret_cast<const uint8_t*>(cmdline.data()),
-                                      cmdline.size())));
+  TRY(memory.Write(address,
+                   std::span(reinterpret_cast<const uint8_t*>(cmdline.data()), cmdline.size())));
   TRY(memory.WriteObj(address + cmdline.size(), uint8_t{0}));
   return cmdline.size();
 }

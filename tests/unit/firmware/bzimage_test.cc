@@ -50,7 +50,7 @@ TEST(BzImage, ParsesSetupHeader) {
 
 TEST(BzImage, SetupSectsZeroMeansFour) {
   auto bytes = BzImageBuilder().Build();  // 4 sectors of setup
-  bytes[0x1f1] = 0;                        // which is what 0 means
+  bytes[0x1f1] = 0;                       // which is what 0 means
   auto header = ParseBzImage(bytes, kName);
   ASSERT_TRUE(header) << header.error().message();
   EXPECT_EQ(header->setup_size, 5u * 512);
@@ -60,8 +60,8 @@ TEST(BzImage, LoadKernelEntersAtLoadAddressPlus0x200WithZeroPageFromHeader) {
   TempFile kernel(BzImageBuilder().Build());
   TempFile initrd(std::vector<uint8_t>(0x3000, 0xab), "initrd.img");
   auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
-  auto info = LoadKernel(*memory, Config(kernel.path(), "console=ttyS0 root=/dev/vda",
-                                         {initrd.path()}));
+  auto info =
+      LoadKernel(*memory, Config(kernel.path(), "console=ttyS0 root=/dev/vda", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImage);
   EXPECT_EQ(info->cpu.rip, 0x1000200u);
@@ -178,18 +178,38 @@ std::vector<uint8_t> With(std::function<void(BzImageBuilder&)> edit) {
 }
 
 const MalformedBzImage kMalformed[] = {
-    {"TooShort", [] { auto f = BzImageBuilder().Build(); f.resize(0x100); return f; },
+    {"TooShort",
+     [] {
+       auto f = BzImageBuilder().Build();
+       f.resize(0x100);
+       return f;
+     },
      "too short for a Linux setup header"},
-    {"NoBootFlag", [] { auto f = BzImageBuilder().Build(); f[0x1fe] = 0; return f; },
+    {"NoBootFlag",
+     [] {
+       auto f = BzImageBuilder().Build();
+       f[0x1fe] = 0;
+       return f;
+     },
      "not a bzImage"},
-    {"NoHdrS", [] { auto f = BzImageBuilder().Build(); f[0x202] = 'X'; return f; },
+    {"NoHdrS",
+     [] {
+       auto f = BzImageBuilder().Build();
+       f[0x202] = 'X';
+       return f;
+     },
      "not a bzImage"},
     {"ProtocolTooOld", [] { return With([](auto& b) { b.version = 0x020b; }); },
      "boot protocol 2.11 is too old"},
     {"ZImage", [] { return With([](auto& b) { b.loadflags = 0; }); }, "zImage"},
     {"No64BitEntry", [] { return With([](auto& b) { b.xloadflags = 0x4; }); },
      "no 64-bit entry point (xloadflags 0x4 lacks XLF_KERNEL_64)"},
-    {"ShortHeader", [] { auto f = BzImageBuilder().Build(); f[0x201] = 0x20; return f; },
+    {"ShortHeader",
+     [] {
+       auto f = BzImageBuilder().Build();
+       f[0x201] = 0x20;
+       return f;
+     },
      "setup header ends at 0x222"},
     {"SetupPastEnd",
      [] {

@@ -37,9 +37,9 @@ TEST(PageTables, IdentityMapFirstFourGiBWithTwoMiBPages) {
   auto memory = Memory();
   auto state = SetUpLongMode(*memory, 0x100000);
   ASSERT_TRUE(state);
-  for (uint64_t va : {uint64_t{0}, uint64_t{0x1234}, uint64_t{0x100000}, 64 * MiB - 1,
-                      GiB + 0x5678, 3 * GiB, uint64_t{0xfee00000}, uint64_t{0xfec00123},
-                      4 * GiB - 1, 4 * GiB - 2 * MiB}) {
+  for (uint64_t va :
+       {uint64_t{0}, uint64_t{0x1234}, uint64_t{0x100000}, 64 * MiB - 1, GiB + 0x5678, 3 * GiB,
+        uint64_t{0xfee00000}, uint64_t{0xfec00123}, 4 * GiB - 1, 4 * GiB - 2 * MiB}) {
     auto pa = Translate(*memory, state->cr3, va);
     ASSERT_TRUE(pa) << std::hex << va;
     EXPECT_EQ(*pa, va);

@@ -125,9 +125,27 @@ std::vector<uint8_t> WithEhdr(std::function<void(Elf64_Ehdr&)> edit) {
 }
 
 const MalformedCase kMalformed[] = {
-    {"TruncatedHeader", [] { auto f = Valid(); f.resize(40); return f; }, "too short"},
-    {"OnlyMagic", [] { auto f = Valid(); f.resize(4); return f; }, "truncated"},
-    {"BadMagic", [] { auto f = Valid(); f[1] = 'X'; return f; }, "bad magic"},
+    {"TruncatedHeader",
+     [] {
+       auto f = Valid();
+       f.resize(40);
+       return f;
+     },
+     "too short"},
+    {"OnlyMagic",
+     [] {
+       auto f = Valid();
+       f.resize(4);
+       return f;
+     },
+     "truncated"},
+    {"BadMagic",
+     [] {
+       auto f = Valid();
+       f[1] = 'X';
+       return f;
+     },
+     "bad magic"},
     {"Class32IsNotX86_64",
      [] {
        auto f = Valid();
@@ -135,8 +153,20 @@ const MalformedCase kMalformed[] = {
        return f;
      },
      "machine 62 is not i386"},
-    {"UnknownClass", [] { auto f = Valid(); f[EI_CLASS] = 7; return f; }, "ELF class 7"},
-    {"BigEndian", [] { auto f = Valid(); f[EI_DATA] = ELFDATA2MSB; return f; }, "little-endian"},
+    {"UnknownClass",
+     [] {
+       auto f = Valid();
+       f[EI_CLASS] = 7;
+       return f;
+     },
+     "ELF class 7"},
+    {"BigEndian",
+     [] {
+       auto f = Valid();
+       f[EI_DATA] = ELFDATA2MSB;
+       return f;
+     },
+     "little-endian"},
     {"BadVersion", [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_version = 2; }); },
      "unknown ELF version"},
     {"WrongMachine", [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_machine = EM_AARCH64; }); },
@@ -153,7 +183,12 @@ const MalformedCase kMalformed[] = {
      [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_phoff = UINT64_MAX - 8; }); },
      "program header table lies outside the file"},
     {"SegmentOutsideFile",
-     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_filesz = 0x10000; p.p_memsz = 0x10000; }); },
+     [] {
+       return WithPhdr([](Elf64_Phdr& p) {
+         p.p_filesz = 0x10000;
+         p.p_memsz = 0x10000;
+       });
+     },
      "program header 0 lies outside the file"},
     {"SegmentOffsetPlusSizeOverflows",
      [] {
@@ -166,14 +201,9 @@ const MalformedCase kMalformed[] = {
     {"MemszSmallerThanFilesz", [] { return WithPhdr([](Elf64_Phdr& p) { p.p_memsz = 0x10; }); },
      "file size 0x1000 larger than its memory size 0x10"},
     {"SegmentWrapsAddressSpace",
-     [] {
-       return WithPhdr([](Elf64_Phdr& p) {
-         p.p_paddr = UINT64_MAX - 0x100;
-       });
-     },
+     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = UINT64_MAX - 0x100; }); },
      "wraps around the address space"},
-    {"SegmentOutsideRam",
-     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x100000000; }); },
+    {"SegmentOutsideRam", [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x100000000; }); },
      "lies outside guest RAM (64 MiB)"},
     {"SegmentPastEndOfRam",
      [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 64 * MiB - 0x1000; }); },
@@ -181,11 +211,11 @@ const MalformedCase kMalformed[] = {
     {"SegmentOverBootStructures",
      [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x7000; }); },
      "overlaps the boot structures below 0x30000"},
-    {"EntryOutsideSegments",
-     [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_entry = 0x400000; }); },
+    {"SegmentOverLegacyArea", [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x9f000; }); },
+     "overlaps the reserved legacy area [0x9fc00, 0x100000)"},
+    {"EntryOutsideSegments", [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_entry = 0x400000; }); },
      "e_entry 0x400000 is not inside a loaded executable segment"},
-    {"EntryJustPastSegment",
-     [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_entry = 0x102000; }); },
+    {"EntryJustPastSegment", [] { return WithEhdr([](Elf64_Ehdr& e) { e.e_entry = 0x102000; }); },
      "e_entry 0x102000"},
     {"EntryInNonExecutableSegment",
      [] { return WithPhdr([](Elf64_Phdr& p) { p.p_flags = PF_R | PF_W; }); },
@@ -201,7 +231,12 @@ const MalformedCase kMalformed[] = {
     {"ZeroPtLoads", [] { return WithPhdr([](Elf64_Phdr& p) { p.p_type = PT_DYNAMIC; }); },
      "no loadable segment"},
     {"OnlyEmptyPtLoads",
-     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_filesz = 0; p.p_memsz = 0; }); },
+     [] {
+       return WithPhdr([](Elf64_Phdr& p) {
+         p.p_filesz = 0;
+         p.p_memsz = 0;
+       });
+     },
      "no loadable segment"},
     {"PvhNoteWithBadDescriptorSize",
      [] {
@@ -238,8 +273,7 @@ TEST_P(ElfLoaderMalformed, IsRejectedWithBadImageNamingFileAndProblem) {
   ASSERT_FALSE(result) << "accepted a malformed image";
   EXPECT_EQ(result.error().kind(), ErrorKind::kBadImage);
   EXPECT_EQ(result.error().exit_status(), 65);
-  EXPECT_NE(result.error().message().find(kName), std::string::npos)
-      << result.error().message();
+  EXPECT_NE(result.error().message().find(kName), std::string::npos) << result.error().message();
   EXPECT_NE(result.error().message().find(param.message_part), std::string::npos)
       << result.error().message();
 }

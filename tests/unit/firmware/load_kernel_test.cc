@@ -116,5 +116,16 @@ TEST(LoadKernel, ProtocolNamesAreStable) {
   EXPECT_STREQ(BootProtocolName(BootProtocol::kMultiboot), "multiboot");
 }
 
+TEST(LoadKernel, ParseBootProtocolRoundTripsAndRejectsUnknown) {
+  for (auto protocol : {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh,
+                        BootProtocol::kBzImage, BootProtocol::kMultiboot}) {
+    EXPECT_EQ(*ParseBootProtocol(BootProtocolName(protocol)), protocol);
+  }
+  auto bad = ParseBootProtocol("uefi");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().exit_status(), 64);
+  EXPECT_NE(bad.error().message().find("'uefi'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace firmware

@@ -18,8 +18,7 @@ using testing::PutAt;
 using testing::TempFile;
 using vmm::MiB;
 
-BootConfig Config(std::string path, std::string cmdline = "",
-                  std::vector<std::string> initrds = {},
+BootConfig Config(std::string path, std::string cmdline = "", std::vector<std::string> initrds = {},
                   BootProtocol protocol = BootProtocol::kAuto) {
   BootConfig config;
   config.kernel_path = std::move(path);
@@ -62,8 +61,8 @@ TEST(Pvh, ForcedPvhEntersProtectedModeWithStartInfo) {
   TempFile kernel(PvhElf());
   TempFile initrd(std::vector<uint8_t>(0x1234, 7), "initrd.img");
   auto memory = Memory();
-  auto info = LoadKernel(*memory, Config(kernel.path(), "console=hvc0 word=pvh", {initrd.path()},
-                                         BootProtocol::kPvh));
+  auto info = LoadKernel(
+      *memory, Config(kernel.path(), "console=hvc0 word=pvh", {initrd.path()}, BootProtocol::kPvh));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kPvh);
   EXPECT_EQ(info->cpu.rip, 0x100040u);
@@ -74,7 +73,7 @@ TEST(Pvh, ForcedPvhEntersProtectedModeWithStartInfo) {
   EXPECT_EQ(info->cpu.tr.type, 0xb);
 
   EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo), kHvmStartMagic);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 4), 1u);  // version
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 4), 1u);   // version
   EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 12), 1u);  // nr_modules
   EXPECT_EQ(*memory->ReadObj<uint64_t>(kPvhStartInfo + 16), kPvhModlistAddress);
   const uint64_t cmdline = *memory->ReadObj<uint64_t>(kPvhStartInfo + 24);
@@ -162,8 +161,8 @@ TEST(Multiboot, KludgeImageBootsWithInfoModulesAndMmap) {
   const uint64_t mbi = kMultibootInfoAddress;
   const uint32_t flags = *memory->ReadObj<uint32_t>(mbi);
   EXPECT_EQ(flags, kMbiMemory | kMbiCmdline | kMbiModules | kMbiMmap | kMbiLoaderName);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(mbi + 4), 639u);               // mem_lower
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(mbi + 8), 127u * 1024);        // mem_upper
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(mbi + 4), 639u);         // mem_lower
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(mbi + 8), 127u * 1024);  // mem_upper
   EXPECT_EQ(ReadString(*memory, *memory->ReadObj<uint32_t>(mbi + 16)), kernel.path() + " exit=5");
   EXPECT_EQ(*memory->ReadObj<uint32_t>(mbi + 20), 2u);  // mods_count
   const uint32_t mods = *memory->ReadObj<uint32_t>(mbi + 24);
@@ -268,8 +267,7 @@ TEST(Multiboot, BadAddressFieldsAreBadImage) {
     auto info = LoadKernel(*memory, Config(kernel.path()));
     ASSERT_FALSE(info) << c.message;
     EXPECT_EQ(info.error().exit_status(), 65);
-    EXPECT_NE(info.error().message().find(c.message), std::string::npos)
-        << info.error().message();
+    EXPECT_NE(info.error().message().find(c.message), std::string::npos) << info.error().message();
   }
 }
 
@@ -300,7 +298,8 @@ TEST(Multiboot, ModuleLargerThanFreeMemoryIsConfigError) {
 // MP spec 1.4: checksum over `length` bytes is zero.
 uint8_t Sum(const vmm::GuestMemory& memory, uint64_t address, uint64_t length) {
   uint8_t sum = 0;
-  for (uint64_t i = 0; i < length; ++i) sum = static_cast<uint8_t>(sum + *memory.ReadObj<uint8_t>(address + i));
+  for (uint64_t i = 0; i < length; ++i)
+    sum = static_cast<uint8_t>(sum + *memory.ReadObj<uint8_t>(address + i));
   return sum;
 }
 

@@ -5,9 +5,8 @@
 // missing.
 #include <dirent.h>
 #include <elf.h>
-#include <sys/utsname.h>
-
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <optional>
@@ -54,9 +53,9 @@ std::string FindDebianKernel() {
 constexpr const char* kMemtest = "/boot/memtest86+x64.bin";
 constexpr const char* kMemtest32 = "/boot/memtest86+ia32.bin";
 
-#define SKIP_IF_MISSING(path)                                                                    \
-  if ((path).empty() || access((path).c_str(), R_OK) != 0)                                       \
-  GTEST_SKIP() << "SKIPPED LOUDLY: " << ((path).empty() ? "/boot/vmlinuz-*" : (path))            \
+#define SKIP_IF_MISSING(path)                                                                     \
+  if ((path).empty() || access((path).c_str(), R_OK) != 0)                                        \
+  GTEST_SKIP() << "SKIPPED LOUDLY: " << ((path).empty() ? "/boot/vmlinuz-*" : (path))             \
                << " is not on this machine; install linux-image-amd64 and memtest86+ (make test " \
                   "does)"
 
@@ -94,8 +93,8 @@ TEST(DebianBzImage, LoadsWithZeroPageAndInitrdPlacement) {
   SKIP_IF_MISSING(path);
   testing::TempFile initrd(std::vector<uint8_t>(3 * MiB + 5, 0x42), "initrd.img");
   auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
-  auto info = LoadKernel(*memory, Config(path, "console=ttyS0 earlyprintk=serial vmmword=xyzzy",
-                                         {initrd.path()}));
+  auto info = LoadKernel(
+      *memory, Config(path, "console=ttyS0 earlyprintk=serial vmmword=xyzzy", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImage);
   EXPECT_EQ(info->cpu.rip, 0x1000200u);
@@ -176,7 +175,10 @@ class DebianVmlinux : public ::testing::Test {
     }
     const uint64_t start = header->setup_size + header->payload_offset;
     std::span<const uint8_t> payload(file->data() + start, header->payload_length);
-    if (payload.size() < 6 || std::memcmp(payload.data(), "\xfd" "7zXZ", 5) != 0) {
+    if (payload.size() < 6 || std::memcmp(payload.data(),
+                                          "\xfd"
+                                          "7zXZ",
+                                          5) != 0) {
       error_ = "payload is not xz (Debian's kernels are CONFIG_KERNEL_XZ)";
       return;
     }

@@ -5,10 +5,10 @@
 #include <elf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -133,11 +133,13 @@ struct ElfBuilder {
                         4};
         PutAt(out, at, phdr);
       }
-      if (!is_note) {
+      if (!is_note && !segments[i].data.empty()) {
         std::memcpy(out.data() + offsets[i], segments[i].data.data(), segments[i].data.size());
       }
     }
-    std::memcpy(out.data() + note_at, note_bytes.data(), note_bytes.size());
+    if (!note_bytes.empty()) {
+      std::memcpy(out.data() + note_at, note_bytes.data(), note_bytes.size());
+    }
     return out;
   }
 };

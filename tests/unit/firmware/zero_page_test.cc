@@ -27,9 +27,7 @@ TEST(E820, JustAboveOneMiB) {
   EXPECT_EQ(map[2], (E820Entry{MiB, 4 * KiB, kE820Ram}));
 }
 
-TEST(E820, ExactlyOneMiBHasNoHighRam) {
-  EXPECT_EQ(BuildE820Map(MiB).size(), 2u);
-}
+TEST(E820, ExactlyOneMiBHasNoHighRam) { EXPECT_EQ(BuildE820Map(MiB).size(), 2u); }
 
 TEST(E820, OneHundredTwentyEightMiB) {
   const auto map = BuildE820Map(128 * MiB);
