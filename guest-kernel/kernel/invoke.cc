@@ -261,7 +261,10 @@ int64_t SysInvoke(arch::TrapFrame* f) {
       }
       return abi::kErrInvalidArgument;
     case abi::kObjIoPorts:
-      if (op == abi::kOpAllowPorts) return abi::kErrNotImplemented;  // TODO(#5): TSS I/O bitmap
+      if (op == abi::kOpAllowPorts) {
+        if ((t->rights & abi::kRightMap) == 0) return abi::kErrDenied;
+        return AllowPorts(p, static_cast<uint32_t>(t->base), static_cast<uint32_t>(t->size));
+      }
       return abi::kErrInvalidArgument;
     default:
       return abi::kErrInvalidArgument;

@@ -2,6 +2,7 @@
 
 #include "abi/syscalls.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
 #include "kernel/console.h"
 #include "kernel/elf.h"
 #include "kernel/heap.h"
@@ -19,6 +20,13 @@ namespace {
 constinit uint32_t g_next_pid = 1;
 constexpr size_t kMaxProcesses = 64;
 constinit Process* g_procs[kMaxProcesses] = {};
+constinit Process* g_io_process = nullptr;  // whose ports the TSS bitmap opens
+
+void SetPorts(Process* p, bool allow) {
+  for (uint32_t i = 0; i < p->port_ranges; ++i) {
+    arch::SetIoPorts(p->ports[i].first, p->ports[i].count, allow);
+  }
+}
 
 void Register(Process* p) {
   for (Process*& slot : g_procs) {
@@ -144,6 +152,20 @@ int64_t CloseHandle(Process* p, uint64_t handle) {
   if (t == nullptr) return abi::kErrBadHandle;
   if (t->handles == 1) UnmapThroughToken(t);
   return p->tokens.Close(handle);
+}
+
+int64_t AllowPorts(Process* p, uint32_t first, uint32_t count) {
+  if (p->port_ranges == 4) return abi::kErrNoSlots;
+  p->ports[p->port_ranges++] = Process::PortRange{first, count};
+  if (g_io_process == p) arch::SetIoPorts(first, count, true);
+  return abi::kOk;
+}
+
+void SwitchIoPorts(Process* next) {
+  if (next == g_io_process) return;
+  if (g_io_process != nullptr) SetPorts(g_io_process, false);
+  if (next != nullptr) SetPorts(next, true);
+  g_io_process = next;
 }
 
 Process* ProcessAt(size_t index) { return index < kMaxProcesses ? g_procs[index] : nullptr; }
@@ -300,6 +322,8 @@ void ExitCurrentProcess(int64_t code) {
   if (p->state == ProcessState::kRunning) Finish(p, ProcessState::kExited, code);
   EndThreads(p);
   CloseAllHandles(p);
+  if (g_io_process == p) SwitchIoPorts(nullptr);
+  p->port_ranges = 0;
   // Run on the kernel's tables from now on; the thread is about to die.
   SwitchAddressSpace(KernelRoot());
   FreeAddressSpace(p);
@@ -311,6 +335,8 @@ void KillProcess(Process* p, int64_t code) {
   if (p->state != ProcessState::kRunning) return;
   if (CurrentProcess() == p) ExitCurrentProcess(code);
   Finish(p, ProcessState::kKilled, code);
+  if (g_io_process == p) SwitchIoPorts(nullptr);
+  p->port_ranges = 0;
   EndThreads(p);
   CloseAllHandles(p);
   p->thread = nullptr;

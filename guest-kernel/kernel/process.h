@@ -32,6 +32,11 @@ struct Process {
   Endpoint* fault_ep = nullptr;  // supervisor: faults are reported there
   uint64_t fault_badge = 0;
   uint32_t given = 0;  // handles given before start (kOpGive)
+  struct PortRange {
+    uint32_t first, count;
+  };
+  PortRange ports[4] = {};  // I/O ports opened with kOpAllowPorts
+  uint32_t port_ranges = 0;
   bool started = false;
   ProcessState state = ProcessState::kRunning;
   int64_t exit_code = 0;
@@ -69,6 +74,10 @@ int64_t MapThroughToken(Process* p, Token* t, uint64_t va, bool writable);
 void UnmapThroughToken(Token* t);
 // Kernel-side close of a handle: unmaps what was mapped through it first.
 int64_t CloseHandle(Process* p, uint64_t handle);
+// Opens a port range for `p` (kOpAllowPorts): kOk or kErrNoSlots.
+int64_t AllowPorts(Process* p, uint32_t first, uint32_t count);
+// Keeps the TSS I/O bitmap in step with the process about to run (scheduler).
+void SwitchIoPorts(Process* next);
 // Every process that has ever been spawned (for kOpProcessInfo).
 Process* ProcessAt(size_t index);
 // The kernel command line (main.cc).

@@ -187,6 +187,7 @@ void Schedule() {
   arch::ThisCpu().current_thread = next;
   SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
                                                                           : KernelRoot());
+  SwitchIoPorts(next->process);
   SwitchContext(&prev->saved_rsp, next->saved_rsp);
   // Back in `prev`, switched to by someone else.
   ReapZombies();
@@ -257,6 +258,7 @@ void BlockAndSwitchTo(Thread* next) {
   arch::ThisCpu().current_thread = next;
   SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
                                                                           : KernelRoot());
+  SwitchIoPorts(next->process);
   SwitchContext(&prev->saved_rsp, next->saved_rsp);
   ReapZombies();
 }

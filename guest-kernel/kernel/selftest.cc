@@ -226,6 +226,7 @@ constexpr const char* kIpcChecks[] = {
     "ipc: waiting senders are served by priority; a reply capability works once",
     "ipc: map and grant of frames; revoke unmaps (fault reported to the supervisor)",
     "ipc: a faulting process is reported to its supervisor by IPC",
+    "ipc: I/O ports via the TSS bitmap: allowed in the token's range, #GP outside; no Map right, no ports",
 };
 
 void IpcChecks(Tap& tap) {

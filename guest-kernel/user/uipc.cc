@@ -236,6 +236,32 @@ bool Supervision() {
   return ok;
 }
 
+// I/O ports through the TSS bitmap: allowed inside the token's range, #GP
+// (reported to the supervisor) outside.
+bool Ports() {
+  constexpr uint64_t kPorts = 5;  // init's root port token (COM2), as given by the harness
+  if ((Invoke(kPorts, kOpInspect) & 0xff) != static_cast<int64_t>(kObjIoPorts)) {
+    user::Print("# uipc: no I/O port token, port test skipped\n");
+    return true;
+  }
+  const int64_t ep = Invoke(kCtl, kOpCreateEndpoint);
+  const int64_t weak = Invoke(kPorts, kOpDerive, kRightTransfer);  // no Map right
+  const int64_t p1 = StartWith("uports", 90, static_cast<uint64_t>(weak), kRightsAll,
+                               static_cast<uint64_t>(ep), kRightSend, 0, 5);
+  Msg m;
+  bool ok = p1 > 0 && user::Recv(static_cast<uint64_t>(ep), &m) == 0 &&
+            static_cast<int64_t>(m.w[0]) == kErrDenied;
+  Msg fault;
+  ok = ok && user::Recv(g_sup_ep, &fault) == 0 && fault.badge == 5 && fault.w[1] == 13;
+  const int64_t p2 = StartWith("uports", 90, kPorts, kRightMap, static_cast<uint64_t>(ep),
+                               kRightSend, 0, 6);
+  ok = ok && p2 > 0 && user::Recv(static_cast<uint64_t>(ep), &m) == 0 && m.w[0] == 0;
+  ok = ok && user::Recv(g_sup_ep, &fault) == 0 && fault.badge == 6 && fault.w[1] == 13;
+  user::Print("# uipc: ports: allowed read gave {:#x}, outside the range #GP ({})\n", m.w[1],
+              fault.w[1]);
+  return ok;
+}
+
 }  // namespace
 
 extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t arg, uint64_t) {
@@ -251,5 +277,6 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t arg, uint64_t
   check(PriorityOrder());
   check(MapGrantRevoke());
   check(Supervision());
+  check(Ports());
   return failed;
 }

@@ -34,7 +34,18 @@ alignas(16) constinit uint64_t g_gdt[7] = {
     0,
     0,  // 0x28 TSS, filled in CpuInit
 };
-alignas(16) constinit Tss g_tss = {};
+// The TSS with its I/O permission bitmap right behind it (SDM vol. 3A
+// §19.5.2): one bit per port, 1 = ring 3 may not use it, and the byte after
+// the map all ones. Starts all-denied; SetIoPorts opens ranges.
+struct [[gnu::packed]] TssWithIoMap {
+  Tss tss;
+  uint8_t io_map[8192 + 1];
+  constexpr TssWithIoMap() : tss(), io_map() {
+    for (uint8_t& b : io_map) b = 0xff;
+  }
+};
+alignas(16) constinit TssWithIoMap g_tss_io;
+Tss& g_tss = g_tss_io.tss;
 alignas(16) constinit uint8_t g_df_stack[8192];
 alignas(16) constinit uint8_t g_nmi_stack[8192];
 constinit PerCpu g_cpu = {};
@@ -47,9 +58,9 @@ constexpr uint64_t kSyscallMask = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18) | 
 void CpuInit() {
   g_tss.ist[kIstDoubleFault - 1] = reinterpret_cast<uint64_t>(g_df_stack + sizeof(g_df_stack));
   g_tss.ist[kIstNmi - 1] = reinterpret_cast<uint64_t>(g_nmi_stack + sizeof(g_nmi_stack));
-  g_tss.iomap_base = sizeof(Tss);  // no I/O bitmap: ring 3 gets no ports
-  const uint64_t base = reinterpret_cast<uint64_t>(&g_tss);
-  const uint64_t limit = sizeof(Tss) - 1;
+  g_tss.iomap_base = sizeof(Tss);  // the bitmap follows; all ports denied until SetIoPorts
+  const uint64_t base = reinterpret_cast<uint64_t>(&g_tss_io);
+  const uint64_t limit = sizeof(TssWithIoMap) - 1;
   // System descriptor, type 9 = available 64-bit TSS (SDM vol. 3A §8.2.3).
   g_gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
              (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
@@ -93,6 +104,17 @@ PerCpu& ThisCpu() { return g_cpu; }
 void SetKernelStack(uint64_t top) {
   g_tss.rsp[0] = top;
   g_cpu.kernel_rsp = top;
+}
+
+void SetIoPorts(uint32_t first, uint32_t count, bool allow) {
+  for (uint32_t port = first; port < first + count && port < 65536; ++port) {
+    const uint8_t bit = static_cast<uint8_t>(1u << (port & 7));
+    if (allow) {
+      g_tss_io.io_map[port >> 3] &= static_cast<uint8_t>(~bit);
+    } else {
+      g_tss_io.io_map[port >> 3] |= bit;
+    }
+  }
 }
 
 uint64_t SyscallEntryAddress() { return reinterpret_cast<uint64_t>(syscall_entry); }

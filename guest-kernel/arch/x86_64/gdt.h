@@ -34,6 +34,9 @@ void CpuInit();
 PerCpu& ThisCpu();
 // Kernel stack used on entry from ring 3 (TSS.RSP0 and PerCpu.kernel_rsp).
 void SetKernelStack(uint64_t top);
+// Opens (allow) or closes ports [first, first + count) for ring 3 in the
+// TSS I/O bitmap (the scheduler keeps it in step with the running process).
+void SetIoPorts(uint32_t first, uint32_t count, bool allow);
 // The LSTAR value: the syscall fallback on emulating hosts compares the #PF
 // frame's RIP with it.
 uint64_t SyscallEntryAddress();
