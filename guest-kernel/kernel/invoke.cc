@@ -127,7 +127,7 @@ int64_t ControlOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
     case abi::kOpConsoleBind: {
       if (!need(abi::kRightCtlConsole)) return abi::kErrDenied;
       Token* n;
-      const int64_t st = p->tokens.Lookup(a, abi::kObjNotification, abi::kRightSend, NowUs(), &n);
+      const int64_t st = p->tokens.Lookup(a, abi::kObjNotification, abi::kRightSend, kNowLazy, &n);
       if (st != abi::kOk) return st;
       SerialBindNotification(static_cast<Notification*>(n->object));
       return abi::kOk;
@@ -148,7 +148,7 @@ int64_t ProcessOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
   switch (op) {
     case abi::kOpGive: {
       Token* mine;
-      const int64_t st = p->tokens.Lookup(a, abi::kObjNone, abi::kRightTransfer, NowUs(), &mine);
+      const int64_t st = p->tokens.Lookup(a, abi::kObjNone, abi::kRightTransfer, kNowLazy, &mine);
       if (st != abi::kOk) return st;
       Token* child;
       const int64_t ds = DeriveToken(mine, b, 0, 0, 0, 0, &child);
@@ -166,7 +166,7 @@ int64_t ProcessOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
       return abi::kOk;
     case abi::kOpSetSupervisor: {
       Token* ep;
-      const int64_t st = p->tokens.Lookup(a, abi::kObjEndpoint, abi::kRightSend, NowUs(), &ep);
+      const int64_t st = p->tokens.Lookup(a, abi::kObjEndpoint, abi::kRightSend, kNowLazy, &ep);
       if (st != abi::kOk) return st;
       target->fault_ep = static_cast<Endpoint*>(ep->object);
       target->fault_badge = b;
@@ -199,10 +199,10 @@ int64_t SysInvoke(arch::TrapFrame* f) {
     const uint64_t h = p->tokens.HandleAt(static_cast<uint32_t>(f->rdx));
     if (h == 0) return f->rdx < TokenTable::kSlots ? static_cast<int64_t>(abi::kErrNotFound) : int64_t{0};
     const Token* t = p->tokens.Peek(h);
-    f->rdx = InspectWord(t) | (static_cast<uint64_t>(TokenStatus(t, NowUs()) != 0) << 41);
+    f->rdx = InspectWord(t) | (static_cast<uint64_t>(TokenStatus(t, kNowLazy) != 0) << 41);
     return static_cast<int64_t>(h);
   }
-  const uint64_t now = NowUs();
+  const uint64_t now = kNowLazy;
   Token* t;
   int64_t st = p->tokens.Lookup(handle, abi::kObjNone, 0, now, &t);
   if (st != abi::kOk) return st;

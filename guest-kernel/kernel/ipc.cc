@@ -65,7 +65,7 @@ bool TimerArm(Thread* t, uint64_t tag) {
 // pages the receiver's map window). Returns the receiver's handle or 0.
 uint64_t TransferToken(Thread* from, Thread* to, uint64_t tag, Token* tok, uint64_t handle) {
   Process* rp = to->process;
-  if (tok == nullptr || rp == nullptr || TokenStatus(tok, NowUs()) != abi::kOk) return 0;
+  if (tok == nullptr || rp == nullptr || TokenStatus(tok, kNowLazy) != abi::kOk) return 0;
   const uint64_t kind = abi::TagXfer(tag);
   Token* given = nullptr;
   if (kind == abi::kXferGrant) {
@@ -135,7 +135,7 @@ int64_t ResolveXfer(Thread* t, uint64_t tag, Token** tok, uint64_t* handle) {
   *handle = b->xfer_handle;
   uint64_t need = abi::kRightTransfer;
   if (abi::TagXfer(tag) == abi::kXferMap) need |= abi::kRightMap;
-  return t->process->tokens.Lookup(*handle, abi::kObjNone, need, NowUs(), tok);
+  return t->process->tokens.Lookup(*handle, abi::kObjNone, need, kNowLazy, tok);
 }
 
 int64_t WaitNotification(Notification* n, arch::TrapFrame* f, uint64_t tag) {
@@ -243,6 +243,7 @@ void IpcInit() {
   g_tsc0 = arch::Rdtsc();
   SetTickHook(OnTick);
   SetTokenRevokeHook(UnmapThroughToken);
+  SetTokenClock(NowUs);
 }
 
 void Signal(Notification* n, uint64_t bits) {
@@ -261,7 +262,7 @@ void Signal(Notification* n, uint64_t bits) {
 int64_t SysSend(arch::TrapFrame* f, bool call) {
   Thread* cur = Current();
   Process* p = cur->process;
-  const uint64_t now = NowUs();
+  const uint64_t now = kNowLazy;
   Token* t = p->tokens.Peek(f->rdi);
   if (t != nullptr && t->type == abi::kObjNotification && !call) {
     const int64_t st =
@@ -339,7 +340,7 @@ int64_t SysRecv(arch::TrapFrame* f) {
   Token* t = p->tokens.Peek(f->rdi);
   const uint64_t type = t != nullptr && t->type == abi::kObjNotification ? abi::kObjNotification
                                                                           : abi::kObjEndpoint;
-  const int64_t st = p->tokens.Lookup(f->rdi, type, abi::kRightRecv, NowUs(), &t);
+  const int64_t st = p->tokens.Lookup(f->rdi, type, abi::kRightRecv, kNowLazy, &t);
   if (st != abi::kOk) return st;
   if (type == abi::kObjNotification) {
     return WaitNotification(static_cast<Notification*>(t->object), f, tag);
@@ -355,7 +356,7 @@ int64_t SysReply(arch::TrapFrame* f) {
   if ((tag & abi::kTagReplyRecv) != 0) {
     Token* t;
     const int64_t st =
-        cur->process->tokens.Lookup(f->rdi, abi::kObjEndpoint, abi::kRightRecv, NowUs(), &t);
+        cur->process->tokens.Lookup(f->rdi, abi::kObjEndpoint, abi::kRightRecv, kNowLazy, &t);
     if (st != abi::kOk) return st;
     ep = static_cast<Endpoint*>(t->object);
   }

@@ -20,7 +20,6 @@ namespace {
 constinit uint32_t g_next_pid = 1;
 constexpr size_t kMaxProcesses = 64;
 constinit Process* g_procs[kMaxProcesses] = {};
-constinit Process* g_io_process = nullptr;  // whose ports the TSS bitmap opens
 
 void SetPorts(Process* p, bool allow) {
   for (uint32_t i = 0; i < p->port_ranges; ++i) {
@@ -154,18 +153,19 @@ int64_t CloseHandle(Process* p, uint64_t handle) {
   return p->tokens.Close(handle);
 }
 
+constinit Process* g_io_process = nullptr;
+
 int64_t AllowPorts(Process* p, uint32_t first, uint32_t count) {
   if (p->port_ranges == 4) return abi::kErrNoSlots;
   p->ports[p->port_ranges++] = Process::PortRange{first, count};
-  if (g_io_process == p) arch::SetIoPorts(first, count, true);
+  if (CurrentProcess() == p) SwitchIoPortsSlow(p);
   return abi::kOk;
 }
 
-void SwitchIoPorts(Process* next) {
-  if (next == g_io_process) return;
+void SwitchIoPortsSlow(Process* next) {
   if (g_io_process != nullptr) SetPorts(g_io_process, false);
-  if (next != nullptr) SetPorts(next, true);
-  g_io_process = next;
+  g_io_process = next != nullptr && next->port_ranges != 0 ? next : nullptr;
+  if (g_io_process != nullptr) SetPorts(g_io_process, true);
 }
 
 Process* ProcessAt(size_t index) { return index < kMaxProcesses ? g_procs[index] : nullptr; }
@@ -322,7 +322,7 @@ void ExitCurrentProcess(int64_t code) {
   if (p->state == ProcessState::kRunning) Finish(p, ProcessState::kExited, code);
   EndThreads(p);
   CloseAllHandles(p);
-  if (g_io_process == p) SwitchIoPorts(nullptr);
+  if (g_io_process == p) SwitchIoPortsSlow(nullptr);
   p->port_ranges = 0;
   // Run on the kernel's tables from now on; the thread is about to die.
   SwitchAddressSpace(KernelRoot());
@@ -335,7 +335,7 @@ void KillProcess(Process* p, int64_t code) {
   if (p->state != ProcessState::kRunning) return;
   if (CurrentProcess() == p) ExitCurrentProcess(code);
   Finish(p, ProcessState::kKilled, code);
-  if (g_io_process == p) SwitchIoPorts(nullptr);
+  if (g_io_process == p) SwitchIoPortsSlow(nullptr);
   p->port_ranges = 0;
   EndThreads(p);
   CloseAllHandles(p);

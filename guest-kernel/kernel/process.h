@@ -76,8 +76,15 @@ void UnmapThroughToken(Token* t);
 int64_t CloseHandle(Process* p, uint64_t handle);
 // Opens a port range for `p` (kOpAllowPorts): kOk or kErrNoSlots.
 int64_t AllowPorts(Process* p, uint32_t first, uint32_t count);
-// Keeps the TSS I/O bitmap in step with the process about to run (scheduler).
-void SwitchIoPorts(Process* next);
+// Keeps the TSS I/O bitmap in step with the process about to run (scheduler):
+// inline so that a switch between processes without ports costs two loads.
+extern Process* g_io_process;  // whose ports are open, nullptr: none
+void SwitchIoPortsSlow(Process* next);
+inline void SwitchIoPorts(Process* next) {
+  if (g_io_process != nullptr || (next != nullptr && next->port_ranges != 0)) {
+    if (next != g_io_process) SwitchIoPortsSlow(next);
+  }
+}
 // Every process that has ever been spawned (for kOpProcessInfo).
 Process* ProcessAt(size_t index);
 // The kernel command line (main.cc).

@@ -227,6 +227,8 @@ constexpr const char* kIpcChecks[] = {
     "ipc: map and grant of frames; revoke unmaps (fault reported to the supervisor)",
     "ipc: a faulting process is reported to its supervisor by IPC",
     "ipc: I/O ports via the TSS bitmap: allowed in the token's range, #GP outside; no Map right, no ports",
+    "ipc: a second thread (kOpCreateThread) with its own IPC buffer calls the first",
+    "ipc: drivers: MMIO sub-range mapped uncached (Write needed for RW), IRQ line bound once",
 };
 
 void IpcChecks(Tap& tap) {

@@ -5,6 +5,8 @@ namespace {
 
 using RevokeHook = void (*)(Token*);
 constinit RevokeHook g_revoke_hook = nullptr;
+using Clock = uint64_t (*)();
+constinit Clock g_clock = nullptr;
 
 void Link(Token* parent, Token* child) {
   child->parent = parent;
@@ -91,9 +93,14 @@ size_t RevokeDescendants(Token* t) {
   return n;
 }
 
+void SetTokenClock(uint64_t (*clock)()) { g_clock = clock; }
+
 int64_t TokenStatus(const Token* t, uint64_t now) {
   if (t->revoked) return abi::kErrRevoked;
-  if (t->expiry != 0 && now >= t->expiry) return abi::kErrExpired;
+  if (t->expiry != 0) {
+    if (now == kNowLazy) now = g_clock != nullptr ? g_clock() : 0;
+    if (now >= t->expiry) return abi::kErrExpired;
+  }
   return abi::kOk;
 }
 

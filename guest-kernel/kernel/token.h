@@ -57,6 +57,11 @@ int64_t DeriveToken(Token* parent, uint64_t rights, uint64_t expiry, uint64_t ba
                     uint64_t offset, uint64_t size, Token** out);
 // Revokes every descendant of `t` (not `t` itself). Returns how many.
 size_t RevokeDescendants(Token* t);
+// `now` value meaning "read the clock only if the token has an expiry" (the
+// IPC path: most tokens never expire, and the clock costs an rdtsc and two
+// divisions).
+inline constexpr uint64_t kNowLazy = ~0ull;
+void SetTokenClock(uint64_t (*clock)());
 // Revoked itself or expired at `now`? (kOk, kErrRevoked, kErrExpired)
 int64_t TokenStatus(const Token* t, uint64_t now);
 // The inspect word (abi::kOpInspect).

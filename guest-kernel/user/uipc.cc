@@ -236,6 +236,68 @@ bool Supervision() {
   return ok;
 }
 
+// Device access for user-space drivers: an MMIO window mapped uncached
+// (read-only without Write), an IRQ line bound to a notification (once).
+bool Devices() {
+  constexpr uint64_t kMmio = 3, kIrq = 4;
+  if ((Invoke(kMmio, kOpInspect) & 0xff) != static_cast<int64_t>(kObjMmio)) {
+    user::Print("# uipc: no MMIO token, device test skipped\n");
+    return true;
+  }
+  bool ok = true;
+  auto expect = [&](int64_t got, int64_t want, const char* what) {
+    if (got != want) {
+      user::Print("# uipc: {}: got {} want {}\n", what, got, want);
+      ok = false;
+    }
+  };
+  const int64_t win = Invoke(kMmio, kOpDeriveRange, 0, 0x1000, kRightMap | kRightDerive);  // no Write
+  uint64_t base = 0;
+  expect(Invoke(static_cast<uint64_t>(win), kOpRangeInfo, 0, 0, 0, &base), 0x1000, "range size");
+  expect(static_cast<int64_t>(base), 0xd0000000, "range base");
+  expect(Invoke(static_cast<uint64_t>(win), kOpDeriveRange, 0x800, 0x1000, kRightsAll),
+         kErrInvalidArgument, "range beyond the parent");
+  const uint64_t va = kUserMapBase + 0x400000;
+  expect(Invoke(static_cast<uint64_t>(win), kOpMap, va, 1), kErrDenied, "writable map without Write");
+  expect(Invoke(static_cast<uint64_t>(win), kOpMap, va, 0), kOk, "read-only map");
+  const uint32_t magic = *reinterpret_cast<volatile uint32_t*>(va);
+  const int64_t line = Invoke(kIrq, kOpDeriveRange, 3, 1, kRightMap);  // COM2's line: unused
+  const int64_t n = Invoke(kCtl, kOpCreateNotification);
+  expect(Invoke(kIrq, kOpBindIrq, static_cast<uint64_t>(n), 0), kErrDenied, "bind 16 lines at once");
+  expect(Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(n), 0), kOk, "bind");
+  expect(Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(n), 1), kErrBusy,
+         "bind twice");
+  user::Print("# uipc: devices: virtio-mmio window 0 read {:#x} through an uncached user mapping\n",
+              magic);
+  return ok;
+}
+
+// A second thread in this process (kOpCreateThread) with its own IPC buffer:
+// it Calls us with its buffer address and we answer.
+uint64_t g_thread_ep;
+extern "C" [[noreturn]] void SecondThread(uint64_t arg, uint64_t ipc_buffer) {
+  Msg m;
+  m.w[0] = arg;
+  m.w[1] = ipc_buffer;
+  user::Call(g_thread_ep, &m);
+  Msg never;
+  for (;;) user::Recv(g_thread_ep, &never);  // parked until the process ends
+}
+
+bool Threads(uint64_t heap) {
+  g_thread_ep = static_cast<uint64_t>(Invoke(kCtl, kOpCreateEndpoint));
+  const uint64_t stack_top = heap + (32ull << 20);
+  const int64_t index = Invoke(kSelfHandle, kOpCreateThread,
+                               reinterpret_cast<uint64_t>(&SecondThread), stack_top, 0x5eed);
+  Msg m;
+  bool ok = index == 1 && user::Recv(g_thread_ep, &m) == 0 && m.w[0] == 0x5eed &&
+            m.w[1] == kUserIpcBuffer + 4096;
+  Msg r;
+  r.w[0] = 1;
+  ok = ok && user::Reply(&r) == 0;
+  return ok;
+}
+
 // I/O ports through the TSS bitmap: allowed inside the token's range, #GP
 // (reported to the supervisor) outside.
 bool Ports() {
@@ -264,7 +326,7 @@ bool Ports() {
 
 }  // namespace
 
-extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t arg, uint64_t) {
+extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t arg, uint64_t) {
   int64_t failed = 0;
   int bit = 0;
   auto check = [&](bool ok) {
@@ -278,5 +340,7 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t arg, uint64_t
   check(MapGrantRevoke());
   check(Supervision());
   check(Ports());
+  check(Threads(heap));
+  check(Devices());
   return failed;
 }
