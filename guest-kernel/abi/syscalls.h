@@ -120,20 +120,20 @@ enum ObjectType : uint64_t {
 };
 
 // Rights (a mask; derive only narrows it).
-inline constexpr uint64_t kRightSend = 1 << 0;      // endpoint: Send/Call; notification: signal
-inline constexpr uint64_t kRightRecv = 1 << 1;      // endpoint: Recv; notification: wait
-inline constexpr uint64_t kRightTransfer = 1 << 2;  // may be passed in a message
-inline constexpr uint64_t kRightDerive = 1 << 3;    // kOpDerive
-inline constexpr uint64_t kRightRevoke = 1 << 4;    // kOpRevoke
-inline constexpr uint64_t kRightMap = 1 << 5;       // frames/MMIO: map; IRQ: bind; ports: allow
-inline constexpr uint64_t kRightWrite = 1 << 6;     // frames/MMIO: writable mapping
-inline constexpr uint64_t kRightManage = 1 << 7;    // process: give tokens, start, kill, threads
-inline constexpr uint64_t kRightCtlCreate = 1 << 8;  // control: endpoints, notifications
-inline constexpr uint64_t kRightCtlSpawn = 1 << 9;   // control: processes from the boot image
-inline constexpr uint64_t kRightCtlMemory = 1 << 10;  // control: allocate frames (DMA)
-inline constexpr uint64_t kRightCtlClock = 1 << 11;   // control: read the clock
-inline constexpr uint64_t kRightCtlPower = 1 << 12;   // control: power off
-inline constexpr uint64_t kRightCtlInfo = 1 << 13;    // control: process list, memory figures
+inline constexpr uint64_t kRightSend = 1 << 0;         // endpoint: Send/Call; notification: signal
+inline constexpr uint64_t kRightRecv = 1 << 1;         // endpoint: Recv; notification: wait
+inline constexpr uint64_t kRightTransfer = 1 << 2;     // may be passed in a message
+inline constexpr uint64_t kRightDerive = 1 << 3;       // kOpDerive
+inline constexpr uint64_t kRightRevoke = 1 << 4;       // kOpRevoke
+inline constexpr uint64_t kRightMap = 1 << 5;          // frames/MMIO: map; IRQ: bind; ports: allow
+inline constexpr uint64_t kRightWrite = 1 << 6;        // frames/MMIO: writable mapping
+inline constexpr uint64_t kRightManage = 1 << 7;       // process: give tokens, start, kill, threads
+inline constexpr uint64_t kRightCtlCreate = 1 << 8;    // control: endpoints, notifications
+inline constexpr uint64_t kRightCtlSpawn = 1 << 9;     // control: processes from the boot image
+inline constexpr uint64_t kRightCtlMemory = 1 << 10;   // control: allocate frames (DMA)
+inline constexpr uint64_t kRightCtlClock = 1 << 11;    // control: read the clock
+inline constexpr uint64_t kRightCtlPower = 1 << 12;    // control: power off
+inline constexpr uint64_t kRightCtlInfo = 1 << 13;     // control: process list, memory figures
 inline constexpr uint64_t kRightCtlConsole = 1 << 14;  // control: serial console input
 inline constexpr uint64_t kRightsAll = (1 << 15) - 1;
 
@@ -141,25 +141,26 @@ enum InvokeOp : uint64_t {
   // On the self handle (kObjProcess of the caller) -- no right needed.
   kOpExit = 1,  // (code): ends the calling process
   // On any token.
-  kOpDerive = 2,   // (rights, expiry_us, badge) -> new handle; rights &= token's, expiry
-                   // (absolute, kOpClock's time base; 0 = the token's) only shortens, a badge
-                   // only where the token has none. Needs kRightDerive.
-  kOpRevoke = 3,   // () revokes every token derived from this one. Needs kRightRevoke.
-  kOpInspect = 4,  // () -> type | rights << 8 | (badge != 0) << 40; RDX = expiry_us (0 never)
-  kOpClose = 5,    // () closes the handle
+  kOpDerive = 2,       // (rights, expiry_us, badge) -> new handle; rights &= token's, expiry
+                       // (absolute, kOpClock's time base; 0 = the token's) only shortens, a badge
+                       // only where the token has none. Needs kRightDerive.
+  kOpRevoke = 3,       // () revokes every token derived from this one. Needs kRightRevoke.
+  kOpInspect = 4,      // () -> type | rights << 8 | (badge != 0) << 40; RDX = expiry_us (0 never)
+  kOpClose = 5,        // () closes the handle
   kOpDeriveRange = 6,  // (offset, size, rights) range tokens: a child covering a sub-range
   kOpRangeInfo = 7,    // () -> size; RDX = base (physical address, IRQ, first port)
   // On a control token.
   kOpCreateEndpoint = 10,      // () -> handle                               kRightCtlCreate
   kOpCreateNotification = 11,  // () -> handle                               kRightCtlCreate
-  kOpSpawn = 12,  // (name*, len, priority) -> process handle, not started   kRightCtlSpawn
+  kOpSpawn = 12,        // (name*, len, priority) -> process handle, not started   kRightCtlSpawn
   kOpAllocFrames = 13,  // (pages) -> frames handle; RDX = physical base     kRightCtlMemory
   kOpClock = 14,        // () -> microseconds since boot; RDX = TSC Hz       kRightCtlClock
   kOpPowerOff = 15,     // (status) -> does not return                       kRightCtlPower
-  kOpProcessInfo = 16,  // (index, buf*, cap) -> bytes: one text line per process, or 0 kRightCtlInfo
-  kOpMemInfo = 17,      // () -> free frames; RDX = total frames             kRightCtlInfo
-  kOpCmdline = 18,      // (buf*, cap) -> bytes of the kernel command line   kRightCtlInfo
-  kOpConsoleRead = 19,  // (buf*, cap) -> bytes taken from COM1 input, never blocks   kRightCtlConsole
+  kOpProcessInfo =
+      16,           // (index, buf*, cap) -> bytes: one text line per process, or 0 kRightCtlInfo
+  kOpMemInfo = 17,  // () -> free frames; RDX = total frames             kRightCtlInfo
+  kOpCmdline = 18,  // (buf*, cap) -> bytes of the kernel command line   kRightCtlInfo
+  kOpConsoleRead = 19,  // (buf*, cap) -> bytes taken from COM1 input, never blocks kRightCtlConsole
   kOpConsoleBind = 8,   // (notification handle) input arrival signals bit 0; kernel echo off
                         //                                                   kRightCtlConsole
   // On a process token (kRightManage).
@@ -188,8 +189,8 @@ inline constexpr uint64_t kUserStackSize = 256 * 1024;
 inline constexpr uint64_t kUserHeapBase = 0x0000100000000000;  // lazily backed on first touch
 inline constexpr uint64_t kUserHeapSize = 64ull * 1024 * 1024;
 inline constexpr uint64_t kUserIpcBuffer = 0x0000200000000000;  // + 4 KiB * thread index
-inline constexpr uint64_t kUserMapBase = 0x0000300000000000;  // free for kOpMap / map windows
-inline constexpr uint64_t kUserTop = 0x0000800000000000;      // first non-canonical address
+inline constexpr uint64_t kUserMapBase = 0x0000300000000000;    // free for kOpMap / map windows
+inline constexpr uint64_t kUserTop = 0x0000800000000000;        // first non-canonical address
 
 // At entry (_start): RDI = heap base, RSI = heap size, RDX = pid, RCX = arg
 // (kOpStart), R8 = number of handles given (kOpGive), first kFirstGivenHandle.

@@ -41,9 +41,9 @@ int64_t ControlOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
       void* obj = op == abi::kOpCreateEndpoint ? static_cast<void*>(New<Endpoint>())
                                                : static_cast<void*>(New<Notification>());
       if (obj == nullptr) return abi::kErrNoMemory;
-      Token* nt = CreateRootToken(
-          op == abi::kOpCreateEndpoint ? abi::kObjEndpoint : abi::kObjNotification,
-          abi::kRightsAll, obj);
+      Token* nt =
+          CreateRootToken(op == abi::kOpCreateEndpoint ? abi::kObjEndpoint : abi::kObjNotification,
+                          abi::kRightsAll, obj);
       if (nt == nullptr) return abi::kErrNoMemory;
       return Put(p, nt);
     }
@@ -197,7 +197,8 @@ int64_t SysInvoke(arch::TrapFrame* f) {
   if (op == abi::kOpListTokens) {
     if (handle != abi::kSelfHandle) return abi::kErrInvalidArgument;
     const uint64_t h = p->tokens.HandleAt(static_cast<uint32_t>(f->rdx));
-    if (h == 0) return f->rdx < TokenTable::kSlots ? static_cast<int64_t>(abi::kErrNotFound) : int64_t{0};
+    if (h == 0)
+      return f->rdx < TokenTable::kSlots ? static_cast<int64_t>(abi::kErrNotFound) : int64_t{0};
     const Token* t = p->tokens.Peek(h);
     f->rdx = InspectWord(t) | (static_cast<uint64_t>(TokenStatus(t, kNowLazy) != 0) << 41);
     return static_cast<int64_t>(h);

@@ -10,7 +10,7 @@ namespace kernel {
 namespace {
 
 constinit IpcStats g_stats = {};
-constinit uint64_t g_tsc0 = 0;  // the clock's zero (IpcInit)
+constinit uint64_t g_tsc0 = 0;        // the clock's zero (IpcInit)
 constinit Thread* g_timed = nullptr;  // threads with an IPC deadline
 struct IrqBinding {
   Notification* n;
@@ -265,8 +265,7 @@ int64_t SysSend(arch::TrapFrame* f, bool call) {
   const uint64_t now = kNowLazy;
   Token* t = p->tokens.Peek(f->rdi);
   if (t != nullptr && t->type == abi::kObjNotification && !call) {
-    const int64_t st =
-        p->tokens.Lookup(f->rdi, abi::kObjNotification, abi::kRightSend, now, &t);
+    const int64_t st = p->tokens.Lookup(f->rdi, abi::kObjNotification, abi::kRightSend, now, &t);
     if (st != abi::kOk) return st;
     Signal(static_cast<Notification*>(t->object), f->rdx);
     return abi::kOk;
@@ -338,8 +337,8 @@ int64_t SysRecv(arch::TrapFrame* f) {
   Process* p = cur->process;
   const uint64_t tag = f->rsi;
   Token* t = p->tokens.Peek(f->rdi);
-  const uint64_t type = t != nullptr && t->type == abi::kObjNotification ? abi::kObjNotification
-                                                                          : abi::kObjEndpoint;
+  const uint64_t type =
+      t != nullptr && t->type == abi::kObjNotification ? abi::kObjNotification : abi::kObjEndpoint;
   const int64_t st = p->tokens.Lookup(f->rdi, type, abi::kRightRecv, kNowLazy, &t);
   if (st != abi::kOk) return st;
   if (type == abi::kObjNotification) {

@@ -265,8 +265,8 @@ Process* Spawn(const char* name, size_t len, uint8_t priority, Process* parent, 
   const uint64_t args[4] = {abi::kUserHeapBase, abi::kUserHeapSize, p->pid, arg};
   p->priority = priority;
   p->token = CreateRootToken(abi::kObjProcess, abi::kRightsAll, p);
-  Token* self = p->token != nullptr ? CreateRootToken(abi::kObjProcess, abi::kRightManage, p)
-                                    : nullptr;
+  Token* self =
+      p->token != nullptr ? CreateRootToken(abi::kObjProcess, abi::kRightManage, p) : nullptr;
   p->thread = self != nullptr ? CreateUserThread(p, p->name, priority, entry, abi::kUserStackTop,
                                                  args, /*ready=*/false)
                               : nullptr;

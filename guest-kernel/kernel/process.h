@@ -22,13 +22,13 @@ inline constexpr uint32_t kMaxThreads = 4;
 struct Process {
   uint32_t pid = 0;
   char name[16] = {};
-  uint64_t root = 0;  // PML4 physical address
+  uint64_t root = 0;         // PML4 physical address
   Thread* thread = nullptr;  // the main thread (threads[0])
   Thread* threads[kMaxThreads] = {};
   uint32_t thread_count = 0;
   uint8_t priority = 0;
-  TokenTable tokens;            // handle 1: its own kObjProcess token
-  Token* token = nullptr;       // root process token (held by whoever spawned it)
+  TokenTable tokens;             // handle 1: its own kObjProcess token
+  Token* token = nullptr;        // root process token (held by whoever spawned it)
   Endpoint* fault_ep = nullptr;  // supervisor: faults are reported there
   uint64_t fault_badge = 0;
   uint32_t given = 0;  // handles given before start (kOpGive)

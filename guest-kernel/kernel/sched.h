@@ -68,7 +68,7 @@ struct Thread {
   Thread* reply_to = nullptr;    // the caller this thread answers next (one-shot reply capability)
   Thread* replier = nullptr;     // a caller: the server holding its reply capability
   int64_t ipc_result = 0;
-  uint64_t ipc_deadline = 0;      // tick when the wait times out, 0 = never
+  uint64_t ipc_deadline = 0;  // tick when the wait times out, 0 = never
   Thread* ipc_timer_next = nullptr;
   bool ipc_timed = false;
   uint64_t ipc_buffer = 0;  // physical frame of its abi::IpcBuffer

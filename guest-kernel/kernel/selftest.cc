@@ -7,13 +7,13 @@
 #include "kernel/heap.h"
 #include "kernel/invoke.h"
 #include "kernel/ipc.h"
-#include "lib/cmdline.h"
 #include "kernel/machine.h"
 #include "kernel/process.h"
 #include "kernel/sched.h"
 #include "kernel/serial_input.h"
 #include "kernel/syscall.h"
 #include "kernel/vm.h"
+#include "lib/cmdline.h"
 
 namespace kernel {
 namespace {
@@ -226,7 +226,8 @@ constexpr const char* kIpcChecks[] = {
     "ipc: waiting senders are served by priority; a reply capability works once",
     "ipc: map and grant of frames; revoke unmaps (fault reported to the supervisor)",
     "ipc: a faulting process is reported to its supervisor by IPC",
-    "ipc: I/O ports via the TSS bitmap: allowed in the token's range, #GP outside; no Map right, no ports",
+    "ipc: I/O ports via the TSS bitmap: allowed in the token's range, #GP outside; no Map right, "
+    "no ports",
     "ipc: a second thread (kOpCreateThread) with its own IPC buffer calls the first",
     "ipc: drivers: MMIO sub-range mapped uncached (Write needed for RW), IRQ line bound once",
 };
@@ -241,8 +242,8 @@ void IpcChecks(Tap& tap) {
     GiveRootTokens(p);
     StartProcess(p, rounds);
     code = WaitProcess(p);
-    Print("# uipc exit code {:#x}, {} messages, {} direct switches\n", code,
-          GetIpcStats().messages, GetIpcStats().fast_switches);
+    Print("# uipc exit code {:#x}, {} messages, {} direct switches\n", code, GetIpcStats().messages,
+          GetIpcStats().fast_switches);
   }
   for (size_t bit = 0; bit < sizeof(kIpcChecks) / sizeof(kIpcChecks[0]); ++bit) {
     tap.Result(code >= 0 && (code & (1ll << bit)) == 0, kIpcChecks[bit]);

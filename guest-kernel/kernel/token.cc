@@ -41,8 +41,7 @@ void MaybeFree(Token* t) {
 
 void SetTokenRevokeHook(void (*hook)(Token*)) { g_revoke_hook = hook; }
 
-Token* CreateRootToken(uint64_t type, uint64_t rights, void* object, uint64_t base,
-                       uint64_t size) {
+Token* CreateRootToken(uint64_t type, uint64_t rights, void* object, uint64_t base, uint64_t size) {
   Token* t = AllocToken();
   if (t == nullptr) return nullptr;
   t->type = type;

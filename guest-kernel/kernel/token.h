@@ -76,8 +76,7 @@ class TokenTable {
   // Resolves `handle` for an operation needing `rights` (and `type` unless
   // kObjNone) at time `now`. Error order: kErrBadHandle, kErrRevoked,
   // kErrExpired, kErrWrongType, kErrDenied.
-  int64_t Lookup(uint64_t handle, uint64_t type, uint64_t rights, uint64_t now,
-                 Token** out) const;
+  int64_t Lookup(uint64_t handle, uint64_t type, uint64_t rights, uint64_t now, Token** out) const;
   // The token behind a valid handle regardless of its state (nullptr if none).
   Token* Peek(uint64_t handle) const;
   // Closes a handle: kOk or kErrBadHandle. The token is released.

@@ -80,6 +80,7 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
       user::Print("[init] {} failed {} times, not restarting\n", s.name, s.restarts);
       continue;
     }
-    if (Start(s, m.badge - 1)) user::Print("[init] restarted {} ({} of {})\n", s.name, s.restarts, kMaxRestarts);
+    if (Start(s, m.badge - 1))
+      user::Print("[init] restarted {} ({} of {})\n", s.name, s.restarts, kMaxRestarts);
   }
 }

@@ -103,14 +103,22 @@ inline bool StrEq(const char* a, size_t n, const char* b) {
 }
 inline const char* ErrorName(int64_t e) {
   switch (e) {
-    case abi::kErrDenied: return "denied (missing right)";
-    case abi::kErrExpired: return "expired";
-    case abi::kErrRevoked: return "revoked";
-    case abi::kErrBadHandle: return "bad handle";
-    case abi::kErrWrongType: return "wrong type";
-    case abi::kErrNotFound: return "not found";
-    case abi::kErrTimeout: return "timeout";
-    default: return "error";
+    case abi::kErrDenied:
+      return "denied (missing right)";
+    case abi::kErrExpired:
+      return "expired";
+    case abi::kErrRevoked:
+      return "revoked";
+    case abi::kErrBadHandle:
+      return "bad handle";
+    case abi::kErrWrongType:
+      return "wrong type";
+    case abi::kErrNotFound:
+      return "not found";
+    case abi::kErrTimeout:
+      return "timeout";
+    default:
+      return "error";
   }
 }
 inline uint64_t Rdtsc() {

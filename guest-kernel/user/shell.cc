@@ -118,7 +118,8 @@ void Help() {
 void Ps() {
   char line[128];
   for (uint64_t i = 0;; ++i) {
-    const int64_t n = Invoke(kCtl, kOpProcessInfo, i, reinterpret_cast<uint64_t>(line), sizeof(line));
+    const int64_t n =
+        Invoke(kCtl, kOpProcessInfo, i, reinterpret_cast<uint64_t>(line), sizeof(line));
     if (n <= 0) break;
     Out(line, static_cast<size_t>(n));
     Out("\r\n", 2);
@@ -126,8 +127,8 @@ void Ps() {
 }
 
 void Tokens() {
-  static const char* const kTypes[] = {"none", "control", "endpoint", "notification", "process",
-                                       "frames", "mmio", "irq", "ports"};
+  static const char* const kTypes[] = {"none",   "control", "endpoint", "notification", "process",
+                                       "frames", "mmio",    "irq",      "ports"};
   for (uint64_t i = 0; i < 64; ++i) {
     uint64_t word = 0;
     const int64_t h = Invoke(kSelfHandle, kOpListTokens, i, 0, 0, &word);
@@ -184,13 +185,16 @@ void IpcBench(uint64_t n) {
   }
   Invoke(static_cast<uint64_t>(h), kOpClose);
   const uint64_t med = Median(s, n);
-  Print("ipcbench: {} round trips (Call + ReplyRecv, one word, shell <-> echo, 2 address spaces)\r\n", n);
+  Print(
+      "ipcbench: {} round trips (Call + ReplyRecv, one word, shell <-> echo, 2 address spaces)\r\n",
+      n);
   Print("ipcbench: median {} cycles ({} ns at {} MHz), min {}, max {}; checksum {}\r\n", med,
         mhz != 0 ? med * 1000 / mhz : 0, mhz, s[0], s[n - 1],
         check == n * (n - 1) / 2 ? "ok" : "BAD");
-  Print("ipcbench: guest instructions per round trip: {} ({} in the kernel; single-stepped under "
-        "QEMU+gdb, tools/count-ipc-path.sh)\r\n",
-        kPathInstructions, kPathInstructionsKernel);
+  Print(
+      "ipcbench: guest instructions per round trip: {} ({} in the kernel; single-stepped under "
+      "QEMU+gdb, tools/count-ipc-path.sh)\r\n",
+      kPathInstructions, kPathInstructionsKernel);
 }
 
 void Sum(const char* arg, size_t len) {
@@ -198,6 +202,7 @@ void Sum(const char* arg, size_t len) {
   const bool by_count = ParseU64(arg, len, &want);
   uint32_t hash = 2166136261u;  // FNV-1a 32 (offset basis)
   uint64_t count = 0;
+  const int64_t t0 = Invoke(kCtl, kOpClock);
   if (by_count) {
     for (; count < want; ++count) {
       hash = (hash ^ static_cast<uint8_t>(GetChar())) * 16777619u;
@@ -225,7 +230,8 @@ void Sum(const char* arg, size_t len) {
       last[0] = c;
     }
   }
-  Print("sum: {} bytes fnv1a {:#010x}\r\n", count, hash);
+  const int64_t ms = (Invoke(kCtl, kOpClock) - t0) / 1000;
+  Print("sum: {} bytes fnv1a {:#010x} in {} ms\r\n", count, hash, ms);
 }
 
 void RunTests() {
@@ -300,7 +306,8 @@ void RunCmdline() {
   if (n <= 0) return;
   const size_t len = static_cast<size_t>(n);
   for (size_t i = 0; i + 3 <= len; ++i) {
-    if ((i != 0 && text[i - 1] != ' ') || text[i] != 's' || text[i + 1] != 'h' || text[i + 2] != '=')
+    if ((i != 0 && text[i - 1] != ' ') || text[i] != 's' || text[i + 1] != 'h' ||
+        text[i + 2] != '=')
       continue;
     size_t start = i + 3;
     size_t end = start;

@@ -32,8 +32,8 @@ bool RoundTrips(uint64_t n) {
   g_echo_ep = static_cast<uint64_t>(Invoke(kCtl, kOpCreateEndpoint));
   g_ns_ep = static_cast<uint64_t>(Invoke(kCtl, kOpCreateEndpoint));
   g_sup_ep = static_cast<uint64_t>(Invoke(kCtl, kOpCreateEndpoint));
-  const int64_t p = StartWith("echo", 120, g_echo_ep, kRightsAll, g_ns_ep,
-                              kRightSend | kRightTransfer, 0, 1);
+  const int64_t p =
+      StartWith("echo", 120, g_echo_ep, kRightsAll, g_ns_ep, kRightSend | kRightTransfer, 0, 1);
   if (p < 0) return false;
   g_echo_proc = static_cast<uint64_t>(p);
   Msg m;
@@ -123,7 +123,8 @@ bool Denials() {
   // Wrong type, missing control right, missing transfer right.
   expect(user::Send(kCtl, &m), kErrWrongType, "send on a control token");
   const int64_t weak = Invoke(kCtl, kOpDerive, kRightCtlClock);
-  expect(Invoke(static_cast<uint64_t>(weak), kOpCreateEndpoint), kErrDenied, "create without right");
+  expect(Invoke(static_cast<uint64_t>(weak), kOpCreateEndpoint), kErrDenied,
+         "create without right");
   const int64_t notx = Invoke(g_echo_ep, kOpDerive, kRightSend);
   user::Buffer()->xfer_handle = static_cast<uint64_t>(notx);
   c.tag = MakeTag(1, 0, kXferCopy);
@@ -157,7 +158,8 @@ bool PriorityOrder() {
   const int64_t n = Invoke(kCtl, kOpCreateNotification);
   const uint8_t prios[3] = {50, 70, 60};
   for (uint8_t pr : prios) {
-    if (StartWith("usend", pr, static_cast<uint64_t>(ep), kRightSend, 0, 0, pr, 9) < 0) return false;
+    if (StartWith("usend", pr, static_cast<uint64_t>(ep), kRightSend, 0, 0, pr, 9) < 0)
+      return false;
     Msg w;
     user::Buffer()->timeout_us = 15000;  // let it run and block
     w.tag = MakeTag(0, 0, 0, kTagTimeout);
@@ -251,19 +253,22 @@ bool Devices() {
       ok = false;
     }
   };
-  const int64_t win = Invoke(kMmio, kOpDeriveRange, 0, 0x1000, kRightMap | kRightDerive);  // no Write
+  const int64_t win =
+      Invoke(kMmio, kOpDeriveRange, 0, 0x1000, kRightMap | kRightDerive);  // no Write
   uint64_t base = 0;
   expect(Invoke(static_cast<uint64_t>(win), kOpRangeInfo, 0, 0, 0, &base), 0x1000, "range size");
   expect(static_cast<int64_t>(base), 0xd0000000, "range base");
   expect(Invoke(static_cast<uint64_t>(win), kOpDeriveRange, 0x800, 0x1000, kRightsAll),
          kErrInvalidArgument, "range beyond the parent");
   const uint64_t va = kUserMapBase + 0x400000;
-  expect(Invoke(static_cast<uint64_t>(win), kOpMap, va, 1), kErrDenied, "writable map without Write");
+  expect(Invoke(static_cast<uint64_t>(win), kOpMap, va, 1), kErrDenied,
+         "writable map without Write");
   expect(Invoke(static_cast<uint64_t>(win), kOpMap, va, 0), kOk, "read-only map");
   const uint32_t magic = *reinterpret_cast<volatile uint32_t*>(va);
   const int64_t line = Invoke(kIrq, kOpDeriveRange, 3, 1, kRightMap);  // COM2's line: unused
   const int64_t n = Invoke(kCtl, kOpCreateNotification);
-  expect(Invoke(kIrq, kOpBindIrq, static_cast<uint64_t>(n), 0), kErrDenied, "bind 16 lines at once");
+  expect(Invoke(kIrq, kOpBindIrq, static_cast<uint64_t>(n), 0), kErrDenied,
+         "bind 16 lines at once");
   expect(Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(n), 0), kOk, "bind");
   expect(Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(n), 1), kErrBusy,
          "bind twice");
@@ -315,8 +320,8 @@ bool Ports() {
             static_cast<int64_t>(m.w[0]) == kErrDenied;
   Msg fault;
   ok = ok && user::Recv(g_sup_ep, &fault) == 0 && fault.badge == 5 && fault.w[1] == 13;
-  const int64_t p2 = StartWith("uports", 90, kPorts, kRightMap, static_cast<uint64_t>(ep),
-                               kRightSend, 0, 6);
+  const int64_t p2 =
+      StartWith("uports", 90, kPorts, kRightMap, static_cast<uint64_t>(ep), kRightSend, 0, 6);
   ok = ok && p2 > 0 && user::Recv(static_cast<uint64_t>(ep), &m) == 0 && m.w[0] == 0;
   ok = ok && user::Recv(g_sup_ep, &fault) == 0 && fault.badge == 6 && fault.w[1] == 13;
   user::Print("# uipc: ports: allowed read gave {:#x}, outside the range #GP ({})\n", m.w[1],

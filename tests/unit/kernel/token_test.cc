@@ -157,9 +157,9 @@ TEST_F(TokenTest, LookupErrorsAreDistinct) {
   EXPECT_EQ(table_.Lookup(h, abi::kObjEndpoint, abi::kRightRecv, 0, &t), abi::kErrDenied);
   EXPECT_EQ(table_.Lookup(h, abi::kObjNotification, 0, 0, &t), abi::kErrWrongType);
   EXPECT_EQ(table_.Lookup(0, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);
-  EXPECT_EQ(table_.Lookup(h + 1, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);   // empty slot
+  EXPECT_EQ(table_.Lookup(h + 1, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);      // empty slot
   EXPECT_EQ(table_.Lookup(h + 0x100, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);  // wrong gen
-  EXPECT_EQ(table_.Lookup(0xff, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);  // slot > 64
+  EXPECT_EQ(table_.Lookup(0xff, abi::kObjNone, 0, 0, &t), abi::kErrBadHandle);       // slot > 64
   Token* timed;
   ASSERT_EQ(DeriveToken(ep, abi::kRightsAll, 100, 0, 0, 0, &timed), abi::kOk);
   const uint64_t ht = Put(timed);
@@ -198,9 +198,41 @@ TEST_F(TokenTest, TableFullIsReported) {
 TEST_F(TokenTest, InspectWordPacksTypeRightsBadge) {
   Token* t = CreateRootToken(abi::kObjFrames, abi::kRightMap | abi::kRightWrite, nullptr, 0, 4096);
   t->badge = 3;
-  EXPECT_EQ(InspectWord(t), abi::kObjFrames | ((abi::kRightMap | abi::kRightWrite) << 8) |
-                                (1ull << 40));
+  EXPECT_EQ(InspectWord(t),
+            abi::kObjFrames | ((abi::kRightMap | abi::kRightWrite) << 8) | (1ull << 40));
   DiscardToken(t);
+}
+
+}  // namespace
+}  // namespace kernel
+
+namespace kernel {
+namespace {
+
+uint64_t g_fake_now = 0;
+int g_clock_reads = 0;
+uint64_t FakeClock() {
+  ++g_clock_reads;
+  return g_fake_now;
+}
+
+TEST_F(TokenTest, LazyClockIsReadOnlyForTokensWithAnExpiry) {
+  SetTokenClock(FakeClock);
+  g_clock_reads = 0;
+  Token* ep = CreateRootToken(abi::kObjEndpoint, abi::kRightsAll, &endpoint_);
+  const uint64_t h = Put(ep);
+  Token* t;
+  EXPECT_EQ(table_.Lookup(h, abi::kObjNone, 0, kNowLazy, &t), abi::kOk);
+  EXPECT_EQ(g_clock_reads, 0);
+  Token* timed;
+  ASSERT_EQ(DeriveToken(ep, abi::kRightsAll, 50, 0, 0, 0, &timed), abi::kOk);
+  const uint64_t ht = Put(timed);
+  g_fake_now = 49;
+  EXPECT_EQ(table_.Lookup(ht, abi::kObjNone, 0, kNowLazy, &t), abi::kOk);
+  g_fake_now = 50;
+  EXPECT_EQ(table_.Lookup(ht, abi::kObjNone, 0, kNowLazy, &t), abi::kErrExpired);
+  EXPECT_EQ(g_clock_reads, 2);
+  SetTokenClock(nullptr);
 }
 
 }  // namespace
