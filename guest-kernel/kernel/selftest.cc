@@ -356,8 +356,10 @@ void RunBench(uint64_t iterations) {
   const SyscallStats& after = GetSyscallStats();
   const uint64_t n = after.dispatch_count - before.dispatch_count;
   if (n > 0) {
-    Print("[bench] kernel time in non-Yield system calls: min {} mean {} cycles over {} calls\n",
-          after.dispatch_min, (after.dispatch_cycles - before.dispatch_cycles) / n, n);
+    Print(
+        "[bench] kernel time in system calls that do not switch (not Yield, not IPC): min {} mean "
+        "{} cycles over {} calls\n",
+        after.dispatch_min, (after.dispatch_cycles - before.dispatch_cycles) / n, n);
   }
 }
 

@@ -11,8 +11,9 @@ void SyscallDispatch(arch::TrapFrame* frame);
 
 struct SyscallStats {
   uint64_t total, via_fallback, via_syscall_entry;
-  // rdtsc from TrapDispatch entry to its return, summed over system calls
-  // other than Yield (which includes other threads' running time).
+  // rdtsc from TrapDispatch entry to its return, summed over Invoke,
+  // DebugPrint and bad numbers (Yield and IPC switch threads: their time
+  // would include other threads' running time).
   uint64_t dispatch_cycles, dispatch_count, dispatch_min;
 };
 SyscallStats& GetSyscallStats();

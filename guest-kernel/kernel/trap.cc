@@ -52,8 +52,11 @@ void ReportTrap(const char* tag, const arch::TrapFrame& f) {
 
 namespace {
 
-// Time inside the kernel for system calls that do not switch (not Yield):
-// what entry/exit costs beyond it is the host's.
+// Time inside the kernel for system calls that do not switch threads (not
+// Yield, not IPC, whose time would include the partner's): what entry/exit
+// costs beyond it is the host's. IPC skips the two rdtsc (its fast path).
+bool IsTimed(uint64_t nr) { return nr >= abi::kSysInvoke; }
+
 void NoteDispatch(uint64_t cycles) {
   kernel::SyscallStats& s = kernel::GetSyscallStats();
   s.dispatch_cycles += cycles;
@@ -77,26 +80,26 @@ extern "C" uint64_t TrapDispatch(arch::TrapFrame* f) {
   using namespace kernel;
   const bool from_user = (f->cs & 3) == 3;
   if (f->vector == kVecSyscall) {
-    const uint64_t t0 = arch::Rdtsc();
-    const uint64_t nr = f->rax;
+    const bool timed = IsTimed(f->rax);
+    const uint64_t t0 = timed ? arch::Rdtsc() : 0;
     ++GetSyscallStats().via_syscall_entry;
     f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
     SyscallDispatch(f);
     const uint64_t r = FinishSyscall(f);
-    if (nr != abi::kSysYield) NoteDispatch(arch::Rdtsc() - t0);
+    if (timed) NoteDispatch(arch::Rdtsc() - t0);
     return r;
   }
   if (f->vector == arch::kVecPageFault && from_user && f->rip == arch::SyscallEntryAddress()) {
     // design.md "The KVM on these machines": SYSCALL left the CPU in ring 3
     // at LSTAR and the fetch faulted. RCX/R11 hold what SYSCALL put there.
-    const uint64_t t0 = arch::Rdtsc();
-    const uint64_t nr = f->rax;
+    const bool timed = IsTimed(f->rax);
+    const uint64_t t0 = timed ? arch::Rdtsc() : 0;
     ++GetSyscallStats().via_fallback;
     f->rip = f->rcx;
     f->rflags = (f->r11 & kUserFlagsKept) | kFlagsIf;
     SyscallDispatch(f);
     const uint64_t r = FinishSyscall(f);
-    if (nr != abi::kSysYield) NoteDispatch(arch::Rdtsc() - t0);
+    if (timed) NoteDispatch(arch::Rdtsc() - t0);
     return r;
   }
   if (f->vector < 32) {

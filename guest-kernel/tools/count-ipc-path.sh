@@ -14,12 +14,21 @@ sys=$(objdump -d --no-show-raw-insn "$shell_elf" |
   awk '/rdtsc/{f=1} f && /mov +\$0x2,%eax/{g=1} g && /syscall/{print $1; exit}' | tr -d :)
 [ -n "$sys" ] || { echo "cannot find the Call in IpcBench" >&2; exit 1; }
 next=$(printf '0x%x' $((0x$sys + 2)))
+# Other programs link at the same addresses: the breakpoint only stops on
+# the Call's registers (RAX = kSysCall, tag 0); `next` must not start an
+# instruction in another program (checked below).
+for prog in init namesvc echo; do  # what runs during `sh=ipcbench`
+  other=$build/guest-kernel/user/$prog.elf
+  if objdump -d --no-show-raw-insn "$other" | grep -q "^  ${next#0x}:"; then
+    echo "warning: $next is also an instruction in $other: the count may stop there" >&2
+  fi
+done
 script=$(mktemp)
 cat > "$script" <<GDB
 set pagination off
 set confirm off
 target remote :$port
-hbreak *0x$sys
+hbreak *0x$sys if \$rax == 2 && \$rsi == 0 && \$r10 == 0
 continue
 continue
 continue
