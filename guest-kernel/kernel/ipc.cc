@@ -417,6 +417,10 @@ bool BindIrq(uint32_t irq, Notification* n, uint64_t bit) {
   return true;
 }
 
+void UnbindIrq(uint32_t irq) {
+  if (irq < 16) g_irq[irq] = IrqBinding{nullptr, 0};
+}
+
 bool IrqToNotification(uint32_t irq) {
   if (irq >= 16 || g_irq[irq].n == nullptr) return false;
   Signal(g_irq[irq].n, 1ull << (g_irq[irq].bit & 63));

@@ -54,6 +54,8 @@ void IpcDropReply(Thread* t);
 void IpcCancel(Thread* t);
 // Binds IRQ line `irq` (0..15) to notification bit; false if already bound.
 bool BindIrq(uint32_t irq, Notification* n, uint64_t bit);
+// Removes a binding (kernel self-test).
+void UnbindIrq(uint32_t irq);
 // An IRQ arrived (vector kVecIrqBase + irq); true when bound.
 bool IrqToNotification(uint32_t irq);
 
