@@ -155,7 +155,7 @@ enum InvokeOp : uint64_t {
   kOpSpawn = 12,        // (name*, len, priority) -> process handle, not started   kRightCtlSpawn
   kOpAllocFrames = 13,  // (pages) -> frames handle; RDX = physical base     kRightCtlMemory
   kOpClock = 14,        // () -> microseconds since boot; RDX = TSC Hz       kRightCtlClock
-  kOpPowerOff = 15,     // (status) -> does not return                       kRightCtlPower
+  kOpPowerOff = 15,     // (status 0..63) -> does not return                 kRightCtlPower
   kOpProcessInfo =
       16,           // (index, buf*, cap) -> bytes: one text line per process, or 0 kRightCtlInfo
   kOpMemInfo = 17,  // () -> free frames; RDX = total frames             kRightCtlInfo

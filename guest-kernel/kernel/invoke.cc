@@ -87,8 +87,9 @@ int64_t ControlOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
       return static_cast<int64_t>(NowUs());
     case abi::kOpPowerOff:
       if (!need(abi::kRightCtlPower)) return abi::kErrDenied;
+      if (a > 63) return abi::kErrInvalidArgument;  // design.md: vmm's status 0..63 is the guest's
       Print("[kernel] power off by {} pid {}, status {}\n", p->name, p->pid, a);
-      ExitMachine(static_cast<uint32_t>(a & 0xff));
+      ExitMachine(static_cast<uint32_t>(a));
     case abi::kOpProcessInfo: {
       if (!need(abi::kRightCtlInfo)) return abi::kErrDenied;
       if (!ValidateUserRange(p, b, c, true)) return abi::kErrBadPointer;

@@ -117,6 +117,8 @@ inline const char* ErrorName(int64_t e) {
       return "not found";
     case abi::kErrTimeout:
       return "timeout";
+    case abi::kErrInvalidArgument:
+      return "invalid argument";
     default:
       return "error";
   }

@@ -112,7 +112,7 @@ void Help() {
       "  sum [N]         reads N bytes (or lines up to a line '.') unechoed: count, FNV-1a\r\n"
       "  crash           asks echo to fault: init reports and restarts it\r\n"
       "  uptime          the kernel clock\r\n"
-      "  poweroff N      ends the machine with status N\r\n");
+      "  poweroff N      ends the machine with status N (0..63)\r\n");
 }
 
 void Ps() {
@@ -290,8 +290,8 @@ void Execute(const char* line, size_t n) {
     Print("uptime: {} ms\r\n", us / 1000);
   } else if (user::StrEq(cmd, cmd_len, "poweroff")) {
     if (!ParseU64(arg, arg_len, &v)) v = 0;
-    Invoke(kCtl, kOpPowerOff, v);
-    Print("poweroff: denied\r\n");
+    const int64_t r = Invoke(kCtl, kOpPowerOff, v);
+    Print("poweroff: {} (status 0..63)\r\n", user::ErrorName(r));
   } else {
     Print("unknown command: ");
     Out(cmd, cmd_len);
