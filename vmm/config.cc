@@ -177,8 +177,7 @@ Result<void> ValidateConfig(const VmConfig& config) {
   }
   if (config.cpus == 0) return MakeError(ErrorKind::kConfig, "cpus must be at least 1");
   if (config.cpus > kMaxCpus) {
-    return MakeError(ErrorKind::kConfig,
-                     "cpus {}: only {} vCPU is supported until SMP support lands", config.cpus,
+    return MakeError(ErrorKind::kConfig, "cpus {}: at most {} vCPUs are supported", config.cpus,
                      kMaxCpus);
   }
   if (config.timeout_seconds < 0) {

@@ -56,6 +56,8 @@ struct VmConfig {
 // aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0. kConfig on failure.
 [[nodiscard]] Result<void> ValidateConfig(const VmConfig& config);
 
-inline constexpr uint32_t kMaxCpus = 1;  // TODO(#6): SMP once the MP table lands
+// vCPUs: the MP table's limit (APIC IDs 0..cpus-1, the IOAPIC takes the next
+// ID, 255 is broadcast).
+inline constexpr uint32_t kMaxCpus = 254;
 
 }  // namespace vmm

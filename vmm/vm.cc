@@ -150,11 +150,7 @@ Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
 }
 
 Vm::~Vm() {
-  stopping_ = true;
-  KickAll();
-  for (auto& vcpu : vcpus_) {
-    if (vcpu->thread.joinable()) vcpu->thread.join();
-  }
+  JoinVcpus();
   event_loop_.Stop();
   if (console_) console_->RestoreTerminal();
 }
@@ -339,10 +335,11 @@ VmExit Vm::Run() {
     result = *exit_;
   }
   boot_trace::Mark("exit");
-  stopping_ = true;
-  KickAll();
-  for (auto& vcpu : vcpus_) {
-    if (vcpu->thread.joinable()) vcpu->thread.join();
+  JoinVcpus();
+  if (result.status == kExitTimeout && !vcpus_.empty()) {
+    // Where the guest was when time ran out: the vCPU threads are gone, so
+    // the main thread may read their registers.
+    result.details = DumpState(*vcpus_[0], true);
   }
   asio::post(event_loop_.context(), [&] {
     std::error_code ignored;
@@ -378,11 +375,27 @@ void Vm::RequestStop(VmExit exit) {
 }
 
 void Vm::KickAll() {
+  // kick_mutex_ keeps a thread from being joined (its pthread_t freed) while
+  // we signal it; JoinVcpus() clears the handle under the same lock.
+  std::lock_guard lock(kick_mutex_);
   for (auto& vcpu : vcpus_) {
     if (!vcpu->fd) continue;
     __atomic_store_n(&vcpu->fd->run()->immediate_exit, 1, __ATOMIC_SEQ_CST);
     pthread_t handle = vcpu->handle.load();
     if (handle != pthread_t{}) pthread_kill(handle, kKickSignal);
+  }
+}
+
+void Vm::JoinVcpus() {
+  stopping_ = true;
+  KickAll();
+  for (auto& vcpu : vcpus_) {
+    if (!vcpu->thread.joinable()) continue;
+    {
+      std::lock_guard lock(kick_mutex_);
+      vcpu->handle.store(pthread_t{});
+    }
+    vcpu->thread.join();
   }
 }
 

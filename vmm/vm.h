@@ -101,6 +101,8 @@ class Vm : public VmControl {
   void HandleMmio(Vcpu& vcpu);
   std::string DumpState(const Vcpu& vcpu, bool with_instruction) const;
   void KickAll();
+  // Stops and joins every vCPU thread. Main thread only; idempotent.
+  void JoinVcpus();
   void OnSerialOutput(std::span<const uint8_t> bytes);
   std::string LastSerialLine() const;
 
@@ -110,12 +112,14 @@ class Vm : public VmControl {
   firmware::BootInfo boot_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::VmFd> vm_fd_;
+  // Declared before everything that posts work to it (console, API server),
+  // so that it is destroyed after them.
+  EventLoop event_loop_;
   devices::Bus pio_bus_{"pio"};
   devices::Bus mmio_bus_{"mmio"};
   std::shared_ptr<devices::Serial> serial_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  EventLoop event_loop_;
 
   std::unique_ptr<ApiServer> api_server_;
   std::chrono::steady_clock::time_point started_at_{};
@@ -126,6 +130,7 @@ class Vm : public VmControl {
   std::mutex pause_mutex_;
   std::condition_variable pause_cv_;
 
+  std::mutex kick_mutex_;  // leaf lock: guards Vcpu::handle against join
   std::atomic<bool> stopping_{false};
   std::mutex exit_mutex_;
   std::condition_variable exit_cv_;

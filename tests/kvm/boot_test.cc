@@ -182,6 +182,15 @@ TEST(Boot, DefaultConfigBootsTheBundledKernel) {
   EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
 }
 
+TEST(Boot, SeveralVcpusBootAndEndCleanly) {
+  REQUIRE_KVM();
+  // The application processors wait for INIT/SIPI in the in-kernel LAPIC; the
+  // guest's exit must still stop every vCPU thread.
+  auto r = Boot("exit=9", {"--cpus", "4"});
+  EXPECT_EQ(r.status, 9) << r.err;
+  EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
+}
+
 TEST(BadInput, TruncatedKernelIs65) {
   fs::path dir = TempDir();
   {
@@ -209,7 +218,7 @@ TEST(BadInput, BadConfigIs78) {
   EXPECT_EQ(r.status, 78) << r.err;
   EXPECT_TRUE(Has(r.err, "bad.json")) << r.err;
   EXPECT_TRUE(Has(r.err, "memroy")) << r.err;
-  auto cpus = Vmm({"--kernel", GUEST_KERNEL, "--cpus", "2"});
+  auto cpus = Vmm({"--kernel", GUEST_KERNEL, "--cpus", "255"});
   EXPECT_EQ(cpus.status, 78) << cpus.err;
   fs::remove_all(dir);
 }
