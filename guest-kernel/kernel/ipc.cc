@@ -262,16 +262,18 @@ void Signal(Notification* n, uint64_t bits) {
 int64_t SysSend(arch::TrapFrame* f, bool call) {
   Thread* cur = Current();
   Process* p = cur->process;
-  const uint64_t now = kNowLazy;
-  Token* t = p->tokens.Peek(f->rdi);
-  if (t != nullptr && t->type == abi::kObjNotification && !call) {
-    const int64_t st = p->tokens.Lookup(f->rdi, abi::kObjNotification, abi::kRightSend, now, &t);
-    if (st != abi::kOk) return st;
+  // One lookup for both kinds; the same error order as Lookup (wrong type,
+  // then missing right).
+  Token* t;
+  const int64_t st = p->tokens.Lookup(f->rdi, abi::kObjNone, 0, kNowLazy, &t);
+  if (st != abi::kOk) return st;
+  if (t->type == abi::kObjNotification && !call) {
+    if ((t->rights & abi::kRightSend) == 0) return abi::kErrDenied;
     Signal(static_cast<Notification*>(t->object), f->rdx);
     return abi::kOk;
   }
-  const int64_t st = p->tokens.Lookup(f->rdi, abi::kObjEndpoint, abi::kRightSend, now, &t);
-  if (st != abi::kOk) return st;
+  if (t->type != abi::kObjEndpoint) return abi::kErrWrongType;
+  if ((t->rights & abi::kRightSend) == 0) return abi::kErrDenied;
   Endpoint* ep = static_cast<Endpoint*>(t->object);
   IpcMsg m = MsgFromFrame(f);
   m.badge = t->badge;
@@ -336,12 +338,12 @@ int64_t SysRecv(arch::TrapFrame* f) {
   Thread* cur = Current();
   Process* p = cur->process;
   const uint64_t tag = f->rsi;
-  Token* t = p->tokens.Peek(f->rdi);
-  const uint64_t type =
-      t != nullptr && t->type == abi::kObjNotification ? abi::kObjNotification : abi::kObjEndpoint;
-  const int64_t st = p->tokens.Lookup(f->rdi, type, abi::kRightRecv, kNowLazy, &t);
+  Token* t;
+  const int64_t st = p->tokens.Lookup(f->rdi, abi::kObjNone, 0, kNowLazy, &t);
   if (st != abi::kOk) return st;
-  if (type == abi::kObjNotification) {
+  if (t->type != abi::kObjEndpoint && t->type != abi::kObjNotification) return abi::kErrWrongType;
+  if ((t->rights & abi::kRightRecv) == 0) return abi::kErrDenied;
+  if (t->type == abi::kObjNotification) {
     return WaitNotification(static_cast<Notification*>(t->object), f, tag);
   }
   DropReply(cur, abi::kErrNoReply);

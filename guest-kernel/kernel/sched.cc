@@ -243,7 +243,7 @@ void BlockAndSwitchTo(Thread* next) {
     return;
   }
   next->ipc_wait = IpcWait::kNone;
-  if (g_runq.HighestLevel() > static_cast<int>(next->node.priority)) {
+  if (g_runq.AnyAbove(next->node.priority)) {
     MakeReady(next);
     Schedule();
     return;

@@ -87,3 +87,26 @@ TEST(RunQueue, RoundRobinByReenqueue) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RunQueue, AnyAboveLooksOnlyAtHigherLevels) {
+  kernel::RunQueue q;
+  kernel::RunNode a, b;
+  a.priority = 64;
+  b.priority = 200;
+  EXPECT_FALSE(q.AnyAbove(0));
+  q.Enqueue(&a);
+  EXPECT_TRUE(q.AnyAbove(0));
+  EXPECT_TRUE(q.AnyAbove(63));
+  EXPECT_FALSE(q.AnyAbove(64));
+  EXPECT_FALSE(q.AnyAbove(255));
+  q.Enqueue(&b);
+  EXPECT_TRUE(q.AnyAbove(64));
+  EXPECT_TRUE(q.AnyAbove(199));
+  EXPECT_FALSE(q.AnyAbove(200));
+  q.Remove(&b);
+  q.Remove(&a);
+}
+
+}  // namespace
