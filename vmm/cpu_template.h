@@ -6,7 +6,8 @@
 //  - kEmulated: kHost minus what a software KVM (this project's CI hosts:
 //    every guest instruction runs through KVM's x86 emulator) cannot execute:
 //    XSAVE/AVX*/FMA/F16C, CX16, SSE3 and later SSE extensions, PCID/INVPCID,
-//    SMEP/SMAP/UMIP, FSGSBASE, PKU, RDRAND/RDSEED, BMI/ADX/SHA, TSX, MPX.
+//    SMEP/SMAP/UMIP, FSGSBASE, PKU, RDRAND/RDSEED, BMI/ADX/SHA, TSX, MPX, and
+//    ERMS (so that Linux clears memory with rep stosq, not rep stosb).
 //    It is also the deterministic profile the regression suite wants.
 //
 // kAuto picks kEmulated when the host CPU has neither VMX nor SVM (KVM then
