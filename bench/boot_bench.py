@@ -7,7 +7,9 @@ so both see the same machine noise, and prints medians of
 
   - exec -> first serial byte (the guest's first byte on stdout)
   - exec -> exit (process end)
-  - peak RSS of the process (ru_maxrss from wait4)
+  - peak RSS of the process (VmHWM from /proc/PID/status, polled every
+    millisecond until the process ends: wait4's ru_maxrss would count the
+    benchmark's own Python pages, which the child had before it exec'd)
   - for vmm, peak RSS minus guest RAM the guest touched (vmm logs both at
     --log-level info; QEMU gives no such split)
 
@@ -33,13 +35,17 @@ def run(argv, env=None):
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
     first = None
+    hwm = 0
     err = b""
     fds = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
     while fds:
-        ready, _, _ = select.select(list(fds), [], [], 30)
+        hwm = max(hwm, read_hwm(proc.pid))
+        ready, _, _ = select.select(list(fds), [], [], 0.001)
         if not ready:
-            proc.kill()
-            break
+            if time.perf_counter() - start > 30:
+                proc.kill()
+                break
+            continue
         for fd in ready:
             data = os.read(fd, 65536)
             if not data:
@@ -51,7 +57,19 @@ def run(argv, env=None):
                 err += data
     _, status, usage = os.wait4(proc.pid, 0)
     end = (time.perf_counter() - start) * 1000
-    return first, end, usage.ru_maxrss, os.waitstatus_to_exitcode(status), err.decode(errors="replace")
+    return first, end, hwm, os.waitstatus_to_exitcode(status), err.decode(errors="replace")
+
+
+def read_hwm(pid):
+    """VmHWM of a live process in KiB, 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def median(values):
