@@ -18,6 +18,7 @@
 #include "firmware/layout.h"
 #include "vmm/boot_trace.h"
 #include "vmm/console/console.h"
+#include "vmm/guest_debug.h"
 #include "vmm/insn_name.h"
 
 namespace vmm {
@@ -77,18 +78,6 @@ kvm_segment ToKvm(const firmware::SegmentState& s) {
   return k;
 }
 
-Result<firmware::BootProtocol> ParseBootProtocol(const std::string& name) {
-  using firmware::BootProtocol;
-  if (name == "auto") return BootProtocol::kAuto;
-  if (name == "elf64") return BootProtocol::kElf64;
-  if (name == "pvh") return BootProtocol::kPvh;
-  if (name == "bzimage") return BootProtocol::kBzImage;
-  if (name == "multiboot") return BootProtocol::kMultiboot;
-  return MakeError(ErrorKind::kUsage,
-                   "unknown boot protocol '{}' (expected auto, elf64, pvh, bzimage or multiboot)",
-                   name);
-}
-
 // VmHWM from /proc/self/status: the process's peak resident set.
 uint64_t PeakRssKiB() {
   FILE* status = std::fopen("/proc/self/status", "r");
@@ -130,7 +119,7 @@ Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   boot_config.kernel_path = config.kernel;
   boot_config.initrd_paths = config.initrds;
   boot_config.cmdline = config.cmdline;
-  boot_config.protocol = TRY(ParseBootProtocol(config.boot_protocol));
+  boot_config.protocol = TRY(firmware::ParseBootProtocol(config.boot_protocol));
   boot_config.cpus = config.cpus;
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
   boot_trace::Mark("kernel-loaded");
@@ -461,8 +450,13 @@ bool Vm::HandleExit(Vcpu& vcpu) {
                                      run->fail_entry.hardware_entry_failure_reason),
                          DumpState(vcpu, false), true});
       return false;
+    case KVM_EXIT_DEBUG:  // a ring-0 int3 goes back to the guest as #BP (vmm/guest_debug.h)
     case KVM_EXIT_INTERNAL_ERROR: {
-      const bool emulation = run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION;
+      if (auto handed_back = ReinjectInt3(*vcpu.fd, *memory_); handed_back && *handed_back) {
+        return true;
+      }
+      const bool emulation = run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+                             run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION;
       RequestStop(VmExit{kExitKvmFailure,
                          emulation ? fmt::format("KVM could not emulate an instruction on vcpu {}",
                                                  vcpu.fd->id())

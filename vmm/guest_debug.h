@@ -1,0 +1,37 @@
+// Ring-0 `int3` on a software KVM (design.md, "The KVM on these machines").
+//
+// KVM's x86 instruction emulator cannot deliver `int3` in protected/long mode
+// (it emulates software interrupts only in real mode), so on this host a
+// guest kernel's own int3 -- Linux's alternatives self-test, its text_poke
+// breakpoints, kprobes -- stops the guest with an emulation failure. vmm
+// hands it back: RIP is moved past the 0xCC (#BP is a trap: the frame's RIP
+// is the next instruction, Intel SDM Vol. 3A §6.5) and vector 3 is injected
+// with KVM_SET_VCPU_EVENTS, so the guest's own #BP handler runs as it would on
+// hardware. Exits that are int3 reported as KVM_EXIT_DEBUG (when software
+// breakpoints are enabled with KVM_SET_GUEST_DEBUG) are handled the same way.
+//
+// Called on the exiting vCPU's thread only. docs/linux.md has the measurements.
+#pragma once
+
+#include <cstdint>
+
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
+#include "vmm/kvm/kvm.h"
+
+namespace vmm {
+
+// Turns on KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP for `fd`: every
+// guest int3 then exits with KVM_EXIT_DEBUG instead of being run by KVM.
+[[nodiscard]] Result<void> EnableSoftwareBreakpointExits(kvm::VcpuFd& fd);
+
+// If the current exit of `fd` (KVM_EXIT_INTERNAL_ERROR with an emulation
+// failure, or KVM_EXIT_DEBUG with exception 3) stopped on an int3, injects #BP
+// into the guest and returns true; the vCPU can then be run again. Returns
+// false, changing nothing, for any other exit.
+[[nodiscard]] Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory);
+
+// How many int3s ReinjectInt3 has handed back (all vCPUs).
+uint64_t ReinjectedInt3Count();
+
+}  // namespace vmm
