@@ -18,6 +18,8 @@ the words of --cmdline, in this order:
   hang           sleep until --timeout, then end with status 82
   ignore-timeout sleep for an hour, ignoring --timeout (watchdog tests)
   crash          die of SIGSEGV
+  read-input     read one line from stdin and print "got: <line>"
+  prompt         write "$ " without a newline
 
 Like vmm it ends with 66 when --kernel names a missing file, and with
 --boot-trace it writes "boot-trace: <event> <ms> ms" lines on stderr.
@@ -107,6 +109,11 @@ def main(argv):
             status = 82
         elif key == "ignore-timeout":
             time.sleep(3600)
+        elif key == "prompt":
+            sys.stdout.write("$ ")
+            sys.stdout.flush()
+        elif key == "read-input":
+            out("got: " + sys.stdin.readline().rstrip("\r\n"))
         elif key == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
     trace(boot_trace, "exit")

@@ -183,6 +183,15 @@ def test_junit_parses(tmp):
     float(suite.get("time"))
 
 
+def test_input_is_typed_after_its_trigger(tmp):
+    write_case(tmp / "cases", "typed", cmdline="say=prompt>_ read-input", input="hello\r\n",
+               input_after="^prompt> $", expect=["^prompt> $", "^got: hello$"])
+    write_case(tmp / "cases", "typed-at-prompt", cmdline="prompt read-input", input="hi\n",
+               input_after="^\\$ $", expect=["^\\$ got: hi$"])
+    status, output, _ = run_suite([tmp / "cases"], tmp / "out")
+    check(status == 0, f"expected exit 0, got {status}", output)
+
+
 def test_repeat_reports_pass_rate(tmp):
     write_case(tmp / "cases", "again", cmdline="say=boot", expect=["boot"])
     status, output, _ = run_suite(["--repeat", "5", "--jobs", "2", tmp / "cases"], tmp / "out")

@@ -21,8 +21,9 @@ constexpr std::string_view kSourcePrefix = "${source}";
 
 // Every field a case may have; anything else is a typo worth reporting.
 const std::set<std::string, std::less<>> kKnownFields = {
-    "name", "description", "kernel", "initrd", "cmdline", "memory", "cpus",     "disks",
-    "args", "timeout",     "result", "expect", "forbid",  "tags",   "$comment",
+    "name",   "description", "kernel",   "initrd",  "cmdline",     "memory",
+    "cpus",   "disks",       "args",     "timeout", "result",      "expect",
+    "forbid", "tags",        "$comment", "input",   "input_after",
 };
 
 std::unexpected<Error> FieldError(const fs::path& file, std::string_view field,
@@ -247,6 +248,14 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
     }
   }
   if (doc.contains("tags")) spec.tags = TRY(GetStringList(doc, "tags", file));
+  if (doc.contains("input")) spec.input = TRY(GetString(doc, "input", file));
+  if (doc.contains("input_after")) {
+    spec.input_after = TRY(GetString(doc, "input_after", file));
+    if (Result<void> ok = CheckPattern(*spec.input_after); !ok) {
+      return FieldError(file, "input_after", ok.error().message());
+    }
+    if (spec.input.empty()) return FieldError(file, "input_after", "needs an 'input' to send");
+  }
   return spec;
 }
 

@@ -66,6 +66,8 @@ struct CaseSpec {
   std::vector<std::string> expect;      // regexes, matched in order
   std::vector<std::string> forbid;      // regexes that must never match
   std::vector<std::string> tags;
+  std::string input;                       // typed on the guest's serial console (vmm's stdin)
+  std::optional<std::string> input_after;  // regex: type once a serial line matches it
 };
 
 // Parses one case. `file` names the case in errors and anchors relative paths.

@@ -115,6 +115,11 @@ void SerialMatcher::Feed(std::string_view bytes, double time_ms) {
   }
 }
 
+bool SerialMatcher::NextMatchesPartialLine() const {
+  if (all_matched() || line_.empty()) return false;
+  return std::regex_search(line_, expect_[hits_.size()].regex);
+}
+
 void SerialMatcher::Finish(double time_ms) {
   if (finished_) return;
   if (!line_.empty()) EndLine(time_ms);

@@ -75,6 +75,9 @@ class SerialMatcher {
   // The last kTailLines cleaned lines, including a final unterminated one
   // (after Finish()).
   const std::deque<std::string>& tail() const { return tail_; }
+  // True when the next expected pattern matches the unterminated line so far
+  // (a prompt without a newline); nothing is consumed.
+  bool NextMatchesPartialLine() const;
   // The unterminated line so far (cleaned).
   const std::string& partial_line() const { return line_; }
 

@@ -35,20 +35,29 @@ int PidFdOpen(pid_t pid) {
 
 }  // namespace
 
-Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv) {
+Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv, bool stdin_pipe) {
   if (argv.empty()) return MakeError(ErrorKind::kInternal, "empty command line");
   int out_pipe[2];
   int err_pipe[2];
+  int in_pipe[2] = {-1, -1};
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return MakeErrnoError(ErrorKind::kInternal, "pipe2");
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     close(out_pipe[0]);
     close(out_pipe[1]);
     return MakeErrnoError(ErrorKind::kInternal, "pipe2");
   }
+  if (stdin_pipe && pipe2(in_pipe, O_CLOEXEC) != 0) {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+    return MakeErrnoError(ErrorKind::kInternal, "pipe2");
+  }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (stdin_pipe) {
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
   // dup2 clears FD_CLOEXEC on the target; the pipe ends themselves close on exec.
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
@@ -80,9 +89,11 @@ Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv) {
   posix_spawnattr_destroy(&attr);
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (in_pipe[0] >= 0) close(in_pipe[0]);
   if (rc != 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
+    if (in_pipe[1] >= 0) close(in_pipe[1]);
     errno = rc;
     return MakeErrnoError(ErrorKind::kNoInput, "{}", argv[0]);
   }
@@ -91,6 +102,8 @@ Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv) {
   child.pid_ = pid;
   child.stdout_fd_ = out_pipe[0];
   child.stderr_fd_ = err_pipe[0];
+  child.stdin_fd_ = in_pipe[1];
+  if (child.stdin_fd_ >= 0) fcntl(child.stdin_fd_, F_SETFL, O_NONBLOCK);
   fcntl(child.stdout_fd_, F_SETFL, O_NONBLOCK);
   fcntl(child.stderr_fd_, F_SETFL, O_NONBLOCK);
   child.pid_fd_ = PidFdOpen(pid);
@@ -105,6 +118,7 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     pid_ = std::exchange(other.pid_, -1);
     stdout_fd_ = std::exchange(other.stdout_fd_, -1);
     stderr_fd_ = std::exchange(other.stderr_fd_, -1);
+    stdin_fd_ = std::exchange(other.stdin_fd_, -1);
     pid_fd_ = std::exchange(other.pid_fd_, -1);
     reaped_ = std::exchange(other.reaped_, false);
   }
@@ -123,12 +137,14 @@ void ChildProcess::Reset() {
   }
   CloseFd(stdout_fd_);
   CloseFd(stderr_fd_);
+  CloseFd(stdin_fd_);
   CloseFd(pid_fd_);
   pid_ = -1;
 }
 
 void ChildProcess::CloseStdout() { CloseFd(stdout_fd_); }
 void ChildProcess::CloseStderr() { CloseFd(stderr_fd_); }
+void ChildProcess::CloseStdin() { CloseFd(stdin_fd_); }
 
 void ChildProcess::Kill() {
   if (pid_ <= 0) return;

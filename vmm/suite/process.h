@@ -1,6 +1,7 @@
 // A child process with its stdout and stderr on non-blocking pipes.
 //
-// The child gets /dev/null as stdin and its own process group, so Kill()
+// The child gets /dev/null as stdin (or a pipe, for a case that types on the
+// guest's console) and its own process group, so Kill()
 // ends it and anything it started, and a Ctrl-C at the terminal reaches the
 // runner only (which then kills its children). Where the host kernel has
 // pidfd_open (Linux 5.3+), pid_fd() becomes readable when the child exits, so
@@ -20,8 +21,10 @@ namespace vmm::suite {
 
 class ChildProcess {
  public:
-  // Starts argv[0] (a path, not searched in PATH) with argv.
-  [[nodiscard]] static Result<ChildProcess> Spawn(const std::vector<std::string>& argv);
+  // Starts argv[0] (a path, not searched in PATH) with argv. With
+  // `stdin_pipe`, stdin_fd() is the (non-blocking) write end of its stdin.
+  [[nodiscard]] static Result<ChildProcess> Spawn(const std::vector<std::string>& argv,
+                                                  bool stdin_pipe = false);
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
@@ -34,9 +37,11 @@ class ChildProcess {
   int stdout_fd() const { return stdout_fd_; }
   int stderr_fd() const { return stderr_fd_; }
   int pid_fd() const { return pid_fd_; }  // -1 without pidfd support
+  int stdin_fd() const { return stdin_fd_; }
 
   void CloseStdout();
   void CloseStderr();
+  void CloseStdin();
 
   // SIGKILL to the child's process group. Safe to call repeatedly.
   void Kill();
@@ -52,6 +57,7 @@ class ChildProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
+  int stdin_fd_ = -1;
   int pid_fd_ = -1;
   bool reaped_ = false;
 };

@@ -89,6 +89,15 @@ struct Job {
   std::optional<int> wait_status;
   bool watchdog_fired = false;
   bool stopped_early = false;
+  // The case's `input`: typed once armed (at once, or when a serial line
+  // matches `input_after`, tested by input_trigger).
+  std::optional<SerialMatcher> input_trigger;
+  bool input_armed = false;
+  size_t input_sent = 0;
+
+  bool input_pending() const {
+    return input_armed && child && child->stdin_fd() >= 0 && input_sent < spec->input.size();
+  }
 
   ~Job() {
     if (serial_log >= 0) close(serial_log);
@@ -111,6 +120,7 @@ class Runner {
   void ReadStdout(Job& job, Clock::time_point now);
   void ReadStderr(Job& job, Clock::time_point now);
   void Reap(Job& job, Clock::time_point now);
+  void SendInput(Job& job);
   void FinishJob(Job& job);
   void DrawProgress(bool force);
   void ClearProgress();
@@ -201,7 +211,16 @@ void Runner::StartJob(size_t case_index, int run) {
   job->deadline = job->start + std::chrono::duration_cast<Clock::duration>(watchdog);
   record.observation.watchdog_s = watchdog.count();
 
-  Result<ChildProcess> child = ChildProcess::Spawn(record.command);
+  if (!job->spec->input.empty()) {
+    if (job->spec->input_after) {
+      Result<SerialMatcher> trigger = SerialMatcher::Create({*job->spec->input_after}, {});
+      if (trigger) job->input_trigger = std::move(*trigger);
+    } else {
+      job->input_armed = true;
+    }
+  }
+  Result<ChildProcess> child =
+      ChildProcess::Spawn(record.command, /*stdin_pipe=*/!job->spec->input.empty());
   if (!child || !job->matcher) {
     record.observation.end = Observation::End::kSpawnFailed;
     record.observation.detail = !child ? child.error().ToString() : matcher.error().ToString();
@@ -226,6 +245,11 @@ void Runner::ReadStdout(Job& job, Clock::time_point now) {
     if (!job.record.first_byte_ms) job.record.first_byte_ms = at;
     WriteAll(job.serial_log, data);
     job.matcher->Feed(data, at);
+    if (job.input_trigger && !job.input_armed) {
+      job.input_trigger->Feed(data, at);
+      job.input_armed =
+          job.input_trigger->all_matched() || job.input_trigger->NextMatchesPartialLine();
+    }
     if (job.matcher->forbidden() && !job.stopped_early && !job.child->reaped()) {
       // The verdict is known: do not wait for the guest to finish.
       job.stopped_early = true;
@@ -250,6 +274,20 @@ void Runner::ReadStderr(Job& job, Clock::time_point) {
     text.append(data);
     if (text.size() > 2 * RunRecord::kStderrKeep)
       text.erase(0, text.size() - RunRecord::kStderrKeep);
+  }
+}
+
+void Runner::SendInput(Job& job) {
+  while (job.input_pending()) {
+    std::string_view rest = std::string_view(job.spec->input).substr(job.input_sent);
+    ssize_t n = write(job.child->stdin_fd(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // pipe full: later
+    if (n <= 0) {  // EPIPE: vmm closed its stdin; nothing more to type
+      job.child->CloseStdin();
+      return;
+    }
+    job.input_sent += static_cast<size_t>(n);
   }
 }
 
@@ -359,6 +397,12 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
   g_interrupted = 0;
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
+  // Typing into a vmm that already ended must not kill the runner.
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  struct sigaction old_pipe = {};
+  sigaction(SIGPIPE, &ignore, &old_pipe);
 
   size_t next = 0;
   std::vector<pollfd> fds;
@@ -380,6 +424,7 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
       ChildProcess& child = *job->child;
       if (child.stdout_fd() >= 0) fds.push_back({child.stdout_fd(), POLLIN, 0});
       if (child.stderr_fd() >= 0) fds.push_back({child.stderr_fd(), POLLIN, 0});
+      if (job->input_pending()) timeout_ms = std::min(timeout_ms, kWaitPollMs);
       if (child.reaped()) {
         timeout_ms = std::min(timeout_ms, 100);  // pipe grace period
       } else if (child.pid_fd() >= 0) {
@@ -403,6 +448,7 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
       Job& job = **it;
       ReadStdout(job, now);
       ReadStderr(job, now);
+      SendInput(job);
       Reap(job, now);
       if (!job.child->reaped() && now >= job.deadline && !job.watchdog_fired) {
         job.watchdog_fired = true;
@@ -429,6 +475,7 @@ std::vector<RunRecord> Runner::Run(bool* interrupted) {
   }
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
   ClearProgress();
   std::fflush(options_.out);
 

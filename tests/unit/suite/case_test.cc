@@ -88,6 +88,16 @@ TEST(CaseParsing, BadValuesAreRejected) {
   EXPECT_NE(ErrorOf(R"({"kernel": ""})").find("field 'kernel'"), std::string::npos);
 }
 
+TEST(CaseParsing, InputAndItsTriggerParse) {
+  Result<CaseSpec> spec = Parse(R"({"kernel": "k", "input": "ls\r", "input_after": "ready"})");
+  ASSERT_TRUE(spec.has_value());
+  EXPECT_EQ(spec->input, "ls\r");
+  EXPECT_EQ(spec->input_after, "ready");
+
+  EXPECT_EQ(ErrorOf(R"({"kernel": "k", "input_after": "ready"})"),
+            "/src/tests/boot/banner.json: field 'input_after': needs an 'input' to send");
+}
+
 TEST(CaseParsing, SyntaxErrorNamesTheFile) {
   std::string error = ErrorOf("{ \"kernel\": ");
   EXPECT_TRUE(error.starts_with("/src/tests/boot/banner.json: not valid JSON")) << error;

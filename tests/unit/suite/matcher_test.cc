@@ -88,6 +88,15 @@ TEST(SerialMatcher, UnterminatedLastLineMatchesAtFinish) {
   EXPECT_EQ(matcher.hits()[0].line, 2u);
 }
 
+TEST(SerialMatcher, PromptWithoutNewlineIsSeenAsPartialLine) {
+  SerialMatcher matcher = Make({"^vmm> $"});
+
+  matcher.Feed("[shell] ready\nvmm> ", 0);
+
+  EXPECT_TRUE(matcher.NextMatchesPartialLine());
+  EXPECT_EQ(matcher.matched_count(), 0u);  // not consumed
+}
+
 TEST(SerialMatcher, ForbiddenPatternReportsLineAndText) {
   SerialMatcher matcher = Make({"never"}, {"panic|BUG|Oops"});
 
