@@ -37,7 +37,7 @@ QEMU_HIDDEN = [
     "popcnt", "aes", "xsave", "avx", "f16c", "rdrand",
     "fsgsbase", "bmi1", "hle", "avx2", "smep", "bmi2", "erms", "invpcid", "rtm", "mpx",
     "avx512f", "avx512dq", "rdseed", "adx", "smap", "avx512ifma", "clflushopt", "clwb",
-    "avx512cd", "sha-ni", "avx512bw", "avx512vl", "umip", "pku", "ospke", "waitpkg",
+    "avx512cd", "sha-ni", "avx512bw", "avx512vl", "umip", "pku", "waitpkg",
     "avx512vbmi", "avx512vbmi2", "gfni", "vaes", "vpclmulqdq", "avx512vnni", "avx512bitalg",
     "avx512-vpopcntdq", "rdpid", "fsrm", "xsaveopt", "xsavec", "xgetbv1", "xsaves",
     "abm", "sse4a", "misalignsse", "3dnowprefetch", "xop", "fma4", "tbm", "mmxext",
