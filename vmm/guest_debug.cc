@@ -37,6 +37,7 @@ Result<void> EnableSoftwareBreakpointExits(kvm::VcpuFd& fd) {
 }
 
 Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
+  if (TRY(SkipFwait(fd))) return true;
   const kvm_run* run = fd.run();
   bool at_int3 = false;  // RIP still points at the 0xCC
   kvm_regs regs = TRY(fd.GetRegs());
@@ -76,6 +77,24 @@ Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
     return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_VCPU_EVENTS (#BP) on vcpu {}", fd.id());
   }
   reinjected.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+Result<bool> SkipFwait(kvm::VcpuFd& fd) {
+  const kvm_run* run = fd.run();
+  if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
+      run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+      !(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
+      run->emulation_failure.insn_size < 1 || run->emulation_failure.insn_bytes[0] != 0x9b) {
+    return false;
+  }
+  if (run->emulation_failure.insn_size >= 2) {
+    const uint8_t next = run->emulation_failure.insn_bytes[1];
+    if (next >= 0xd8 && next <= 0xdf) return false;  // FNINIT etc. with a WAIT prefix
+  }
+  kvm_regs regs = TRY(fd.GetRegs());
+  regs.rip += 1;
+  TRY(fd.SetRegs(regs));
   return true;
 }
 

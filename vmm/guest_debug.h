@@ -28,8 +28,17 @@ namespace vmm {
 // If the current exit of `fd` (KVM_EXIT_INTERNAL_ERROR with an emulation
 // failure, or KVM_EXIT_DEBUG with exception 3) stopped on an int3, injects #BP
 // into the guest and returns true; the vCPU can then be run again. Returns
-// false, changing nothing, for any other exit.
+// false, changing nothing, for any other exit. Also steps over a lone x87
+// `fwait` (SkipFwait below), so that one hook in the exit handler covers both.
 [[nodiscard]] Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory);
+
+// If the current exit of `fd` is an emulation failure on a lone x87 `fwait`
+// (0x9B not followed by an x87 escape opcode D8..DF), steps RIP over it and
+// returns true. KVM's emulator implements no x87; with no unmasked x87
+// exception pending -- the state after FNINIT, which Linux keeps in the
+// kernel -- FWAIT does nothing (Intel SDM Vol. 2A, WAIT/FWAIT). Linux 6.1
+// executes one after SMP bring-up (docs/linux.md).
+[[nodiscard]] Result<bool> SkipFwait(kvm::VcpuFd& fd);
 
 // How many int3s ReinjectInt3 has handed back (all vCPUs).
 uint64_t ReinjectedInt3Count();
