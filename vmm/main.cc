@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -107,6 +108,8 @@ int RunVm(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout must not kill vmm: the console counts the lost bytes.
+  std::signal(SIGPIPE, SIG_IGN);
   auto logger = spdlog::stderr_color_mt("vmm");
   logger->set_pattern("vmm: %^%l%$: %v");
   spdlog::set_default_logger(logger);

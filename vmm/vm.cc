@@ -1,6 +1,7 @@
 #include "vmm/vm.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,9 @@
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "devices/virtio/block/block.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/rng/rng.h"
 #include "firmware/layout.h"
 #include "vmm/boot_trace.h"
 #include "vmm/console/console.h"
@@ -119,6 +123,7 @@ Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   boot_config.kernel_path = config.kernel;
   boot_config.initrd_paths = config.initrds;
   boot_config.cmdline = config.cmdline;
+  TRY(vm->CreateVirtioDevices(boot_config.cmdline));
   boot_config.protocol = TRY(firmware::ParseBootProtocol(config.boot_protocol));
   boot_config.cpus = config.cpus;
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
@@ -128,6 +133,7 @@ Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
 
   TRY(vm->SetUpKvm());
   TRY(vm->WireDevices());
+  TRY(vm->WireVirtio());
   for (uint32_t id = 0; id < config.cpus; ++id) {
     auto vcpu = std::make_unique<Vcpu>();
     vcpu->fd = TRY(vm->vm_fd_->CreateVcpu(id));
@@ -210,6 +216,95 @@ Result<void> Vm::WireDevices() {
     RequestStop(VmExit{0, "console: quit (Ctrl-A x)", "", false});
   };
   console_ = TRY(Console::Create(event_loop_.context(), spec, std::move(options)));
+  return {};
+}
+
+
+namespace {
+
+// The guest's interrupt for a virtio device: an irqfd, so raising it is one
+// eventfd write from whichever thread completes the request (no vCPU exit,
+// no ioctl). Edge semantics: a rising level signals; falling is a no-op.
+class IrqfdLine : public devices::IrqLine {
+ public:
+  explicit IrqfdLine(UniqueFd fd) : fd_(std::move(fd)) {}
+  void SetLevel(bool asserted) override {
+    if (!asserted) return;
+    uint64_t one = 1;
+    if (::write(fd_.get(), &one, sizeof(one)) < 0) {
+      spdlog::warn("irqfd write: {}", std::strerror(errno));
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+// Linux's virtio-mmio cmdline form allows IRQs routed by the MP table's ISA
+// entries (pins 0-15): devices use IRQ 5..12.
+constexpr size_t kMaxVirtioDevices = 8;
+
+void ArmNotifier(std::shared_ptr<devices::virtio::VirtioMmio> transport,
+                 asio::posix::stream_descriptor& notifier, uint64_t& buffer, uint32_t queue) {
+  notifier.async_read_some(
+      asio::buffer(&buffer, sizeof(buffer)),
+      [transport, &notifier, &buffer, queue](const std::error_code& ec, size_t) {
+        if (ec) return;  // cancelled at shutdown
+        transport->NotifyQueue(queue);
+        ArmNotifier(transport, notifier, buffer, queue);
+      });
+}
+
+}  // namespace
+
+Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
+  std::vector<std::shared_ptr<devices::virtio::VirtioDevice>> devices;
+  for (const auto& disk : config_.disks) {
+    auto block = devices::virtio::Block::Create(disk.path, disk.read_only);
+    if (!block) return std::unexpected(block.error().WithContext("--disk"));
+    devices.push_back(*block);
+  }
+  if (config_.rng) devices.push_back(std::make_shared<devices::virtio::Rng>());
+  if (devices.size() > kMaxVirtioDevices) {
+    return MakeError(ErrorKind::kConfig, "{} virtio devices requested; at most {} are supported",
+                     devices.size(), kMaxVirtioDevices);
+  }
+  for (size_t n = 0; n < devices.size(); ++n) {
+    auto slot = std::make_unique<VirtioSlot>();
+    slot->device = devices[n];
+    slot->base = firmware::kVirtioMmioBase + n * firmware::kVirtioMmioStride;
+    slot->irq = firmware::kVirtioMmioFirstIrq + static_cast<uint32_t>(n);
+    cmdline += (cmdline.empty() ? "" : " ") +
+               devices::virtio::VirtioMmio::CommandLineWord(slot->base, slot->irq);
+    virtio_.push_back(std::move(slot));
+  }
+  return {};
+}
+
+Result<void> Vm::WireVirtio() {
+  for (auto& slot : virtio_) {
+    int irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (irq_fd < 0) return MakeErrnoError(ErrorKind::kInternal, "eventfd for virtio irq");
+    UniqueFd irq_owner(irq_fd);
+    TRY(vm_fd_->RegisterIrqfd(irq_fd, slot->irq));
+    auto irq = std::make_shared<IrqfdLine>(std::move(irq_owner));
+    auto post = [this](std::function<void()> task) {
+      asio::post(event_loop_.context(), std::move(task));
+    };
+    slot->transport = devices::virtio::VirtioMmio::Create(slot->device, *memory_, irq, post);
+    TRY(mmio_bus_.Insert(slot->transport, slot->base, devices::virtio::VirtioMmio::kSize));
+    const size_t queues = slot->transport->queue_count();
+    slot->notify_buffers.resize(queues);
+    for (uint32_t q = 0; q < queues; ++q) {
+      int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (fd < 0) return MakeErrnoError(ErrorKind::kInternal, "eventfd for virtio queue");
+      auto notifier = std::make_unique<asio::posix::stream_descriptor>(event_loop_.context(), fd);
+      TRY(vm_fd_->RegisterIoeventfd(
+          fd, slot->base + devices::virtio::VirtioMmio::kQueueNotifyOffset, 4, /*pio=*/false, q));
+      ArmNotifier(slot->transport, *notifier, slot->notify_buffers[q], q);
+      slot->notifiers.push_back(std::move(notifier));
+    }
+  }
   return {};
 }
 
@@ -408,13 +503,36 @@ void Vm::VcpuLoop(Vcpu& vcpu) {
     }
     if (!*ran) {  // EINTR: a kick; re-check the stop and pause flags.
       __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-      if (paused_.load()) {
-        std::unique_lock lock(pause_mutex_);
-        pause_cv_.wait(lock, [this] { return !paused_.load() || stopping_.load(); });
-      }
+      if (paused_.load()) ParkWhilePaused(vcpu);
       continue;
     }
     if (!HandleExit(vcpu)) return;
+  }
+}
+
+// While paused the guest's time must stand still (as seen by the guest): the
+// vCPU's TSC offset is moved back by the length of the pause (in TSC cycles)
+// when it resumes, and kvmclock is frozen in Pause()/Resume(). Without
+// KVM_VCPU_TSC_OFFSET (Linux < 5.16) the guest's TSC jumps; that is logged.
+void Vm::ParkWhilePaused(Vcpu& vcpu) {
+  const auto parked_at = std::chrono::steady_clock::now();
+  {
+    std::unique_lock lock(pause_mutex_);
+    pause_cv_.wait(lock, [this] { return !paused_.load() || stopping_.load(); });
+  }
+  if (stopping_.load()) return;
+  auto offset = vcpu.fd->GetTscOffset();
+  auto khz = vcpu.fd->GetTscKhz();
+  if (!offset || !khz) {
+    spdlog::warn("vcpu {}: cannot hide the pause from the guest's TSC: {}", vcpu.fd->id(),
+                 (!offset ? offset.error() : khz.error()).ToString());
+    return;
+  }
+  const double paused_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - parked_at).count();
+  const auto cycles = static_cast<int64_t>(paused_s * 1000.0 * static_cast<double>(*khz));
+  if (auto set = vcpu.fd->SetTscOffset(*offset - cycles); !set) {
+    spdlog::warn("vcpu {}: {}", vcpu.fd->id(), set.error().ToString());
   }
 }
 
@@ -625,13 +743,24 @@ nlohmann::json Vm::Info() {
 }
 
 Result<void> Vm::Pause() {
-  if (!paused_.exchange(true)) KickAll();
+  std::lock_guard lock(pause_mutex_);
+  if (paused_.load()) return {};
+  if (auto clock = vm_fd_->GetClock(); clock) paused_clock_ = *clock;
+  paused_ = true;
+  KickAll();
   return {};
 }
 
 Result<void> Vm::Resume() {
   {
     std::lock_guard lock(pause_mutex_);
+    if (!paused_.load()) return {};
+    if (paused_clock_) {
+      if (auto set = vm_fd_->SetClock(*paused_clock_); !set) {
+        spdlog::warn("restoring kvmclock after a pause: {}", set.error().ToString());
+      }
+      paused_clock_.reset();
+    }
     paused_ = false;
   }
   pause_cv_.notify_all();

@@ -9,8 +9,8 @@
 // Threads: the main thread calls Create() and Run(); each vCPU thread runs
 // VcpuLoop(); the event-loop thread runs timers, signals and console I/O.
 // RequestStop() may be called from any of them; the first request wins.
-// Lock order: exit_mutex_ before nothing else (leaf lock); serial_line_mutex_
-// is a leaf lock too.
+// Lock order: pause_mutex_ before kick_mutex_; exit_mutex_, kick_mutex_ and
+// serial_line_mutex_ are otherwise leaf locks.
 #pragma once
 
 #include <pthread.h>
@@ -40,6 +40,10 @@
 
 namespace devices {
 class Serial;
+namespace virtio {
+class VirtioDevice;
+class VirtioMmio;
+}  // namespace virtio
 }  // namespace devices
 
 namespace vmm {
@@ -93,10 +97,16 @@ class Vm : public VmControl {
 
   Result<void> SetUpKvm();
   Result<void> WireDevices();
+  // virtio devices from the config (--disk, --rng): created before the kernel
+  // is loaded so that their virtio_mmio.device= words reach its command line;
+  // put on the MMIO bus with ioeventfd/irqfd by WireVirtio().
+  Result<void> CreateVirtioDevices(std::string& cmdline);
+  Result<void> WireVirtio();
   Result<void> SetUpVcpu(Vcpu& vcpu);
   void VcpuLoop(Vcpu& vcpu);
   // Handles one KVM exit; returns false when the vCPU must stop.
   bool HandleExit(Vcpu& vcpu);
+  void ParkWhilePaused(Vcpu& vcpu);
   void HandleIo(Vcpu& vcpu);
   void HandleMmio(Vcpu& vcpu);
   std::string DumpState(const Vcpu& vcpu, bool with_instruction) const;
@@ -118,6 +128,17 @@ class Vm : public VmControl {
   devices::Bus pio_bus_{"pio"};
   devices::Bus mmio_bus_{"mmio"};
   std::shared_ptr<devices::Serial> serial_;
+  // One virtio-mmio device and its notification plumbing.
+  struct VirtioSlot {
+    std::shared_ptr<devices::virtio::VirtioDevice> device;
+    std::shared_ptr<devices::virtio::VirtioMmio> transport;
+    uint64_t base = 0;
+    uint32_t irq = 0;
+    // One ioeventfd per queue, read on the event loop.
+    std::vector<std::unique_ptr<asio::posix::stream_descriptor>> notifiers;
+    std::vector<uint64_t> notify_buffers;
+  };
+  std::vector<std::unique_ptr<VirtioSlot>> virtio_;
   std::unique_ptr<Console> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 
@@ -129,6 +150,7 @@ class Vm : public VmControl {
   std::atomic<bool> paused_{false};
   std::mutex pause_mutex_;
   std::condition_variable pause_cv_;
+  std::optional<uint64_t> paused_clock_;  // kvmclock at Pause(), under pause_mutex_
 
   std::mutex kick_mutex_;  // leaf lock: guards Vcpu::handle against join
   std::atomic<bool> stopping_{false};

@@ -191,6 +191,28 @@ TEST(Boot, SeveralVcpusBootAndEndCleanly) {
   EXPECT_TRUE(Has(r.out, "vmm guest kernel")) << r.out;
 }
 
+TEST(Virtio, DevicesAreAnnouncedOnTheCommandLine) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  {
+    std::ofstream image(dir / "disk.img", std::ios::binary);
+    image.seekp(1 << 20);
+    image.put(0);
+  }
+  auto r = Boot("exit=0", {"--disk", (dir / "disk.img").string() + ",ro", "--rng"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(Has(r.out, "[boot] cmdline: exit=0 virtio_mmio.device=4K@0xd0000000:5 "
+                         "virtio_mmio.device=4K@0xd0001000:6"))
+      << r.out;
+  fs::remove_all(dir);
+}
+
+TEST(BadInput, MissingDiskIs66) {
+  auto r = Vmm({"--kernel", GUEST_KERNEL, "--disk", "/nonexistent/disk.img"});
+  EXPECT_EQ(r.status, 66) << r.err;
+  EXPECT_TRUE(Has(r.err, "/nonexistent/disk.img")) << r.err;
+}
+
 TEST(BadInput, TruncatedKernelIs65) {
   fs::path dir = TempDir();
   {

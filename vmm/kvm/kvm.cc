@@ -53,6 +53,7 @@ constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, sizeof(CpuidH
 constexpr unsigned long kGetMsrIndexList =
     _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, sizeof(MsrListHeader));
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, sizeof(MsrsHeader));
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, sizeof(MsrsHeader));
 
 // A header followed by `count` items, laid out as the kernel expects.
 template <typename Header, typename Item>
@@ -297,6 +298,59 @@ Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& m
     return MakeError(ErrorKind::kInternal, "KVM_SET_MSRS: MSR {:#x} was refused",
                      msrs[static_cast<size_t>(set)].first);
   }
+  return {};
+}
+
+Result<uint64_t> VcpuFd::GetMsr(uint32_t index) const {
+  VarStruct<MsrsHeader, kvm_msr_entry> list(1);
+  list.header()->nmsrs = 1;
+  list.items()[0] = kvm_msr_entry{};
+  list.items()[0].index = index;
+  int got = Ioctl(fd_.get(), kGetMsrs, list.data());
+  if (got < 0) return IoctlError("KVM_GET_MSRS");
+  if (got != 1) return MakeError(ErrorKind::kInternal, "KVM_GET_MSRS: MSR {:#x} refused", index);
+  return list.items()[0].data;
+}
+
+Result<int64_t> VcpuFd::GetTscOffset() const {
+  int64_t offset = 0;
+  kvm_device_attr attr{};
+  attr.group = KVM_VCPU_TSC_CTRL;
+  attr.attr = KVM_VCPU_TSC_OFFSET;
+  attr.addr = reinterpret_cast<uint64_t>(&offset);
+  if (Ioctl(fd_.get(), KVM_GET_DEVICE_ATTR, &attr) < 0) {
+    return IoctlError("KVM_GET_DEVICE_ATTR (KVM_VCPU_TSC_OFFSET)");
+  }
+  return offset;
+}
+
+Result<void> VcpuFd::SetTscOffset(int64_t offset) {
+  kvm_device_attr attr{};
+  attr.group = KVM_VCPU_TSC_CTRL;
+  attr.attr = KVM_VCPU_TSC_OFFSET;
+  attr.addr = reinterpret_cast<uint64_t>(&offset);
+  if (Ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) < 0) {
+    return IoctlError("KVM_SET_DEVICE_ATTR (KVM_VCPU_TSC_OFFSET)");
+  }
+  return {};
+}
+
+Result<uint32_t> VcpuFd::GetTscKhz() const {
+  int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  if (khz <= 0) return IoctlError("KVM_GET_TSC_KHZ");
+  return static_cast<uint32_t>(khz);
+}
+
+Result<uint64_t> VmFd::GetClock() const {
+  kvm_clock_data clock{};
+  if (Ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) return IoctlError("KVM_GET_CLOCK");
+  return static_cast<uint64_t>(clock.clock);
+}
+
+Result<void> VmFd::SetClock(uint64_t nanoseconds) {
+  kvm_clock_data clock{};
+  clock.clock = nanoseconds;
+  if (Ioctl(fd_.get(), KVM_SET_CLOCK, &clock) < 0) return IoctlError("KVM_SET_CLOCK");
   return {};
 }
 

@@ -65,6 +65,9 @@ class VmFd {
   [[nodiscard]] Result<void> RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length,
                                                bool pio, std::optional<uint64_t> datamatch);
   [[nodiscard]] Result<std::unique_ptr<VcpuFd>> CreateVcpu(uint32_t id);
+  // KVM_GET_CLOCK / KVM_SET_CLOCK: the kvmclock value guests read (ns).
+  [[nodiscard]] Result<uint64_t> GetClock() const;
+  [[nodiscard]] Result<void> SetClock(uint64_t nanoseconds);
 
  private:
   friend class Kvm;
@@ -95,6 +98,13 @@ class VcpuFd {
   [[nodiscard]] Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
   // Sets (index, value) pairs; fails naming the first MSR KVM refused.
   [[nodiscard]] Result<void> SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
+  [[nodiscard]] Result<uint64_t> GetMsr(uint32_t index) const;
+  // KVM_VCPU_TSC_OFFSET (KVM_{GET,SET}_DEVICE_ATTR, Linux 5.16+): the value
+  // KVM adds to the host TSC for this vCPU's rdtsc.
+  [[nodiscard]] Result<int64_t> GetTscOffset() const;
+  [[nodiscard]] Result<void> SetTscOffset(int64_t offset);
+  // KVM_GET_TSC_KHZ.
+  [[nodiscard]] Result<uint32_t> GetTscKhz() const;
   [[nodiscard]] Result<kvm_lapic_state> GetLapic() const;
   [[nodiscard]] Result<void> SetLapic(const kvm_lapic_state& lapic);
   // KVM_TRANSLATE: guest linear address -> guest physical, if mapped.
