@@ -9,7 +9,7 @@
 namespace vmm {
 namespace {
 
-constexpr uint8_t kInt3Opcode = 0xcc;  // Intel SDM Vol. 2A, INT3
+constexpr uint8_t kInt3Opcode = 0xcc;     // Intel SDM Vol. 2A, INT3
 constexpr uint8_t kBreakpointVector = 3;  // #BP, Intel SDM Vol. 3A §6.3.1
 
 std::atomic<uint64_t> reinjected{0};
