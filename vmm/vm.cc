@@ -198,9 +198,11 @@ Result<void> Vm::WireDevices() {
   });
   TRY(pio_bus_.Insert(phase_port, firmware::kBootPhasePort, 1));
 
-  auto i8042 = std::make_shared<devices::I8042>([this] {
-    RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false});
-  });
+  constexpr uint32_t kKeyboardIrq = 1;  // PC/AT IRQ 1
+  i8042_ = std::make_shared<devices::I8042>(
+      [this] { RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false}); },
+      std::make_shared<KvmIrqLine>(*vm_fd_, kKeyboardIrq));
+  auto& i8042 = i8042_;
   TRY(pio_bus_.Insert(i8042, firmware::kI8042DataPort, 1));
   TRY(pio_bus_.Insert(i8042, firmware::kI8042CommandPort, 1));
 
@@ -779,8 +781,10 @@ Result<void> Vm::Reset() {
 }
 
 Result<void> Vm::SendCtrlAltDel() {
-  return MakeError(ErrorKind::kUsage,
-                   "SendCtrlAltDel needs an i8042 keyboard, which this VM does not model yet");
+  // As Firecracker: the key presses reach the guest through the i8042; a
+  // guest with a keyboard driver reboots (and its i8042 reset ends vmm).
+  i8042_->InjectCtrlAltDel();
+  return {};
 }
 
 nlohmann::json Vm::Metrics() {

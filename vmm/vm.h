@@ -39,6 +39,7 @@
 #include "vmm/kvm/kvm.h"
 
 namespace devices {
+class I8042;
 class Serial;
 namespace virtio {
 class VirtioDevice;
@@ -128,6 +129,7 @@ class Vm : public VmControl {
   devices::Bus pio_bus_{"pio"};
   devices::Bus mmio_bus_{"mmio"};
   std::shared_ptr<devices::Serial> serial_;
+  std::shared_ptr<devices::I8042> i8042_;
   // One virtio-mmio device and its notification plumbing.
   struct VirtioSlot {
     std::shared_ptr<devices::virtio::VirtioDevice> device;

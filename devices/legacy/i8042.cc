@@ -25,11 +25,104 @@ constexpr uint8_t kSelfTestPassed = 0x55;
 
 }  // namespace
 
-I8042::I8042(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
+// Keyboard commands (IBM PS/2 Technical Reference, "Keyboard and Auxiliary
+// Device Controller", keyboard command set).
+constexpr uint8_t kKbdAck = 0xfa;
+constexpr uint8_t kKbdSetLeds = 0xed;
+constexpr uint8_t kKbdEcho = 0xee;
+constexpr uint8_t kKbdScancodeSet = 0xf0;
+constexpr uint8_t kKbdIdentify = 0xf2;
+constexpr uint8_t kKbdTypematic = 0xf3;
+constexpr uint8_t kKbdReset = 0xff;
+constexpr uint8_t kKbdSelfTestPassed = 0xaa;
+// Bounded so that a flood of injected keys cannot grow host memory.
+constexpr size_t kMaxKeyboardQueue = 4096;
+
+I8042::I8042(std::function<void()> on_reset, std::shared_ptr<IrqLine> kbd_irq)
+    : on_reset_(std::move(on_reset)), kbd_irq_(std::move(kbd_irq)) {}
+
+void I8042::InjectScancodes(std::span<const uint8_t> bytes) {
+  bool pulse = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (uint8_t byte : bytes) {
+      if (kbd_queue_.size() >= kMaxKeyboardQueue) break;
+      kbd_queue_.push_back(byte);
+    }
+    pulse = RefillLocked();
+  }
+  if (pulse) PulseIrq();
+}
+
+void I8042::InjectCtrlAltDel() {
+  bool translate;
+  {
+    std::lock_guard lock(mutex_);
+    translate = (command_byte_ & kCtrTranslate) != 0;
+  }
+  if (translate) {
+    InjectScancodes(kCtrlAltDelSet1);
+  } else {
+    InjectScancodes(kCtrlAltDelSet2);
+  }
+}
+
+size_t I8042::PendingKeyboardBytes() const {
+  std::lock_guard lock(mutex_);
+  return kbd_queue_.size();
+}
+
+bool I8042::RefillLocked() {
+  if (obf_ || kbd_queue_.empty() || (command_byte_ & kCtrKbdDisable)) return false;
+  output_buffer_ = kbd_queue_.front();
+  kbd_queue_.pop_front();
+  obf_ = true;
+  aux_obf_ = false;
+  return (command_byte_ & kCtrKbdInt) != 0;
+}
+
+void I8042::PulseIrq() {
+  if (!kbd_irq_) return;
+  kbd_irq_->SetLevel(false);
+  kbd_irq_->SetLevel(true);
+}
+
+void I8042::KeyboardCommandLocked(uint8_t value) {
+  if (kbd_pending_param_ != 0) {  // the parameter of 0xed/0xf0/0xf3
+    kbd_pending_param_ = 0;
+    kbd_queue_.push_back(kKbdAck);
+    return;
+  }
+  kbd_queue_.clear();  // a command flushes the keyboard's buffer
+  switch (value) {
+    case kKbdReset:
+      kbd_queue_.push_back(kKbdAck);
+      kbd_queue_.push_back(kKbdSelfTestPassed);
+      break;
+    case kKbdIdentify:  // MF2 keyboard
+      kbd_queue_.push_back(kKbdAck);
+      kbd_queue_.push_back(0xab);
+      kbd_queue_.push_back(0x83);
+      break;
+    case kKbdEcho:
+      kbd_queue_.push_back(kKbdEcho);
+      break;
+    case kKbdSetLeds:
+    case kKbdScancodeSet:
+    case kKbdTypematic:
+      kbd_pending_param_ = value;
+      kbd_queue_.push_back(kKbdAck);
+      break;
+    default:  // enable, disable, set defaults, ...
+      kbd_queue_.push_back(kKbdAck);
+      break;
+  }
+}
 
 void I8042::Read(const BusAccess& access, std::span<uint8_t> data) {
   if (data.empty()) return;
-  std::lock_guard lock(mutex_);
+  bool pulse = false;
+  std::unique_lock lock(mutex_);
   uint8_t value = 0;
   if (access.address == kCommandPort) {
     value = kStatusNotInhibited;
@@ -41,13 +134,17 @@ void I8042::Read(const BusAccess& access, std::span<uint8_t> data) {
     value = output_buffer_;  // an empty buffer reads its last value
     obf_ = false;
     aux_obf_ = false;
+    pulse = RefillLocked();
   }
+  lock.unlock();
   std::fill(data.begin(), data.end(), value);
+  if (pulse) PulseIrq();
 }
 
 void I8042::Write(const BusAccess& access, std::span<const uint8_t> data) {
   if (data.empty()) return;
   bool reset = false;
+  bool pulse = false;
   {
     std::lock_guard lock(mutex_);
     if (access.address == kCommandPort) {
@@ -56,7 +153,9 @@ void I8042::Write(const BusAccess& access, std::span<const uint8_t> data) {
       reset = DataLocked(data[0]);
     }
     if (reset) ++resets_;
+    pulse = RefillLocked();
   }
+  if (pulse) PulseIrq();
   if (reset && on_reset_) on_reset_();
 }
 
@@ -133,7 +232,7 @@ bool I8042::DataLocked(uint8_t value) {
       log_.Warn("byte {:#04x} for the absent aux device ignored", value);
       return false;
     default:
-      log_.Warn("byte {:#04x} for the absent keyboard ignored", value);
+      KeyboardCommandLocked(value);
       return false;
   }
 }

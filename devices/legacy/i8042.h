@@ -17,15 +17,24 @@
 //    output buffer (the echo that Linux's AUX_LOOP probe uses);
 //  - 0xf0-0xfe "pulse output port": a low nibble with bit 0 clear pulses
 //    the reset line, so 0xfe (the classic reboot) calls `on_reset`.
-// Keyboard and mouse commands (data writes without a pending controller
-// command, 0xd4) go to absent devices and are ignored (counted).
+// A minimal PS/2 keyboard sits on the first port: it answers the commands a
+// driver's probe sends (0xff reset -> FA AA, 0xf2 identify -> FA AB 83, 0xee
+// echo, 0xed/0xf0/0xf3 with their parameter byte, others -> FA) and takes
+// injected scancodes (InjectScancodes: the control API's SendCtrlAltDel).
+// Keyboard bytes wait in a queue behind the one-byte output buffer; each byte
+// that enters the buffer pulses IRQ 1 (when the command byte enables it), so
+// an edge-triggered IOAPIC pin sees one edge per byte. Mouse commands (0xd4)
+// go to an absent device and are ignored (counted).
 //
-// There are no interrupts, so Linux's AUX IRQ delivery test fails after its
-// 250 ms timeout; boot Linux with `i8042.noaux` (as Firecracker recommends).
-// `on_reset` is called on the vCPU thread, without the lock held.
+// The aux port has no interrupt, so Linux's AUX IRQ delivery test fails after
+// its 250 ms timeout; boot Linux with `i8042.noaux` (as Firecracker recommends).
+// `on_reset` and the IRQ line are called without the lock held (on the vCPU
+// thread, or on the caller's thread for InjectScancodes).
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -59,7 +68,20 @@ class I8042 : public BusDevice {
   static constexpr uint8_t kOutResetDeasserted = 0x01;
   static constexpr uint8_t kOutA20 = 0x02;
 
-  explicit I8042(std::function<void()> on_reset);
+  // `kbd_irq` (IRQ 1) may be null: keyboard bytes are then only polled.
+  explicit I8042(std::function<void()> on_reset, std::shared_ptr<IrqLine> kbd_irq = nullptr);
+
+  // Ctrl-Alt-Del, make and break codes, in scancode set 1 (what the guest
+  // reads with translation on, the BIOS default) and set 2 (translation off).
+  static constexpr uint8_t kCtrlAltDelSet1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+  static constexpr uint8_t kCtrlAltDelSet2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+                                                0x71, 0xf0, 0x11, 0xf0, 0x14};
+
+  // Queues keyboard bytes for the guest. Any thread.
+  void InjectScancodes(std::span<const uint8_t> bytes);
+  // Ctrl-Alt-Del in the scancode set the guest currently reads.
+  void InjectCtrlAltDel();
+  size_t PendingKeyboardBytes() const;
 
   std::string_view name() const override { return "i8042"; }
   void Read(const BusAccess& access, std::span<uint8_t> data) override;
@@ -73,6 +95,11 @@ class I8042 : public BusDevice {
   bool CommandLocked(uint8_t command);
   bool DataLocked(uint8_t value);
   void ReplyLocked(uint8_t value, bool aux = false);
+  void KeyboardCommandLocked(uint8_t value);
+  // Moves the next queued keyboard byte into an empty output buffer; returns
+  // true when IRQ 1 must be pulsed for it.
+  bool RefillLocked();
+  void PulseIrq();
 
   const std::function<void()> on_reset_;
   GuestLog log_{"i8042"};
@@ -86,6 +113,9 @@ class I8042 : public BusDevice {
   bool last_was_command_ = false;
   uint8_t pending_command_ = 0;  // command awaiting its data byte, or 0
   uint64_t resets_ = 0;
+  std::shared_ptr<IrqLine> kbd_irq_;
+  std::deque<uint8_t> kbd_queue_;
+  uint8_t kbd_pending_param_ = 0;  // keyboard command awaiting its parameter, or 0
 };
 
 }  // namespace devices
