@@ -19,12 +19,26 @@ struct Give {
 struct Service {
   const char* name;
   uint8_t priority;
-  Give gives[3];
+  Give gives[5];
   int restarts;
   uint64_t proc;
 };
 
-uint64_t g_sup, g_ns, g_echo, g_shell_ctl;
+uint64_t g_sup, g_ns, g_echo, g_shell_ctl, g_virtio;
+uint64_t g_mmio = 3, g_irq = 4, g_ctl = kCtl;
+
+// True when vmm put virtio-mmio devices on the command line.
+bool HasVirtio() {
+  char text[1024];
+  const int64_t n = user::Invoke(kCtl, kOpCmdline, reinterpret_cast<uint64_t>(text), sizeof(text));
+  const char key[] = "virtio_mmio.device=";
+  for (int64_t i = 0; i + 19 <= n; ++i) {
+    int64_t k = 0;
+    while (k < 19 && text[i + k] == key[k]) ++k;
+    if (k == 19) return true;
+  }
+  return false;
+}
 
 bool Start(Service& s, uint64_t index) {
   const int64_t proc = user::Spawn(kCtl, s.name, s.priority);
@@ -58,11 +72,24 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
   const uint64_t ep_server = kRightRecv | kRightSend | kRightDerive | kRightTransfer;
   const uint64_t ep_client = kRightSend | kRightTransfer;
   Service services[] = {
-      {"namesvc", 150, {{&g_ns, ep_server}, {}, {}}, 0, 0},
-      {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}}, 0, 0},
-      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}}, 0, 0},
+      {"namesvc", 150, {{&g_ns, ep_server}, {}, {}, {}, {}}, 0, 0},
+      {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}, {}, {}}, 0, 0},
+      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}, {}, {}}, 0, 0},
+      // The virtio driver (user/virtio.cc): started only with devices present.
+      {"virtio",
+       120,
+       {{&g_virtio, ep_server},
+        {&g_ns, ep_client},
+        {&g_mmio, kRightMap | kRightWrite | kRightDerive},
+        {&g_irq, kRightMap | kRightDerive},
+        {&g_ctl, kRightDerive | kRightCtlCreate | kRightCtlMemory | kRightCtlInfo |
+                     kRightCtlClock}},
+       0,
+       0},
   };
-  constexpr uint64_t kCount = sizeof(services) / sizeof(services[0]);
+  const bool virtio = HasVirtio();
+  const uint64_t kCount = sizeof(services) / sizeof(services[0]) - (virtio ? 0 : 1);
+  if (virtio) g_virtio = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
   for (uint64_t i = 0; i < kCount; ++i) {
     if (Start(services[i], i)) user::Print("[init] started {}\n", services[i].name);
   }

@@ -100,6 +100,101 @@ int64_t LookUp(const char* name) {
   return static_cast<int64_t>(b->xfer_handle);
 }
 
+// The virtio driver (user/virtio.cc), looked up in namesvc; it registers
+// shortly after boot, so a few tries.
+int64_t Virtio() {
+  int64_t h = kErrNotFound;
+  for (int i = 0; i < 200 && h == kErrNotFound; ++i) {
+    h = LookUp("virtio");
+    if (h == kErrNotFound) user::Yield();
+  }
+  if (h < 0) Print("virtio: no driver ({}); start vmm with --rng or --disk\r\n", user::ErrorName(h));
+  return h;
+}
+
+void Hex(const uint8_t* p, size_t n) {
+  static const char kDigits[] = "0123456789abcdef";
+  char out[2 * 64];
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 2 <= sizeof(out); ++i) {
+    out[k++] = kDigits[p[i] >> 4];
+    out[k++] = kDigits[p[i] & 15];
+  }
+  Out(out, k);
+}
+
+void Rng(uint64_t n) {
+  if (n == 0 || n > 64) n = 16;
+  const int64_t h = Virtio();
+  if (h < 0) return;
+  user::Msg m;
+  m.tag = MakeTag(1);
+  m.w[0] = n;
+  const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  if (r < 0 || static_cast<int64_t>(m.w[0]) <= 0) {
+    Print("rng: failed: {}\r\n", user::ErrorName(r < 0 ? r : static_cast<int64_t>(m.w[0])));
+    return;
+  }
+  Print("[rng] {} random bytes: ", m.w[0]);
+  Hex(user::Buffer()->data, m.w[0]);
+  Out("\r\n");
+}
+
+// blk read N | blk write SECTOR PATTERN (disk 0)
+void Blk(const char* arg, size_t n) {
+  size_t i = 0;
+  while (i < n && arg[i] != ' ') ++i;
+  const char* sub = arg;
+  const size_t sub_len = i;
+  while (i < n && arg[i] == ' ') ++i;
+  size_t j = i;
+  while (j < n && arg[j] != ' ') ++j;
+  uint64_t v = 0;
+  const bool have_v = ParseU64(arg + i, j - i, &v);
+  while (j < n && arg[j] == ' ') ++j;
+  const bool read = user::StrEq(sub, sub_len, "read");
+  const bool write = user::StrEq(sub, sub_len, "write");
+  if ((!read && !write) || !have_v || (write && j == n)) {
+    Out("usage: blk read N | blk write SECTOR PATTERN\r\n");
+    return;
+  }
+  const int64_t h = Virtio();
+  if (h < 0) return;
+  user::Msg m;
+  abi::IpcBuffer* b = user::Buffer();
+  if (read) {
+    if (v == 0) v = 1;
+    m.tag = MakeTag(2);
+    m.w[0] = 0;
+    m.w[1] = 0;
+    m.w[2] = v;
+  } else {
+    const size_t plen = n - j > 512 ? 512 : n - j;
+    for (size_t k = 0; k < plen; ++k) b->data[k] = static_cast<uint8_t>(arg[j + k]);
+    m.tag = MakeTag(3, plen);
+    m.w[0] = 0;
+    m.w[1] = v;
+  }
+  b->xfer_handle = 0;
+  const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  if (r < 0) {
+    Print("blk: failed: {}\r\n", user::ErrorName(r));
+  } else if (read) {
+    if (m.w[0] != 0) {
+      Print("blk: read failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
+      return;
+    }
+    Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v, m.w[2], m.w[1]);
+    Hex(b->data, 16);
+    Out("\r\n");
+  } else {
+    Print("blk: wrote sector {}: status {}, flush {}\r\n", v, static_cast<int64_t>(m.w[0]),
+          static_cast<int64_t>(m.w[1]));
+  }
+}
+
 void Help() {
   Out("commands:\r\n"
       "  help            this list\r\n"
@@ -112,6 +207,9 @@ void Help() {
       "  sum [N]         reads N bytes (or lines up to a line '.') unechoed: count, FNV-1a\r\n"
       "  crash           asks echo to fault: init reports and restarts it\r\n"
       "  uptime          the kernel clock\r\n"
+      "  rng [N]         N (<= 64, default 16) bytes from virtio-rng (--rng)\r\n"
+      "  blk read N      FNV-1a of sectors 0..N-1 of the first virtio-blk disk\r\n"
+      "  blk write S P   fills sector S with the text P repeated, then FLUSH\r\n"
       "  poweroff N      ends the machine with status N (0..63)\r\n");
 }
 
@@ -288,6 +386,10 @@ void Execute(const char* line, size_t n) {
   } else if (user::StrEq(cmd, cmd_len, "uptime")) {
     const int64_t us = Invoke(kCtl, kOpClock);
     Print("uptime: {} ms\r\n", us / 1000);
+  } else if (user::StrEq(cmd, cmd_len, "rng")) {
+    Rng(ParseU64(arg, arg_len, &v) ? v : 16);
+  } else if (user::StrEq(cmd, cmd_len, "blk")) {
+    Blk(arg, arg_len);
   } else if (user::StrEq(cmd, cmd_len, "poweroff")) {
     if (!ParseU64(arg, arg_len, &v)) v = 0;
     const int64_t r = Invoke(kCtl, kOpPowerOff, v);
