@@ -210,6 +210,7 @@ void Help() {
       "  rng [N]         N (<= 64, default 16) bytes from virtio-rng (--rng)\r\n"
       "  blk read N      FNV-1a of sectors 0..N-1 of the first virtio-blk disk\r\n"
       "  blk write S P   fills sector S with the text P repeated, then FLUSH\r\n"
+      "  virtio          driver counters: completions woken by the IRQ / by polling\r\n"
       "  poweroff N      ends the machine with status N (0..63)\r\n");
 }
 
@@ -390,6 +391,16 @@ void Execute(const char* line, size_t n) {
     Rng(ParseU64(arg, arg_len, &v) ? v : 16);
   } else if (user::StrEq(cmd, cmd_len, "blk")) {
     Blk(arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "virtio")) {
+    const int64_t h = Virtio();
+    if (h > 0) {
+      user::Msg m;
+      m.tag = MakeTag(4);
+      const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
+      Invoke(static_cast<uint64_t>(h), kOpClose);
+      if (r < 0) Print("virtio: failed: {}\r\n", user::ErrorName(r));
+      else Print("virtio: {} completions after an IRQ, {} found by polling, {} waits timed out, {} IRQs seen\r\n", m.w[0], m.w[1], m.w[2], m.w[3]);
+    }
   } else if (user::StrEq(cmd, cmd_len, "poweroff")) {
     if (!ParseU64(arg, arg_len, &v)) v = 0;
     const int64_t r = Invoke(kCtl, kOpPowerOff, v);

@@ -7,14 +7,17 @@
 // For each `virtio_mmio.device=4K@0xADDR:IRQ` word it derives the device's
 // window from the MMIO token, maps it, checks magic/version, negotiates
 // VERSION_1 (+ FLUSH/RO for blk), sets queue 0 up (8 entries) in one DMA page
-// and sets DRIVER_OK. Requests complete by polling the used ring (the IRQ
-// path is not used yet). Registers "virtio" in namesvc and answers:
+// and sets DRIVER_OK; binds the device's IRQ line to a notification. A
+// request sleeps on that notification (10 ms timeouts) until the used ring
+// moves: IRQ delivery is not reliable yet, the timeout makes it a poll.
+// Registers "virtio" in namesvc and answers:
 //   label 1 rng:       w0 = N (<= 1024) -> the bytes in the buffer, w0 = N
 //   label 2 blk read:  w0 = disk, w1 = first sector, w2 = count
 //                      -> w0 status (0 ok), w1 FNV-1a of the sectors, w2 capacity;
 //                         the first sector's 512 bytes in the buffer
 //   label 3 blk write: w0 = disk, w1 = sector, buffer = pattern (repeated to
 //                      512 bytes) -> w0 status of the write, w1 status of FLUSH
+//   label 4 counters:  w0 woken by IRQ, w1 by polling, w2 timed-out waits, w3 IRQs seen
 #include "user/runtime.h"
 
 namespace {
@@ -22,7 +25,7 @@ namespace {
 using namespace abi;
 using user::Invoke;
 using user::Print;
-constexpr uint64_t kEp = 2, kNs = 3, kMmio = 4, kCtl = 6;
+constexpr uint64_t kEp = 2, kNs = 3, kMmio = 4, kIrq = 5, kCtl = 6;
 constexpr uint64_t kMmioBase = 0xd0000000;
 constexpr uint32_t kQsz = 8;
 constexpr int kMaxDev = 8;
@@ -56,6 +59,8 @@ struct Dev {
   uint8_t* dma;  // one page
   uint64_t phys;
   uint16_t avail_idx, used_idx;
+  uint64_t notify;  // notification bound to the IRQ line (bit 0), or 0: poll
+  uint64_t by_irq, by_poll, timeouts, irqs;
   uint64_t capacity;
   bool ok;
 };
@@ -140,7 +145,18 @@ bool Setup(Dev& d, uint64_t index) {
 Desc* Descs(Dev& d) { return reinterpret_cast<Desc*>(d.dma + kOffDesc); }
 
 // Posts the chain starting at descriptor 0 and polls the used ring (1 s).
+// Takes a pending signal of the IRQ notification (poll): counts it as an IRQ
+// that arrived for an earlier request, so the next wait starts clean.
+void DrainIrq(Dev& d) {
+  if (d.notify == 0) return;
+  user::Buffer()->timeout_us = 0;
+  user::Msg m;
+  m.tag = kTagTimeout;
+  if (user::Recv(d.notify, &m) >= 0) ++d.irqs;
+}
+
 bool Submit(Dev& d) {
+  DrainIrq(d);
   volatile uint16_t* avail = reinterpret_cast<volatile uint16_t*>(d.dma + kOffAvail);
   avail[2 + (d.avail_idx % kQsz)] = 0;
   Barrier();
@@ -150,12 +166,23 @@ bool Submit(Dev& d) {
   Wr(d, kQueueNotify, 0);
   volatile uint16_t* used = reinterpret_cast<volatile uint16_t*>(d.dma + kOffUsed);
   const int64_t start = Invoke(kCtl, kOpClock);
+  bool woke = false;
   for (;;) {
     Barrier();
     if (used[1] != d.used_idx) break;
     if (Invoke(kCtl, kOpClock) - start > 1000000) return false;
-    user::Yield();
+    if (d.notify != 0) {
+      // Sleep until the IRQ (or 10 ms, then look again: a lost edge costs a poll).
+      user::Buffer()->timeout_us = 10000;
+      user::Msg m;
+      m.tag = kTagTimeout;
+      woke = user::Recv(d.notify, &m) >= 0;
+      if (!woke) ++d.timeouts;
+    } else {
+      user::Yield();
+    }
   }
+  if (woke) ++d.by_irq; else ++d.by_poll;
   ++d.used_idx;
   const uint32_t isr = Rd(d, kIntStatus);
   if (isr != 0) Wr(d, kIntAck, isr);
@@ -237,6 +264,12 @@ void ParseDevices() {
     }
     d.regs = reinterpret_cast<volatile uint8_t*>(va);
     if (!Setup(d, index)) continue;
+    // IRQ: line `irq` -> a notification, bit 0 (the kernel sends the EOI).
+    const int64_t line = Invoke(kIrq, kOpDeriveRange, irq, 1, kRightMap);
+    const int64_t note = Invoke(kCtl, kOpCreateNotification);
+    if (line >= 0 && note >= 0 &&
+        Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(note), 0) >= 0)
+      d.notify = static_cast<uint64_t>(note);
     if (d.id == 2)
       Print("[virtio] blk at {:#x} irq {}: {} sectors\n", addr, irq, d.capacity);
     else if (d.id == 4)
@@ -299,6 +332,15 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
         const int64_t st = BlkOne(*d, 1, m.w[1]);
         m.w[0] = static_cast<uint64_t>(st);
         m.w[1] = static_cast<uint64_t>(st == 0 ? BlkOne(*d, 4, 0) : -1);
+      }
+    } else if (label == 4) {  // statistics: w0 completions seen after an IRQ, w1 by polling
+      m.w[0] = m.w[1] = m.w[2] = m.w[3] = 0;
+      for (int i = 0; i < g_count; ++i) {
+        m.w[0] += g_dev[i].by_irq;
+        m.w[1] += g_dev[i].by_poll;
+        m.w[2] += g_dev[i].timeouts;
+        DrainIrq(g_dev[i]);
+        m.w[3] += g_dev[i].irqs;
       }
     } else {
       m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
