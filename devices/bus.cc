@@ -29,9 +29,8 @@ vmm::Result<void> Bus::Insert(std::shared_ptr<BusDevice> device, uint64_t base, 
     const uint64_t prev_last = prev->first + (prev->second.length - 1);
     if (prev_last >= base) {
       return vmm::MakeError(vmm::ErrorKind::kInternal,
-                            "{} bus: {} [{:#x}, {:#x}] overlaps {} [{:#x}, {:#x}]", name_,
-                            dev_name, base, last, prev->second.device->name(), prev->first,
-                            prev_last);
+                            "{} bus: {} [{:#x}, {:#x}] overlaps {} [{:#x}, {:#x}]", name_, dev_name,
+                            base, last, prev->second.device->name(), prev->first, prev_last);
     }
   }
   ranges_.emplace(base, Entry{base, length, std::move(device)});

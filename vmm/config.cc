@@ -70,8 +70,9 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
     } else if (key == "memory") {
       if (value.is_string()) {
         auto size = ParseSize(value.get<std::string>());
-        if (!size) return MakeError(ErrorKind::kConfig, "{}: field 'memory': {}", origin,
-                                    size.error().message());
+        if (!size)
+          return MakeError(ErrorKind::kConfig, "{}: field 'memory': {}", origin,
+                           size.error().message());
         config.memory = *size;
       } else if (value.is_number_unsigned()) {
         config.memory = value.get<uint64_t>();
@@ -84,7 +85,8 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
       }
       config.cpus = value.get<uint32_t>();
     } else if (key == "serial") {
-      if (!value.is_string()) return bad(key, "\"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\"");
+      if (!value.is_string())
+        return bad(key, "\"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\"");
       std::string serial = value.get<std::string>();
       for (std::string_view prefix : {"file:", "socket:"}) {
         if (serial.starts_with(prefix)) {
@@ -99,8 +101,9 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
         DiskConfig disk;
         if (item.is_string()) {
           auto parsed = ParseDiskSpec(item.get<std::string>());
-          if (!parsed) return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}]': {}", origin,
-                                        i, parsed.error().message());
+          if (!parsed)
+            return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}]': {}", origin, i,
+                             parsed.error().message());
           disk = *parsed;
         } else if (item.is_object()) {
           for (const auto& [disk_key, disk_value] : item.items()) {
@@ -116,10 +119,12 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
             }
           }
           if (disk.path.empty()) {
-            return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}].path' is missing", origin, i);
+            return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}].path' is missing", origin,
+                             i);
           }
         } else {
-          return bad(fmt::format("disks[{}]", i), "\"PATH[,ro]\" or {\"path\":..., \"read_only\":...}");
+          return bad(fmt::format("disks[{}]", i),
+                     "\"PATH[,ro]\" or {\"path\":..., \"read_only\":...}");
         }
         disk.path = Resolve(base_dir, disk.path);
         config.disks.push_back(disk);
@@ -131,7 +136,8 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
       if (!value.is_string()) return bad(key, "a path string");
       config.api_sock = Resolve(base_dir, value.get<std::string>());
     } else if (key == "timeout") {
-      if (!value.is_number() || value.get<double>() < 0) return bad(key, "a number of seconds >= 0");
+      if (!value.is_number() || value.get<double>() < 0)
+        return bad(key, "a number of seconds >= 0");
       config.timeout_seconds = value.get<double>();
     } else if (key == "boot_trace") {
       if (!value.is_boolean()) return bad(key, "true or false");

@@ -23,11 +23,11 @@ struct VmConfig {
   std::string cmdline;
   uint64_t memory = 128ull << 20;  // bytes; Firecracker's default
   uint32_t cpus = 1;
-  std::string serial = "stdio";    // stdio | file:PATH | socket:PATH | none
+  std::string serial = "stdio";  // stdio | file:PATH | socket:PATH | none
   std::vector<DiskConfig> disks;
   bool rng = false;
   std::string api_sock;
-  double timeout_seconds = 0;      // 0: none
+  double timeout_seconds = 0;  // 0: none
   bool boot_trace = false;
   std::string log_level = "warn";
   std::string boot_protocol = "auto";

@@ -25,12 +25,12 @@ constexpr uint32_t kLeaf7EbxKeptWhenEmulated = 0;
 constexpr uint32_t kExt1EcxKeptWhenEmulated = Bit(0);
 // CPUID 0x80000001 EDX: keep SYSCALL, NX, 1 GiB pages, RDTSCP, LM (and the
 // legacy mirror bits of leaf 1 EDX).
-constexpr uint32_t kExt1EdxHiddenWhenEmulated = Bit(22) /*MMXEXT*/ | Bit(30) /*3DNow!Ext*/ |
-                                                Bit(31) /*3DNow!*/;
+constexpr uint32_t kExt1EdxHiddenWhenEmulated =
+    Bit(22) /*MMXEXT*/ | Bit(30) /*3DNow!Ext*/ | Bit(31) /*3DNow!*/;
 
 bool HostHasHardwareVirtualization() {
   unsigned eax, ebx, ecx, edx;
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & Bit(5))) return true;  // VMX
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & Bit(5))) return true;           // VMX
   if (__get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (ecx & Bit(2))) return true;  // SVM
   return false;
 }
@@ -41,15 +41,18 @@ Result<CpuTemplate> ParseCpuTemplate(std::string_view name) {
   if (name == "auto") return CpuTemplate::kAuto;
   if (name == "host") return CpuTemplate::kHost;
   if (name == "emulated") return CpuTemplate::kEmulated;
-  return MakeError(ErrorKind::kUsage,
-                   "unknown CPU template '{}' (expected auto, host or emulated)", name);
+  return MakeError(ErrorKind::kUsage, "unknown CPU template '{}' (expected auto, host or emulated)",
+                   name);
 }
 
 std::string_view CpuTemplateName(CpuTemplate cpu_template) {
   switch (cpu_template) {
-    case CpuTemplate::kAuto: return "auto";
-    case CpuTemplate::kHost: return "host";
-    case CpuTemplate::kEmulated: return "emulated";
+    case CpuTemplate::kAuto:
+      return "auto";
+    case CpuTemplate::kHost:
+      return "host";
+    case CpuTemplate::kEmulated:
+      return "emulated";
   }
   return "?";
 }
@@ -133,9 +136,16 @@ std::vector<std::pair<uint32_t, uint64_t>> BootMsrs() {
   constexpr uint32_t kTsc = 0x10, kMiscEnable = 0x1a0, kMtrrDefType = 0x2ff;
   constexpr uint64_t kMiscEnableFastString = 1;
   constexpr uint64_t kMtrrEnable = 1u << 11, kMemTypeWriteBack = 6;
-  return {{kSysenterCs, 0}, {kSysenterEsp, 0}, {kSysenterEip, 0},  {kStar, 0},
-          {kLstar, 0},      {kCstar, 0},       {kSyscallMask, 0},  {kKernelGsBase, 0},
-          {kTsc, 0},        {kMiscEnable, kMiscEnableFastString},
+  return {{kSysenterCs, 0},
+          {kSysenterEsp, 0},
+          {kSysenterEip, 0},
+          {kStar, 0},
+          {kLstar, 0},
+          {kCstar, 0},
+          {kSyscallMask, 0},
+          {kKernelGsBase, 0},
+          {kTsc, 0},
+          {kMiscEnable, kMiscEnableFastString},
           {kMtrrDefType, kMtrrEnable | kMemTypeWriteBack}};
 }
 

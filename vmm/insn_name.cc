@@ -50,13 +50,15 @@ std::string DescribeInstruction(std::span<const uint8_t> bytes) {
   if (op != 0x0f) return "";
   const int op2 = at(1);
   switch (op2) {
-    case 0x77: return "emms (MMX)";
-    case 0x0b: return "ud2";
+    case 0x77:
+      return "emms (MMX)";
+    case 0x0b:
+      return "ud2";
     case 0xae: {
       int reg = modrm_reg(2);
       bool mem = at(2) >= 0 && (at(2) >> 6) != 3;
       if (!mem) return (reg == 5 || reg == 6 || reg == 7) ? "fence (lfence/mfence/sfence)" : "";
-      static const char* const kNames[] = {"fxsave", "fxrstor", "ldmxcsr", "stmxcsr",
+      static const char* const kNames[] = {"fxsave", "fxrstor", "ldmxcsr",  "stmxcsr",
                                            "xsave",  "xrstor",  "xsaveopt", "clflush"};
       return std::string(kNames[reg & 7]) + (rex_w && reg <= 1 ? "64" : "");
     }

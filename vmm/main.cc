@@ -139,8 +139,7 @@ int main(int argc, char** argv) {
   app.add_option("--api-sock", flags.api_sock, "Serve the control API on this Unix socket");
   app.add_option("--timeout", flags.timeout, "Stop the guest after SECONDS (exit status 82)")
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--boot-trace", flags.boot_trace,
-               "Print boot milestones with timestamps on stderr");
+  app.add_flag("--boot-trace", flags.boot_trace, "Print boot milestones with timestamps on stderr");
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn (default), error, critical or off");
   app.add_option("--boot-protocol", flags.boot_protocol,
@@ -150,8 +149,9 @@ int main(int argc, char** argv) {
   app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");
 
   std::string attach_socket;
-  CLI::App* attach = app.add_subcommand("attach", "Attach this terminal to a guest's serial "
-                                                  "console socket (--serial socket:PATH)");
+  CLI::App* attach = app.add_subcommand("attach",
+                                        "Attach this terminal to a guest's serial "
+                                        "console socket (--serial socket:PATH)");
   attach->add_option("socket", attach_socket, "The console socket")->required();
 
   vmm::suite::SuiteOptions suite_options;

@@ -1,14 +1,14 @@
 #include "vmm/vm.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "devices/legacy/boot_phase.h"
@@ -193,14 +193,15 @@ Result<void> Vm::WireDevices() {
   });
   TRY(pio_bus_.Insert(exit_port, firmware::kExitPort, 4));
 
-  auto phase_port = std::make_shared<devices::BootPhasePort>([](uint8_t code) {
-    boot_trace::Mark(fmt::format("phase-{:#04x}", code));
-  });
+  auto phase_port = std::make_shared<devices::BootPhasePort>(
+      [](uint8_t code) { boot_trace::Mark(fmt::format("phase-{:#04x}", code)); });
   TRY(pio_bus_.Insert(phase_port, firmware::kBootPhasePort, 1));
 
   constexpr uint32_t kKeyboardIrq = 1;  // PC/AT IRQ 1
   i8042_ = std::make_shared<devices::I8042>(
-      [this] { RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false}); },
+      [this] {
+        RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false});
+      },
       std::make_shared<KvmIrqLine>(*vm_fd_, kKeyboardIrq));
   auto& i8042 = i8042_;
   TRY(pio_bus_.Insert(i8042, firmware::kI8042DataPort, 1));
@@ -214,13 +215,10 @@ Result<void> Vm::WireDevices() {
   ConsoleOptions options;
   options.to_guest = [this](std::span<const uint8_t> bytes) { serial_->QueueInput(bytes); };
   options.guest_input_pending = [this] { return serial_->PendingInput(); };
-  options.on_quit = [this] {
-    RequestStop(VmExit{0, "console: quit (Ctrl-A x)", "", false});
-  };
+  options.on_quit = [this] { RequestStop(VmExit{0, "console: quit (Ctrl-A x)", "", false}); };
   console_ = TRY(Console::Create(event_loop_.context(), spec, std::move(options)));
   return {};
 }
-
 
 namespace {
 
@@ -385,10 +383,10 @@ VmExit Vm::Run() {
         std::chrono::duration<double>(config_.timeout_seconds)));
     timer->async_wait([this](const std::error_code& ec) {
       if (ec) return;
-      RequestStop(VmExit{kExitTimeout,
-                         fmt::format("timeout: the guest was still running after {} s",
-                                     config_.timeout_seconds),
-                         "", true});
+      RequestStop(VmExit{
+          kExitTimeout,
+          fmt::format("timeout: the guest was still running after {} s", config_.timeout_seconds),
+          "", true});
     });
   }
   asio::signal_set signals(event_loop_.context(), SIGINT, SIGTERM);
@@ -453,9 +451,7 @@ void Vm::RequestStop(VmExit exit) {
   }
   stopping_ = true;
   exit_cv_.notify_all();
-  {
-    std::lock_guard lock(pause_mutex_);
-  }
+  { std::lock_guard lock(pause_mutex_); }
   pause_cv_.notify_all();
   KickAll();
 }
@@ -557,17 +553,16 @@ bool Vm::HandleExit(Vcpu& vcpu) {
       RequestStop(VmExit{0, "guest halted", "", false});
       return false;
     case KVM_EXIT_SHUTDOWN:
-      RequestStop(VmExit{kExitTripleFault,
-                         fmt::format("guest triple-faulted (KVM shutdown exit) on vcpu {}",
-                                     vcpu.fd->id()),
-                         DumpState(vcpu, false), true});
+      RequestStop(
+          VmExit{kExitTripleFault,
+                 fmt::format("guest triple-faulted (KVM shutdown exit) on vcpu {}", vcpu.fd->id()),
+                 DumpState(vcpu, false), true});
       return false;
     case KVM_EXIT_FAIL_ENTRY:
       RequestStop(VmExit{kExitKvmFailure,
                          fmt::format("KVM could not enter the guest on vcpu {} (hardware reason "
                                      "{:#x})",
-                                     vcpu.fd->id(),
-                                     run->fail_entry.hardware_entry_failure_reason),
+                                     vcpu.fd->id(), run->fail_entry.hardware_entry_failure_reason),
                          DumpState(vcpu, false), true});
       return false;
     case KVM_EXIT_DEBUG:  // a ring-0 int3 goes back to the guest as #BP (vmm/guest_debug.h)
@@ -577,12 +572,12 @@ bool Vm::HandleExit(Vcpu& vcpu) {
       }
       const bool emulation = run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
                              run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION;
-      RequestStop(VmExit{kExitKvmFailure,
-                         emulation ? fmt::format("KVM could not emulate an instruction on vcpu {}",
-                                                 vcpu.fd->id())
-                                   : fmt::format("KVM internal error (suberror {}) on vcpu {}",
-                                                 run->internal.suberror, vcpu.fd->id()),
-                         DumpState(vcpu, true), true});
+      RequestStop(VmExit{
+          kExitKvmFailure,
+          emulation ? fmt::format("KVM could not emulate an instruction on vcpu {}", vcpu.fd->id())
+                    : fmt::format("KVM internal error (suberror {}) on vcpu {}",
+                                  run->internal.suberror, vcpu.fd->id()),
+          DumpState(vcpu, true), true});
       return false;
     }
     case KVM_EXIT_SYSTEM_EVENT:
@@ -601,10 +596,10 @@ bool Vm::HandleExit(Vcpu& vcpu) {
       return false;
     default:
       exits_other_.fetch_add(1, std::memory_order_relaxed);
-      RequestStop(VmExit{kExitKvmFailure,
-                         fmt::format("unexpected KVM exit reason {} on vcpu {}", run->exit_reason,
-                                     vcpu.fd->id()),
-                         DumpState(vcpu, false), true});
+      RequestStop(VmExit{
+          kExitKvmFailure,
+          fmt::format("unexpected KVM exit reason {} on vcpu {}", run->exit_reason, vcpu.fd->id()),
+          DumpState(vcpu, false), true});
       return false;
   }
 }
@@ -654,10 +649,10 @@ std::string Vm::DumpState(const Vcpu& vcpu, bool with_instruction) const {
   out += fmt::format("  RIP={:016x} RSP={:016x} RFLAGS={:08x}\n", r.rip, r.rsp, r.rflags);
   out += fmt::format("  RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}\n", r.rax, r.rbx, r.rcx,
                      r.rdx);
-  out += fmt::format("  RSI={:016x} RDI={:016x} RBP={:016x} R8 ={:016x}\n", r.rsi, r.rdi, r.rbp,
-                     r.r8);
-  out += fmt::format("  R9 ={:016x} R10={:016x} R11={:016x} R12={:016x}\n", r.r9, r.r10, r.r11,
-                     r.r12);
+  out +=
+      fmt::format("  RSI={:016x} RDI={:016x} RBP={:016x} R8 ={:016x}\n", r.rsi, r.rdi, r.rbp, r.r8);
+  out +=
+      fmt::format("  R9 ={:016x} R10={:016x} R11={:016x} R12={:016x}\n", r.r9, r.r10, r.r11, r.r12);
   out += fmt::format("  R13={:016x} R14={:016x} R15={:016x}\n", r.r13, r.r14, r.r15);
   out += fmt::format("  CR0={:016x} CR2={:016x} CR3={:016x} CR4={:016x} EFER={:x}\n", s.cr0, s.cr2,
                      s.cr3, s.cr4, s.efer);
@@ -671,8 +666,8 @@ std::string Vm::DumpState(const Vcpu& vcpu, bool with_instruction) const {
   seg("FS", s.fs);
   seg("GS", s.gs);
   seg("TR", s.tr);
-  out += fmt::format("  GDT base={:016x} limit={:04x}  IDT base={:016x} limit={:04x}\n",
-                     s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+  out += fmt::format("  GDT base={:016x} limit={:04x}  IDT base={:016x} limit={:04x}\n", s.gdt.base,
+                     s.gdt.limit, s.idt.base, s.idt.limit);
   if (with_instruction) {
     uint8_t bytes[15] = {};
     size_t count = 0;
@@ -725,10 +720,10 @@ nlohmann::json Vm::Info() {
   } else if (started_.load()) {
     state = paused_.load() ? "Paused" : "Running";
   }
-  double uptime = started_.load() ? std::chrono::duration<double>(
-                                        std::chrono::steady_clock::now() - started_at_)
-                                        .count()
-                                  : 0.0;
+  double uptime =
+      started_.load()
+          ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count()
+          : 0.0;
   ConsoleStats stats = console_->stats();
   return nlohmann::json{
       {"state", state},
@@ -738,8 +733,8 @@ nlohmann::json Vm::Info() {
       {"kernel", config_.kernel},
       {"boot_protocol", firmware::BootProtocolName(boot_.protocol)},
       {"cpu_template", std::string(CpuTemplateName(cpu_template_))},
-      {"exits", {{"io", exits_io_.load()}, {"mmio", exits_mmio_.load()},
-                 {"other", exits_other_.load()}}},
+      {"exits",
+       {{"io", exits_io_.load()}, {"mmio", exits_mmio_.load()}, {"other", exits_other_.load()}}},
       {"serial", {{"bytes_in", stats.bytes_in}, {"bytes_out", stats.bytes_out}}},
   };
 }

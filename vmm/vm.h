@@ -28,10 +28,10 @@
 
 #include "devices/bus.h"
 #include "firmware/boot.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
 #include "vmm/api/api_server.h"
 #include "vmm/api/vm_control.h"
+#include "vmm/base/error.h"
+#include "vmm/base/guest_memory.h"
 #include "vmm/config.h"
 #include "vmm/console/console.h"
 #include "vmm/cpu_template.h"

@@ -64,8 +64,9 @@ class Cmos : public BusDevice {
 
   // ram_below_4g: guest RAM bytes below 4 GiB (including the first MiB);
   // ram_above_4g: bytes from 4 GiB up.
-  Cmos(uint64_t ram_below_4g, uint64_t ram_above_4g,
-       std::function<std::time_t()> clock = [] { return std::time(nullptr); });
+  Cmos(
+      uint64_t ram_below_4g, uint64_t ram_above_4g,
+      std::function<std::time_t()> clock = [] { return std::time(nullptr); });
 
   std::string_view name() const override { return "cmos"; }
   void Read(const BusAccess& access, std::span<uint8_t> data) override;
@@ -77,14 +78,14 @@ class Cmos : public BusDevice {
  private:
   uint8_t ReadRegisterLocked(uint8_t index);
   void WriteRegisterLocked(uint8_t index, uint8_t value);
-  std::tm NowLocked() const;                   // clock + offset, broken down (UTC)
-  uint8_t EncodeLocked(int value) const;       // binary or BCD per DM
+  std::tm NowLocked() const;              // clock + offset, broken down (UTC)
+  uint8_t EncodeLocked(int value) const;  // binary or BCD per DM
   int DecodeLocked(uint8_t value) const;
-  uint8_t EncodeHourLocked(int hour) const;    // 12/24h per B bit 1
+  uint8_t EncodeHourLocked(int hour) const;  // 12/24h per B bit 1
   int DecodeHourLocked(uint8_t value) const;
   uint8_t TimeFieldLocked(const std::tm& tm, uint8_t index) const;
   void SetTimeFieldLocked(std::tm* tm, uint8_t index, uint8_t value) const;
-  void CommitLocked(std::tm tm);               // sets offset_ so the clock reads tm
+  void CommitLocked(std::tm tm);  // sets offset_ so the clock reads tm
 
   const std::function<std::time_t()> clock_;
   mutable std::mutex mutex_;

@@ -34,8 +34,8 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string_view>

@@ -148,7 +148,7 @@ class Serial : public BusDevice {
   // Returns true when `value` was transmitted to the host (THR, no loopback).
   bool WriteLocked(uint64_t offset, uint8_t value);
   void RefillLocked();
-  uint8_t IirLocked() const;  // highest-priority pending source, or kIirNone
+  uint8_t IirLocked() const;         // highest-priority pending source, or kIirNone
   uint8_t ModemLinesLocked() const;  // MSR bits 7:4
   void UpdateModemStatusLocked(uint8_t old_lines);
   size_t FifoCapacityLocked() const { return (fcr_ & kFcrEnable) ? kFifoSize : 1; }

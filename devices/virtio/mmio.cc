@@ -38,7 +38,8 @@ VirtioMmio::VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMem
 }
 
 std::string VirtioMmio::CommandLineWord(uint64_t base, uint32_t irq, uint64_t size) {
-  if (size % 1024 == 0) return fmt::format("virtio_mmio.device={}K@{:#x}:{}", size / 1024, base, irq);
+  if (size % 1024 == 0)
+    return fmt::format("virtio_mmio.device={}K@{:#x}:{}", size / 1024, base, irq);
   return fmt::format("virtio_mmio.device={}@{:#x}:{}", size, base, irq);
 }
 
@@ -184,8 +185,7 @@ void VirtioMmio::WriteRegisterLocked(uint64_t offset, uint32_t value) {
       } else if (driver_features_sel_ == 1) {
         driver_features_ = SetHigh(driver_features_, value);
       } else if (value != 0) {
-        log_.Warn("driver features page {} = {:#x}: no such features", driver_features_sel_,
-                  value);
+        log_.Warn("driver features page {} = {:#x}: no such features", driver_features_sel_, value);
       }
       return;
     case kRegDriverFeaturesSel:
@@ -276,8 +276,9 @@ void VirtioMmio::WriteStatusLocked(uint32_t value) {
       log_.Warn("FEATURES_OK refused: driver accepted {:#x}, not offered (offered {:#x})",
                 driver_features_ & ~offered, offered);
     } else if (!(driver_features_ & kFeatureVersion1)) {
-      log_.Warn("FEATURES_OK refused: VIRTIO_F_VERSION_1 not accepted (legacy drivers are not "
-                "supported by virtio-mmio version 2)");
+      log_.Warn(
+          "FEATURES_OK refused: VIRTIO_F_VERSION_1 not accepted (legacy drivers are not "
+          "supported by virtio-mmio version 2)");
     } else {
       next |= kStatusFeaturesOk;
     }
@@ -292,8 +293,8 @@ void VirtioMmio::WriteStatusLocked(uint32_t value) {
   } else if (activate) {
     next |= kStatusDriverOk;
   }
-  if (added & ~(kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk |
-                kStatusFailed)) {
+  if (added &
+      ~(kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk | kStatusFailed)) {
     log_.Warn("status write {:#x} sets unknown bits", value);
   }
   status_ = next;

@@ -73,7 +73,7 @@ class VirtioMmio : public BusDevice,
   static constexpr uint64_t kQueueNotifyOffset = 0x50;  // ioeventfd address
   static constexpr uint32_t kMagic = 0x74726976;        // "virt"
   static constexpr uint32_t kVersion = 2;
-  static constexpr uint32_t kVendorId = 0x00564d4d;     // "MMV": this VMM
+  static constexpr uint32_t kVendorId = 0x00564d4d;  // "MMV": this VMM
 
   // Register offsets (§4.2.2).
   static constexpr uint64_t kRegMagic = 0x000;
@@ -108,8 +108,7 @@ class VirtioMmio : public BusDevice,
   // `memory` must outlive the transport. `irq` may be null (tests).
   static std::shared_ptr<VirtioMmio> Create(std::shared_ptr<VirtioDevice> device,
                                             const vmm::GuestMemory& memory,
-                                            std::shared_ptr<IrqLine> irq,
-                                            Executor executor = {});
+                                            std::shared_ptr<IrqLine> irq, Executor executor = {});
 
   // "virtio_mmio.device=4K@0xd0000000:5" (Linux virtio_mmio's cmdline form).
   static std::string CommandLineWord(uint64_t base, uint32_t irq, uint64_t size = 0x1000);

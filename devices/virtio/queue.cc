@@ -37,8 +37,8 @@ std::unexpected<vmm::Error> Queue::Fail(uint64_t* counter, fmt::format_string<Ar
 vmm::Result<void> Queue::Activate(const vmm::GuestMemory& memory, bool event_idx, bool indirect) {
   memory_ = nullptr;
   if (!SizeIsValid(size_)) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "queue size {} is not a power of 2 in [1, {}]", size_, max_size_);
+    return vmm::MakeError(vmm::ErrorKind::kInternal, "queue size {} is not a power of 2 in [1, {}]",
+                          size_, max_size_);
   }
   // §2.7 "Alignment requirements": descriptor table 16, available ring 2,
   // used ring 4.
@@ -102,8 +102,8 @@ vmm::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notific
   if (pending == 0) return std::nullopt;
   if (pending > size_) {
     return Fail(&stats_.avail_overrun,
-                "available index {} is {} entries ahead of the device (queue size {})",
-                avail_idx, pending, size_);
+                "available index {} is {} entries ahead of the device (queue size {})", avail_idx,
+                pending, size_);
   }
   // Read the ring entry only after seeing the index (§2.7.13.3 ordering).
   std::atomic_thread_fence(std::memory_order_acquire);
@@ -121,8 +121,8 @@ vmm::Result<void> Queue::AddBuffer(DescriptorChain* chain, const Descriptor& des
                 size_);
   }
   if (desc.len == 0) {
-    return Fail(&stats_.zero_length, "chain from head {}: zero-length buffer at {:#x}",
-                chain->head, desc.addr);
+    return Fail(&stats_.zero_length, "chain from head {}: zero-length buffer at {:#x}", chain->head,
+                desc.addr);
   }
   if (!memory_->Contains(desc.addr, desc.len)) {
     return Fail(&stats_.outside_ram, "chain from head {}: buffer {:#x}+{:#x} is outside guest RAM",
@@ -184,8 +184,7 @@ vmm::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
       }
       if (!indirect_) {
         return Fail(&stats_.bad_indirect,
-                    "chain from head {}: indirect descriptor without VIRTIO_F_INDIRECT_DESC",
-                    head);
+                    "chain from head {}: indirect descriptor without VIRTIO_F_INDIRECT_DESC", head);
       }
       if (index != head || (desc->flags & kDescNext)) {
         return Fail(&stats_.bad_indirect,
@@ -194,14 +193,14 @@ vmm::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
                     head, index, desc->flags);
       }
       if (desc->len == 0 || desc->len % kDescriptorSize != 0) {
-        return Fail(&stats_.bad_indirect, "chain from head {}: indirect table length {:#x}",
-                    head, desc->len);
+        return Fail(&stats_.bad_indirect, "chain from head {}: indirect table length {:#x}", head,
+                    desc->len);
       }
       const uint32_t entries = desc->len / static_cast<uint32_t>(kDescriptorSize);
       if (entries > size_) {
         return Fail(&stats_.too_long,
-                    "chain from head {}: indirect table of {} entries exceeds queue size {}",
-                    head, entries, size_);
+                    "chain from head {}: indirect table of {} entries exceeds queue size {}", head,
+                    entries, size_);
       }
       if (!memory_->Contains(desc->addr, desc->len)) {
         return Fail(&stats_.outside_ram,
@@ -293,8 +292,9 @@ vmm::Result<void> WriteSegments(const vmm::GuestMemory& memory, std::span<const 
     done += piece.len;
   }
   if (done != data.size()) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "chain has room for {} of {} bytes at offset {}",
-                          done, data.size(), offset);
+    return vmm::MakeError(vmm::ErrorKind::kInternal,
+                          "chain has room for {} of {} bytes at offset {}", done, data.size(),
+                          offset);
   }
   return {};
 }

@@ -81,16 +81,16 @@ class Queue {
  public:
   // Why chains or rings were rejected.
   struct Stats {
-    uint64_t chains = 0;               // chains popped successfully
+    uint64_t chains = 0;  // chains popped successfully
     uint64_t loops = 0;
-    uint64_t too_long = 0;             // more buffers than the queue size
+    uint64_t too_long = 0;  // more buffers than the queue size
     uint64_t zero_length = 0;
-    uint64_t wrong_direction = 0;      // readable after writable
+    uint64_t wrong_direction = 0;  // readable after writable
     uint64_t nested_indirect = 0;
-    uint64_t bad_indirect = 0;         // feature off, bad length, INDIRECT|NEXT
-    uint64_t index_out_of_range = 0;   // head or next outside the table
-    uint64_t outside_ram = 0;          // a buffer or ring outside guest RAM
-    uint64_t avail_overrun = 0;        // avail idx more than size ahead
+    uint64_t bad_indirect = 0;        // feature off, bad length, INDIRECT|NEXT
+    uint64_t index_out_of_range = 0;  // head or next outside the table
+    uint64_t outside_ram = 0;         // a buffer or ring outside guest RAM
+    uint64_t avail_overrun = 0;       // avail idx more than size ahead
   };
 
   explicit Queue(uint16_t max_size) : max_size_(max_size) {}

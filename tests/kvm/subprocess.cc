@@ -75,8 +75,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double limit_seco
   }
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (WIFEXITED(wstatus)) result.status = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) result.status = 128 + WTERMSIG(wstatus);
   return result;

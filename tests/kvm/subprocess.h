@@ -8,8 +8,8 @@
 namespace vmm_test {
 
 struct ProcessResult {
-  int status = -1;        // exit status, or 128 + signal
-  bool timed_out = false; // killed by the helper after `limit_seconds`
+  int status = -1;         // exit status, or 128 + signal
+  bool timed_out = false;  // killed by the helper after `limit_seconds`
   std::string out;
   std::string err;
   double seconds = 0;

@@ -1,8 +1,8 @@
+#include "devices/bus.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "devices/bus.h"
 
 namespace devices {
 namespace {
@@ -46,10 +46,10 @@ TEST(Bus, InsertOverlappingRangeFails) {
   Bus bus("mmio");
   auto dev = std::make_shared<Recorder>("dev");
   ASSERT_TRUE(bus.Insert(dev, 0x1000, 0x1000));
-  EXPECT_FALSE(bus.Insert(dev, 0x1000, 1));    // same base
-  EXPECT_FALSE(bus.Insert(dev, 0x1fff, 1));    // last byte
-  EXPECT_FALSE(bus.Insert(dev, 0x800, 0x801)); // tail overlaps
-  EXPECT_FALSE(bus.Insert(dev, 0x0, 0x10000)); // covers
+  EXPECT_FALSE(bus.Insert(dev, 0x1000, 1));     // same base
+  EXPECT_FALSE(bus.Insert(dev, 0x1fff, 1));     // last byte
+  EXPECT_FALSE(bus.Insert(dev, 0x800, 0x801));  // tail overlaps
+  EXPECT_FALSE(bus.Insert(dev, 0x0, 0x10000));  // covers
   auto err = bus.Insert(dev, 0x1800, 0x10);
   ASSERT_FALSE(err);
   EXPECT_NE(err.error().message().find("overlaps dev"), std::string::npos) << err.error().message();

@@ -29,9 +29,9 @@ http::Response NoContent() {
 }
 
 http::Response MethodNotAllowed(const http::Request& request, std::string_view allow) {
-  http::Response r = http::ErrorResponse(
-      405, fmt::format("method {} is not allowed on {}; use {}", request.method.substr(0, 16),
-                       request.path, allow));
+  http::Response r =
+      http::ErrorResponse(405, fmt::format("method {} is not allowed on {}; use {}",
+                                           request.method.substr(0, 16), request.path, allow));
   r.headers.emplace_back("Allow", std::string(allow));
   return r;
 }
@@ -52,7 +52,8 @@ std::optional<std::string> ParseSingleField(const http::Request& request, std::s
   for (auto v : values) allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : ", ", v);
   if (request.body.empty()) {
     *error = http::ErrorResponse(
-        400, fmt::format("the request body is empty; expected {{\"{}\": one of {}}}", field, allowed));
+        400,
+        fmt::format("the request body is empty; expected {{\"{}\": one of {}}}", field, allowed));
     return std::nullopt;
   }
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
@@ -61,8 +62,8 @@ std::optional<std::string> ParseSingleField(const http::Request& request, std::s
     return std::nullopt;
   }
   if (!body.is_object()) {
-    *error = http::ErrorResponse(400, fmt::format("the request body must be a JSON object, not {}",
-                                                  body.type_name()));
+    *error = http::ErrorResponse(
+        400, fmt::format("the request body must be a JSON object, not {}", body.type_name()));
     return std::nullopt;
   }
   for (const auto& [key, value] : body.items()) {
@@ -167,16 +168,16 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
  private:
   void Read() {
     ArmTimer();
-    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
-                                                    const asio::error_code& ec, size_t n) {
-      if (!*self->alive_) return;
-      if (ec) {
-        self->Close();  // EOF or error: the client is gone
-        return;
-      }
-      self->parser_.Feed({self->buf_.data(), n});
-      self->Process();
-    });
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                              if (!*self->alive_) return;
+                              if (ec) {
+                                self->Close();  // EOF or error: the client is gone
+                                return;
+                              }
+                              self->parser_.Feed({self->buf_.data(), n});
+                              self->Process();
+                            });
   }
 
   void Process() {
@@ -205,7 +206,8 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
         server_.router_.CountRejected();
         spdlog::debug("api: rejected request: {} {}", parser_.error_status(),
                       parser_.error_message());
-        http::Response response = http::ErrorResponse(parser_.error_status(), parser_.error_message());
+        http::Response response =
+            http::ErrorResponse(parser_.error_status(), parser_.error_message());
         response.close = true;
         Write(response, /*then_close=*/true, /*continue_parsing=*/false);
         return;
@@ -277,8 +279,8 @@ ApiServer::ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions optio
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
-                                                     const std::string& socket_path,
-                                                     VmControl& vm, ApiServerOptions options) {
+                                                     const std::string& socket_path, VmControl& vm,
+                                                     ApiServerOptions options) {
   std::unique_ptr<ApiServer> server(new ApiServer(io, vm, options));
   server->listener_ = TRY_CTX(UnixListener::Create(io, socket_path), "--api-sock");
   server->socket_path_ = socket_path;
@@ -297,27 +299,27 @@ ApiServer::~ApiServer() {
 const std::string& ApiServer::socket_path() const { return socket_path_; }
 
 void ApiServer::Accept() {
-  listener_->acceptor().async_accept(
-      [this, alive = alive_](const asio::error_code& ec, asio::local::stream_protocol::socket socket) {
-        if (!*alive || ec == asio::error::operation_aborted) return;
-        if (ec) {
-          spdlog::warn("api: accept failed: {}", ec.message());
-          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-          timer->async_wait([this, timer, alive](const asio::error_code& e) {
-            if (!e && *alive) Accept();
-          });
-          return;
-        }
-        if (connections_ >= options_.max_connections) {
-          spdlog::warn("api: more than {} connections; closing the new one",
-                       options_.max_connections);
-          asio::error_code ignored;
-          socket.close(ignored);
-        } else {
-          std::make_shared<Connection>(*this, std::move(socket))->Start();
-        }
-        Accept();
+  listener_->acceptor().async_accept([this, alive = alive_](
+                                         const asio::error_code& ec,
+                                         asio::local::stream_protocol::socket socket) {
+    if (!*alive || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("api: accept failed: {}", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, timer, alive](const asio::error_code& e) {
+        if (!e && *alive) Accept();
       });
+      return;
+    }
+    if (connections_ >= options_.max_connections) {
+      spdlog::warn("api: more than {} connections; closing the new one", options_.max_connections);
+      asio::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Connection>(*this, std::move(socket))->Start();
+    }
+    Accept();
+  });
 }
 
 }  // namespace vmm

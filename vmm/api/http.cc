@@ -1,10 +1,10 @@
 #include "vmm/api/http.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace vmm::http {
@@ -14,8 +14,21 @@ namespace {
 bool IsTchar(char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -33,8 +46,8 @@ std::string ToLower(std::string_view s) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -96,8 +109,8 @@ RequestParser::Status RequestParser::Fail(int status, std::string message) {
   return Status::kError;
 }
 
-bool RequestParser::NextLine(std::string_view* line, Status* status, size_t limit,
-                             int limit_status, const char* what) {
+bool RequestParser::NextLine(std::string_view* line, Status* status, size_t limit, int limit_status,
+                             const char* what) {
   std::string_view rest(buffer_.data() + pos_, buffer_.size() - pos_);
   size_t nl = rest.substr(0, limit + 2).find('\n');
   if (nl == std::string_view::npos) {
@@ -120,7 +133,8 @@ bool RequestParser::NextLine(std::string_view* line, Status* status, size_t limi
   }
   header_bytes_ += nl + 1;
   if (header_bytes_ > limits_.max_header_bytes) {
-    *status = Fail(431, fmt::format("header section longer than {} bytes", limits_.max_header_bytes));
+    *status =
+        Fail(431, fmt::format("header section longer than {} bytes", limits_.max_header_bytes));
     return false;
   }
   pos_ += nl + 1;
@@ -277,22 +291,38 @@ void RequestParser::Compact() {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 

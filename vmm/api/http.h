@@ -93,9 +93,9 @@ class RequestParser {
 
 struct Response {
   int status = 200;
-  std::string body;  // JSON, or empty
+  std::string body;                                          // JSON, or empty
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  bool close = false;                                         // send "Connection: close"
+  bool close = false;                                        // send "Connection: close"
 
   std::string Serialize() const;
 };

@@ -5,14 +5,14 @@
 // TRY(expr) unwraps a Result or returns its error from the enclosing function.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace vmm {
 
@@ -75,19 +75,19 @@ template <typename... Args>
 // Unwraps a vmm::Result, or returns its error from the enclosing function
 // (which must itself return a Result or std::unexpected-compatible type).
 // GCC statement expression, as SerenityOS' TRY.
-#define TRY(expr)                                                    \
-  ({                                                                 \
-    auto&& vmm_try_result_ = (expr);                                 \
-    if (!vmm_try_result_) [[unlikely]]                               \
-      return std::unexpected(std::move(vmm_try_result_).error());    \
-    std::move(vmm_try_result_).value();                              \
+#define TRY(expr)                                                 \
+  ({                                                              \
+    auto&& vmm_try_result_ = (expr);                              \
+    if (!vmm_try_result_) [[unlikely]]                            \
+      return std::unexpected(std::move(vmm_try_result_).error()); \
+    std::move(vmm_try_result_).value();                           \
   })
 
 // Like TRY, but prefixes the error with a context string first.
-#define TRY_CTX(expr, context)                                                           \
-  ({                                                                                     \
-    auto&& vmm_try_result_ = (expr);                                                     \
-    if (!vmm_try_result_) [[unlikely]]                                                   \
-      return std::unexpected(std::move(vmm_try_result_).error().WithContext(context));   \
-    std::move(vmm_try_result_).value();                                                  \
+#define TRY_CTX(expr, context)                                                         \
+  ({                                                                                   \
+    auto&& vmm_try_result_ = (expr);                                                   \
+    if (!vmm_try_result_) [[unlikely]]                                                 \
+      return std::unexpected(std::move(vmm_try_result_).error().WithContext(context)); \
+    std::move(vmm_try_result_).value();                                                \
   })

@@ -101,13 +101,20 @@ Result<uint64_t> ParseSize(std::string_view text) {
       return MakeError(ErrorKind::kUsage, "invalid size '{}': unknown suffix '{}'", text, suffix);
     }
     switch (unit) {
-      case 'K': multiplier = KiB; break;
-      case 'M': multiplier = MiB; break;
-      case 'G': multiplier = GiB; break;
-      case 'T': multiplier = 1024 * GiB; break;
+      case 'K':
+        multiplier = KiB;
+        break;
+      case 'M':
+        multiplier = MiB;
+        break;
+      case 'G':
+        multiplier = GiB;
+        break;
+      case 'T':
+        multiplier = 1024 * GiB;
+        break;
       default:
-        return MakeError(ErrorKind::kUsage, "invalid size '{}': unknown suffix '{}'", text,
-                         suffix);
+        return MakeError(ErrorKind::kUsage, "invalid size '{}': unknown suffix '{}'", text, suffix);
     }
   }
   if (value > std::numeric_limits<uint64_t>::max() / multiplier) {

@@ -63,7 +63,7 @@ class GuestMemory {
   [[nodiscard]] Result<void> Fill(uint64_t gpa, uint8_t value, uint64_t length) const;
 
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<T> ReadObj(uint64_t gpa) const {
     T value;
     TRY(Read(gpa, std::span(reinterpret_cast<uint8_t*>(&value), sizeof(T))));
@@ -71,7 +71,7 @@ class GuestMemory {
   }
 
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<void> WriteObj(uint64_t gpa, const T& value) const {
     return Write(gpa, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
   }

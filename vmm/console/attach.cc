@@ -1,5 +1,6 @@
 #include "vmm/console/attach.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,8 +13,6 @@
 #include <cstring>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "vmm/base/error.h"
 #include "vmm/console/escape.h"
@@ -92,8 +91,8 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
       close(sock);
       return raw.error().exit_status();
     }
-    Say(err_fd, fmt::format("[attached to {}; escape: C-a x detaches, C-a h help]\r\n",
-                            socket_path));
+    Say(err_fd,
+        fmt::format("[attached to {}; escape: C-a x detaches, C-a h help]\r\n", socket_path));
   }
 
   EscapeFilter escape;

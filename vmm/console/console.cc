@@ -61,8 +61,8 @@ Result<SerialSpec> ParseSerialSpec(std::string_view text) {
     }
     return spec;
   }
-  return MakeError(ErrorKind::kUsage,
-                   "--serial {}: expected stdio, file:PATH, socket:PATH or none", text);
+  return MakeError(ErrorKind::kUsage, "--serial {}: expected stdio, file:PATH, socket:PATH or none",
+                   text);
 }
 
 std::string FormatSerialSpec(const SerialSpec& spec) {
@@ -116,8 +116,8 @@ Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const Ser
       TRY(console->StartStdio());
       break;
     case SerialSpec::Kind::kSocket: {
-      console->listener_ =
-          TRY_CTX(UnixListener::Create(io, spec.path), fmt::format("--serial {}", FormatSerialSpec(spec)));
+      console->listener_ = TRY_CTX(UnixListener::Create(io, spec.path),
+                                   fmt::format("--serial {}", FormatSerialSpec(spec)));
       asio::post(io, [c = console.get()] { c->Accept(); });
       break;
     }
@@ -341,8 +341,8 @@ void Console::DrainStdin() {
     if (ioctl(stdin_fd_, FIONREAD, &available) != 0) available = 0;
     // Readable with nothing buffered means end of file or hangup: read()
     // returns 0 (or an error) at once.
-    size_t want = available > 0 ? std::min<size_t>(static_cast<size_t>(available), buf.size())
-                                : buf.size();
+    size_t want =
+        available > 0 ? std::min<size_t>(static_cast<size_t>(available), buf.size()) : buf.size();
     ssize_t n = read(stdin_fd_, buf.data(), want);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
@@ -455,18 +455,19 @@ void Console::ReadClient(std::shared_ptr<Client> client) {
     });
     return;
   }
-  client->socket.async_read_some(
-      asio::buffer(client->read_buf), [this, client](const asio::error_code& ec, size_t n) {
-        if (client->closed) return;
-        if (ec) {
-          // EOF: the client closed (or half-closed) its side. Keep sending
-          // output until a write fails, as socat expects after its stdin ends.
-          if (ec != asio::error::eof) DropClient(client);
-          return;
-        }
-        DeliverToGuest({client->read_buf.data(), n});
-        ReadClient(client);
-      });
+  client->socket.async_read_some(asio::buffer(client->read_buf),
+                                 [this, client](const asio::error_code& ec, size_t n) {
+                                   if (client->closed) return;
+                                   if (ec) {
+                                     // EOF: the client closed (or half-closed) its side. Keep
+                                     // sending output until a write fails, as socat expects after
+                                     // its stdin ends.
+                                     if (ec != asio::error::eof) DropClient(client);
+                                     return;
+                                   }
+                                   DeliverToGuest({client->read_buf.data(), n});
+                                   ReadClient(client);
+                                 });
 }
 
 void Console::WriteClient(std::shared_ptr<Client> client) {

@@ -181,7 +181,7 @@ class Console {
   bool out_broken_ = false;
   std::vector<uint8_t> pending_;  // socket: bytes not yet handed to clients
   bool flush_posted_ = false;
-  bool io_gone_ = false;  // the io_context shut down: nothing more to post
+  bool io_gone_ = false;    // the io_context shut down: nothing more to post
   uint64_t total_out_ = 0;  // sequence number of the next output byte
   std::string current_line_;
   std::string last_line_;

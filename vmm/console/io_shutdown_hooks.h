@@ -26,7 +26,9 @@ class IoShutdownHooks : public asio::execution_context::service {
       : asio::execution_context::service(context) {}
 
   // The hooks of `io`, created on first use.
-  static IoShutdownHooks& Of(asio::io_context& io) { return asio::use_service<IoShutdownHooks>(io); }
+  static IoShutdownHooks& Of(asio::io_context& io) {
+    return asio::use_service<IoShutdownHooks>(io);
+  }
 
   // Returns a token for Remove.
   uint64_t Add(std::function<void()> hook) {

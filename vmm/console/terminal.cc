@@ -16,7 +16,7 @@ namespace {
 struct termios g_saved;
 std::atomic<int> g_fd{-1};
 
-constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+constexpr int kHandledSignals[] = {SIGINT,  SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
                                    SIGSEGV, SIGBUS,  SIGILL, SIGFPE,  SIGABRT};
 constexpr int kMaxSignal = 65;
 struct sigaction g_previous[kMaxSignal];
@@ -56,8 +56,8 @@ void RestoreAtExit() { RestoreTerminalState(); }
 }  // namespace
 
 void MakeRawTermios(struct termios& tio) {
-  tio.c_iflag &= ~static_cast<tcflag_t>(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
-                                        ICRNL | IXON);
+  tio.c_iflag &=
+      ~static_cast<tcflag_t>(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
   tio.c_oflag |= OPOST;
   tio.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL | ICANON | IEXTEN | ISIG);
   tio.c_cflag &= ~static_cast<tcflag_t>(CSIZE | PARENB);

@@ -25,7 +25,7 @@ bool SocketIsLive(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<UnixListener>> UnixListener::Create(asio::io_context& io,
-                                                            const std::string& path) {
+                                                           const std::string& path) {
   if (path.empty()) return MakeError(ErrorKind::kUsage, "socket path is empty");
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return MakeError(ErrorKind::kUsage, "socket path {} is longer than {} bytes", path,

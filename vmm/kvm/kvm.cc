@@ -94,13 +94,13 @@ Result<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
   std::unique_ptr<Kvm> kvm(new Kvm(UniqueFd(raw)));
   int version = ::ioctl(raw, KVM_GET_API_VERSION, 0);
   if (version != kKvmApiVersion) {
-    return MakeError(ErrorKind::kUnavailable, "{}: KVM API version {} (expected {})", path,
-                     version, kKvmApiVersion);
+    return MakeError(ErrorKind::kUnavailable, "{}: KVM API version {} (expected {})", path, version,
+                     kKvmApiVersion);
   }
   for (const auto& required : kRequiredCaps) {
     if (kvm->CheckExtension(required.cap) <= 0) {
-      return MakeError(ErrorKind::kUnavailable, "{}: required capability {} is not supported",
-                       path, required.name);
+      return MakeError(ErrorKind::kUnavailable, "{}: required capability {} is not supported", path,
+                       required.name);
     }
   }
   int mmap_size = ::ioctl(raw, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -154,9 +154,8 @@ Result<void> VmFd::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint6
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<uint64_t>(host);
   if (Ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal,
-                          "KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})", slot, guest_phys,
-                          size);
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})",
+                          slot, guest_phys, size);
   }
   return {};
 }
@@ -221,8 +220,7 @@ Result<void> VmFd::RegisterIoeventfd(int eventfd, uint64_t address, uint32_t len
     ioeventfd.datamatch = *datamatch;
   }
   if (Ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_IOEVENTFD ({:#x}, {} bytes)", address,
-                          length);
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_IOEVENTFD ({:#x}, {} bytes)", address, length);
   }
   return {};
 }
@@ -232,7 +230,8 @@ Result<std::unique_ptr<VcpuFd>> VmFd::CreateVcpu(uint32_t id) {
   if (raw < 0) return MakeErrnoError(ErrorKind::kInternal, "KVM_CREATE_VCPU (vcpu {})", id);
   UniqueFd fd(raw);
   void* run = mmap(nullptr, vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0);
-  if (run == MAP_FAILED) return MakeErrnoError(ErrorKind::kInternal, "mmap of kvm_run (vcpu {})", id);
+  if (run == MAP_FAILED)
+    return MakeErrnoError(ErrorKind::kInternal, "mmap of kvm_run (vcpu {})", id);
   return std::unique_ptr<VcpuFd>(
       new VcpuFd(std::move(fd), id, static_cast<kvm_run*>(run), vcpu_mmap_size_));
 }

@@ -81,8 +81,8 @@ void Block::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
   }
 }
 
-vmm::Result<void> Block::Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                                  uint64_t, VirtioHost& host) {
+vmm::Result<void> Block::Activate(const vmm::GuestMemory& memory, std::span<Queue> queues, uint64_t,
+                                  VirtioHost& host) {
   memory_ = &memory;
   queue_ = &queues[0];
   host_ = &host;
@@ -136,8 +136,8 @@ uint32_t Block::HandleRequest(const DescriptorChain& chain) {
   if (status == kStatusIoErr) ++counters_.io_errors;
   if (status == kStatusUnsupp) ++counters_.unsupported;
   // §5.2.6: the status is the last byte of the device-writable part.
-  if (auto ok = WriteSegments(*memory_, chain.writable, chain.writable_bytes - 1,
-                              std::span(&status, 1));
+  if (auto ok =
+          WriteSegments(*memory_, chain.writable, chain.writable_bytes - 1, std::span(&status, 1));
       !ok) {
     log_.Warn("request {}: status byte: {}", chain.head, ok.error().message());
     return data_written;
@@ -155,7 +155,8 @@ uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header
       log_.Warn("request {}: length {} is not a multiple of 512", chain.head, length);
       return false;
     }
-    if (header.sector > capacity_sectors_ || length / kSectorSize > capacity_sectors_ - header.sector) {
+    if (header.sector > capacity_sectors_ ||
+        length / kSectorSize > capacity_sectors_ - header.sector) {
       log_.Warn("request {}: sectors [{}, +{}) beyond the disk ({} sectors)", chain.head,
                 header.sector, length / kSectorSize, capacity_sectors_);
       return false;

@@ -79,7 +79,8 @@ void Console::Receive() {
       }
       if (!chain->has_value()) break;  // no buffer: input waits (flow control)
       const DescriptorChain& buffer = **chain;
-      const size_t count = static_cast<size_t>(std::min<uint64_t>(buffer.writable_bytes, input_.size()));
+      const size_t count =
+          static_cast<size_t>(std::min<uint64_t>(buffer.writable_bytes, input_.size()));
       chunk.assign(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(count));
       uint32_t written = 0;
       if (auto ok = WriteSegments(*memory_, buffer.writable, 0, chunk); ok) {

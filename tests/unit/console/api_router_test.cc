@@ -17,7 +17,9 @@ http::Request Req(std::string method, std::string path, std::string body = "") {
   return r;
 }
 
-nlohmann::json Body(const http::Response& r) { return nlohmann::json::parse(r.body, nullptr, false); }
+nlohmann::json Body(const http::Response& r) {
+  return nlohmann::json::parse(r.body, nullptr, false);
+}
 
 TEST(ApiRouter, GetVmReturnsInfo) {
   FakeVmControl vm;

@@ -59,8 +59,9 @@ TEST_F(ApiServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_TRUE(r1.starts_with("HTTP/1.1 200 OK\r\n")) << r1;
   EXPECT_NE(r1.find("\"state\":\"Running\""), std::string::npos);
 
-  ASSERT_TRUE(SendAll(fd, "PUT /vm/state HTTP/1.1\r\nHost: localhost\r\n"
-                          "Content-Length: 18\r\n\r\n{\"state\":\"Paused\"}"));
+  ASSERT_TRUE(SendAll(fd,
+                      "PUT /vm/state HTTP/1.1\r\nHost: localhost\r\n"
+                      "Content-Length: 18\r\n\r\n{\"state\":\"Paused\"}"));
   EXPECT_TRUE(ReadResponse(fd).starts_with("HTTP/1.1 204 No Content\r\n"));
   EXPECT_TRUE(vm_.paused);
 
@@ -97,8 +98,8 @@ TEST_F(ApiServerTest, MalformedHttpGets400AndTheConnectionCloses) {
   int fd = Connect();
   ASSERT_TRUE(SendAll(fd, "HELLO\r\n\r\n"));
   bool eof = false;
-  std::string got = ReadUntil(fd, [](const std::string&) { return false; },
-                              std::chrono::seconds(5), &eof);
+  std::string got = ReadUntil(
+      fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
   EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request\r\n")) << got;
   EXPECT_NE(got.find("fault_message"), std::string::npos);
   EXPECT_NE(got.find("Connection: close"), std::string::npos);
@@ -122,8 +123,8 @@ TEST_F(ApiServerTest, OversizeHeadersGet431AndClose) {
   std::string req = "GET /vm HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
   SendAll(fd, req);  // the server may close before reading it all
   bool eof = false;
-  std::string got = ReadUntil(fd, [](const std::string&) { return false; },
-                              std::chrono::seconds(5), &eof);
+  std::string got = ReadUntil(
+      fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
   EXPECT_TRUE(got.starts_with("HTTP/1.1 431")) << got.substr(0, 100);
   EXPECT_TRUE(eof);
   close(fd);
@@ -131,8 +132,9 @@ TEST_F(ApiServerTest, OversizeHeadersGet431AndClose) {
 
 TEST_F(ApiServerTest, ExpectContinueGets100ThenTheResponse) {
   int fd = Connect();
-  ASSERT_TRUE(SendAll(fd, "PUT /actions HTTP/1.1\r\nContent-Length: 18\r\n"
-                          "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(SendAll(fd,
+                      "PUT /actions HTTP/1.1\r\nContent-Length: 18\r\n"
+                      "Expect: 100-continue\r\n\r\n"));
   EXPECT_EQ(ReadContaining(fd, "\r\n\r\n"), "HTTP/1.1 100 Continue\r\nServer: vmm\r\n\r\n");
   ASSERT_TRUE(SendAll(fd, "{\"action\":\"Reset\"}"));
   EXPECT_TRUE(ReadResponse(fd).starts_with("HTTP/1.1 204"));
@@ -143,8 +145,8 @@ TEST_F(ApiServerTest, ConnectionCloseIsHonoured) {
   int fd = Connect();
   ASSERT_TRUE(SendAll(fd, "GET /vm HTTP/1.1\r\nConnection: close\r\n\r\n"));
   bool eof = false;
-  std::string got = ReadUntil(fd, [](const std::string&) { return false; },
-                              std::chrono::seconds(5), &eof);
+  std::string got = ReadUntil(
+      fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
   EXPECT_TRUE(got.starts_with("HTTP/1.1 200"));
   EXPECT_TRUE(eof);
   close(fd);
@@ -175,7 +177,8 @@ TEST(ApiServerLimits, ConnectionsBeyondTheLimitAreClosed) {
   ASSERT_TRUE(ReadResponse(b).starts_with("HTTP/1.1 200"));
   int c = ConnectUnix(dir.Path("api.sock"));
   bool eof = false;
-  ReadUntil(c, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
+  ReadUntil(
+      c, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
   EXPECT_TRUE(eof);
   close(a);
   // A slot frees up once a connection closes.
@@ -202,7 +205,8 @@ TEST(ApiServerLimits, IdleConnectionsTimeOut) {
   int fd = ConnectUnix(dir.Path("api.sock"));
   SendAll(fd, "GET /vm HTTP/1.1\r\n");  // and never finish
   bool eof = false;
-  ReadUntil(fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
+  ReadUntil(
+      fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
   EXPECT_TRUE(eof);
   close(fd);
   io.Stop();

@@ -57,9 +57,8 @@ TEST(Attach, CopiesBothWaysAndExits0WhenTheGuestSideCloses) {
   int in[2], out[2];
   ASSERT_EQ(pipe(in), 0);
   ASSERT_EQ(pipe(out), 0);
-  auto result = std::async(std::launch::async, [&] {
-    return AttachWithFds(dir.Path("c.sock"), in[0], out[1], out[1]);
-  });
+  auto result = std::async(
+      std::launch::async, [&] { return AttachWithFds(dir.Path("c.sock"), in[0], out[1], out[1]); });
   int conn = accept(server, nullptr, nullptr);
   ASSERT_GE(conn, 0);
   ASSERT_TRUE(SendAll(conn, "banner\n"));
@@ -78,14 +77,14 @@ TEST(Attach, StdinEndHalfClosesAndLingersForOutput) {
   int in[2], out[2];
   ASSERT_EQ(pipe(in), 0);
   ASSERT_EQ(pipe(out), 0);
-  auto result = std::async(std::launch::async, [&] {
-    return AttachWithFds(dir.Path("c.sock"), in[0], out[1], out[1]);
-  });
+  auto result = std::async(
+      std::launch::async, [&] { return AttachWithFds(dir.Path("c.sock"), in[0], out[1], out[1]); });
   int conn = accept(server, nullptr, nullptr);
   ASSERT_EQ(write(in[1], "q\n", 2), 2);
   close(in[1]);
   bool eof = false;
-  EXPECT_EQ(ReadUntil(conn, [](const std::string&) { return false; }, std::chrono::seconds(2), &eof),
+  EXPECT_EQ(ReadUntil(
+                conn, [](const std::string&) { return false; }, std::chrono::seconds(2), &eof),
             "q\n");
   EXPECT_TRUE(eof);  // attach shut down its write side
   ASSERT_TRUE(SendAll(conn, "answer\n"));
@@ -115,9 +114,8 @@ TEST(Attach, CtrlAXDetachesFromATerminalAndRestoresIt) {
   tcgetattr(slave, &original);
   int err[2];
   ASSERT_EQ(pipe(err), 0);
-  auto result = std::async(std::launch::async, [&] {
-    return AttachWithFds(dir.Path("c.sock"), slave, slave, err[1]);
-  });
+  auto result = std::async(std::launch::async,
+                           [&] { return AttachWithFds(dir.Path("c.sock"), slave, slave, err[1]); });
   // The backlog arrives on the terminal.
   EXPECT_NE(ReadContaining(master, "banner").find("banner"), std::string::npos);
   ASSERT_TRUE(WaitFor([] { return TerminalIsRaw(); }));

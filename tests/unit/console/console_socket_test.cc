@@ -32,9 +32,10 @@ ConsoleOptions OptionsFor(GuestInput& input, size_t ring = 64 * 1024) {
   return o;
 }
 
-std::unique_ptr<Console> MakeSocketConsole(IoThread& io, const std::string& path,
-                                           GuestInput& input, size_t ring = 64 * 1024) {
-  auto console = Console::Create(io.io(), {SerialSpec::Kind::kSocket, path}, OptionsFor(input, ring));
+std::unique_ptr<Console> MakeSocketConsole(IoThread& io, const std::string& path, GuestInput& input,
+                                           size_t ring = 64 * 1024) {
+  auto console =
+      Console::Create(io.io(), {SerialSpec::Kind::kSocket, path}, OptionsFor(input, ring));
   EXPECT_TRUE(console.has_value()) << console.error().ToString();
   return console ? std::move(*console) : nullptr;
 }
@@ -186,8 +187,8 @@ TEST(ConsoleSocket, LiveSocketIsRefused) {
   IoThread io;
   GuestInput input;
   auto first = MakeSocketConsole(io, dir.Path("c.sock"), input);
-  auto second = Console::Create(io.io(), {SerialSpec::Kind::kSocket, dir.Path("c.sock")},
-                                OptionsFor(input));
+  auto second =
+      Console::Create(io.io(), {SerialSpec::Kind::kSocket, dir.Path("c.sock")}, OptionsFor(input));
   ASSERT_FALSE(second.has_value());
   EXPECT_NE(second.error().message().find("in use"), std::string::npos);
   io.Stop();
@@ -289,7 +290,8 @@ TEST(ConsoleSocket, IoContextDestroyedFirstReleasesSocketsSafely) {
   io.reset();
   EXPECT_FALSE(std::filesystem::exists(dir.Path("c.sock")));
   bool eof = false;
-  ReadUntil(fd, [](const std::string&) { return false; }, std::chrono::seconds(2), &eof);
+  ReadUntil(
+      fd, [](const std::string&) { return false; }, std::chrono::seconds(2), &eof);
   EXPECT_TRUE(eof);
   (*console)->Output(AsBytes("after"));  // still safe: counted, kept in the ring
   EXPECT_EQ((*console)->stats().bytes_out, 10u);

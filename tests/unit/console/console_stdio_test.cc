@@ -194,7 +194,9 @@ TEST_F(ConsoleTty, RawModeEscapeKeysAndRestore) {
   // Ctrl-A x quits; the bytes before it still reach the guest.
   ASSERT_EQ(write(master_, "ab\x01x", 4), 4);
   ASSERT_TRUE(WaitFor([&] { return rec.quits.load() == 1; }));
-  EXPECT_EQ(rec.Get(), "ls\r\x03\x01" "ab");
+  EXPECT_EQ(rec.Get(),
+            "ls\r\x03\x01"
+            "ab");
 
   // Guest output appears on the terminal, "\n" as a new line.
   (*console)->Output(AsBytes("hello\n"));

@@ -10,7 +10,7 @@ using Action = EscapeFilter::Action;
 TEST(EscapeFilter, OrdinaryBytesAreForwarded) {
   EscapeFilter f;
   EXPECT_EQ(f.Feed('a'), Action::kForward);
-  EXPECT_EQ(f.Feed('x'), Action::kForward);  // x without the prefix is just x
+  EXPECT_EQ(f.Feed('x'), Action::kForward);   // x without the prefix is just x
   EXPECT_EQ(f.Feed(0x03), Action::kForward);  // Ctrl-C goes to the guest
 }
 

@@ -1,11 +1,10 @@
-#include "vmm/api/http.h"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 
-#include <fmt/format.h>
+#include "vmm/api/http.h"
 
 namespace vmm::http {
 namespace {
@@ -31,8 +30,7 @@ TEST(HttpParser, ParsesGetWithHeaders) {
 }
 
 TEST(HttpParser, SplitReadsOneByteAtATime) {
-  std::string req =
-      "PUT /vm/state HTTP/1.1\r\nContent-Length: 18\r\n\r\n{\"state\":\"Paused\"}";
+  std::string req = "PUT /vm/state HTTP/1.1\r\nContent-Length: 18\r\n\r\n{\"state\":\"Paused\"}";
   RequestParser p;
   for (size_t i = 0; i + 1 < req.size(); ++i) {
     p.Feed(req.substr(i, 1));
@@ -103,13 +101,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"HeaderWithoutColon", "GET /vm HTTP/1.1\r\nHost localhost\r\n\r\n", 400},
         BadCase{"SpaceBeforeColon", "GET /vm HTTP/1.1\r\nHost : x\r\n\r\n", 400},
         BadCase{"ObsFold", "GET /vm HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n", 400},
-        BadCase{"ControlCharInValue", "GET /vm HTTP/1.1\r\nX-A: a\x01" "b\r\n\r\n", 400},
+        BadCase{"ControlCharInValue",
+                "GET /vm HTTP/1.1\r\nX-A: a\x01"
+                "b\r\n\r\n",
+                400},
         BadCase{"NegativeLength", "PUT /vm/state HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
         BadCase{"NonNumericLength", "PUT /vm/state HTTP/1.1\r\nContent-Length: 1a\r\n\r\n", 400},
         BadCase{"ConflictingLengths",
                 "PUT /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", 400},
-        BadCase{"HugeLength",
-                "PUT /a HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+        BadCase{"HugeLength", "PUT /a HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                400},
         BadCase{"BodyTooLarge", "PUT /a HTTP/1.1\r\nContent-Length: 65537\r\n\r\n", 413},
         BadCase{"Chunked", "PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
         BadCase{"UnknownExpectation", "PUT /a HTTP/1.1\r\nExpect: magic\r\n\r\n", 417}),

@@ -82,8 +82,16 @@ TEST(Terminal, NotATtyFails) {
   close(fds[1]);
 }
 
-enum class ExitPath { kExit, kReturnFromMainLike, kSigterm, kSigint, kSighup, kAbort, kSegfault,
-                      kKillSegv };
+enum class ExitPath {
+  kExit,
+  kReturnFromMainLike,
+  kSigterm,
+  kSigint,
+  kSighup,
+  kAbort,
+  kSegfault,
+  kKillSegv
+};
 
 struct ExitCase {
   const char* name;

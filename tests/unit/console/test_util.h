@@ -112,7 +112,8 @@ inline std::string ReadUntil(int fd, const std::function<bool(const std::string&
 
 inline std::string ReadAtLeast(int fd, size_t n,
                                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  return ReadUntil(fd, [n](const std::string& s) { return s.size() >= n; }, timeout);
+  return ReadUntil(
+      fd, [n](const std::string& s) { return s.size() >= n; }, timeout);
 }
 
 inline std::string ReadContaining(int fd, const std::string& needle,

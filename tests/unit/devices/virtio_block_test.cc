@@ -1,5 +1,3 @@
-#include "devices/virtio/block/block.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/block/block.h"
 #include "tests/unit/devices/fake_irq_line.h"
 #include "tests/unit/devices/virtio_test_util.h"
 

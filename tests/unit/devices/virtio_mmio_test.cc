@@ -1,11 +1,10 @@
-#include "devices/virtio/mmio.h"
-
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <random>
 #include <vector>
 
+#include "devices/virtio/mmio.h"
 #include "tests/unit/devices/fake_irq_line.h"
 #include "tests/unit/devices/virtio_test_util.h"
 

@@ -49,9 +49,8 @@ TEST(VirtioRng, GetRandomFillsLargeBuffers) {
 class VirtioConsoleTest : public ::testing::Test {
  protected:
   VirtioConsoleTest() {
-    console_ = std::make_shared<Console>([this](std::span<const uint8_t> bytes) {
-      out_.append(bytes.begin(), bytes.end());
-    });
+    console_ = std::make_shared<Console>(
+        [this](std::span<const uint8_t> bytes) { out_.append(bytes.begin(), bytes.end()); });
     mmio_ = VirtioMmio::Create(console_, *memory_, irq_);
     driver_ = std::make_unique<MmioDriver>(*mmio_);
   }
@@ -69,7 +68,8 @@ class VirtioConsoleTest : public ::testing::Test {
 TEST_F(VirtioConsoleTest, TransmittedBuffersReachTheOutput) {
   driver_->BringUp({&rx_, &tx_});
   ASSERT_TRUE(memory_->Write(kBuffer, std::span(reinterpret_cast<const uint8_t*>("hello "), 6)));
-  ASSERT_TRUE(memory_->Write(kBuffer + 0x100, std::span(reinterpret_cast<const uint8_t*>("world"), 5)));
+  ASSERT_TRUE(
+      memory_->Write(kBuffer + 0x100, std::span(reinterpret_cast<const uint8_t*>("world"), 5)));
   tx_.SetDesc(0, kBuffer, 6, kDescNext, 1);
   tx_.SetDesc(1, kBuffer + 0x100, 5);
   tx_.Publish(0);
@@ -92,7 +92,8 @@ TEST_F(VirtioConsoleTest, InputWaitsForReceiveBuffersAndArrivesWhole) {
     driver_->Notify(Console::kReceiveQueue);
     const UsedElement used = rx_.Used(static_cast<uint16_t>(rx_.UsedIdx() - 1));
     std::string chunk(used.len, '\0');
-    ASSERT_TRUE(memory_->Read(kBuffer, std::span(reinterpret_cast<uint8_t*>(chunk.data()), used.len)));
+    ASSERT_TRUE(
+        memory_->Read(kBuffer, std::span(reinterpret_cast<uint8_t*>(chunk.data()), used.len)));
     received += chunk;
   }
   EXPECT_EQ(received, text);

@@ -36,8 +36,7 @@ class TestRing {
   uint64_t avail() const { return avail_; }
   uint64_t used() const { return used_; }
 
-  void SetDesc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags = 0,
-               uint16_t next = 0) {
+  void SetDesc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags = 0, uint16_t next = 0) {
     SetDescAt(desc_, index, addr, len, flags, next);
   }
   // Writes a descriptor into any table (e.g. an indirect one).
@@ -90,15 +89,16 @@ class MmioDriver {
 
   uint32_t Read(uint64_t offset) {
     uint32_t value = 0;
-    mmio_.Read({0xd0000000 + offset, offset, 0},
-               std::span(reinterpret_cast<uint8_t*>(&value), 4));
+    mmio_.Read({0xd0000000 + offset, offset, 0}, std::span(reinterpret_cast<uint8_t*>(&value), 4));
     return value;
   }
   void Write(uint64_t offset, uint32_t value) {
     mmio_.Write({0xd0000000 + offset, offset, 0},
                 std::span(reinterpret_cast<const uint8_t*>(&value), 4));
   }
-  void SetStatus(uint32_t bits) { Write(VirtioMmio::kRegStatus, Read(VirtioMmio::kRegStatus) | bits); }
+  void SetStatus(uint32_t bits) {
+    Write(VirtioMmio::kRegStatus, Read(VirtioMmio::kRegStatus) | bits);
+  }
   uint64_t DeviceFeatures() {
     Write(VirtioMmio::kRegDeviceFeaturesSel, 0);
     uint64_t features = Read(VirtioMmio::kRegDeviceFeatures);

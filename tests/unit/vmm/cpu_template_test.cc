@@ -20,7 +20,8 @@ kvm_cpuid_entry2 Entry(uint32_t function, uint32_t index, uint32_t eax, uint32_t
 std::vector<kvm_cpuid_entry2> FullHost() {
   return {Entry(0x1, 0, 0x806f8, 0xff000800, 0xffffffff, 0xffffffff),
           Entry(0x7, 0, 1, 0xffffffff, 0xffffffff, 0xffffffff),
-          Entry(0xb, 0, 1, 2, 0x100, 7), Entry(0xb, 1, 4, 8, 0x201, 7),
+          Entry(0xb, 0, 1, 2, 0x100, 7),
+          Entry(0xb, 1, 4, 8, 0x201, 7),
           Entry(0xd, 0, 0x7, 0x340, 0x340, 0),
           Entry(0x80000001, 0, 0, 0, 0xffffffff, 0xffffffff)};
 }
