@@ -513,7 +513,22 @@ def case_api_shutdown(args, tmp):
         check(st == 204, f"Shutdown: {st}")
         rc = vm.wait()
         check(rc == 0, f"vmm exited {rc} after Shutdown; {read_stderr(vm.proc)[-300:]}")
-        check(read_until(s, b"\x00never", timeout=3) == b"", "console socket not closed")
+        # Output the guest wrote before the shutdown may still be in flight;
+        # what matters is that the stream then ends (EOF) instead of hanging.
+        s.settimeout(3)
+        closed = False
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            try:
+                if s.recv(65536) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                break
+            except OSError:
+                closed = True
+                break
+        check(closed, "console socket not closed")
         check(not os.path.exists(vm.console) and not os.path.exists(vm.api),
               "sockets left behind")
     finally:
