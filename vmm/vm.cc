@@ -699,17 +699,6 @@ std::string Vm::DumpState(const Vcpu& vcpu, bool with_instruction) const {
 void Vm::OnSerialOutput(std::span<const uint8_t> bytes) {
   if (bytes.empty()) return;
   if (!first_serial_byte_seen_.exchange(true)) boot_trace::Mark("first-serial-byte");
-  {
-    std::lock_guard lock(serial_line_mutex_);
-    for (uint8_t byte : bytes) {
-      if (byte == '\n') {
-        if (!current_line_.empty()) last_line_ = std::move(current_line_);
-        current_line_.clear();
-      } else if (byte != '\r' && current_line_.size() < 512) {
-        current_line_ += static_cast<char>(byte);
-      }
-    }
-  }
   console_->Output(bytes);
 }
 
@@ -800,9 +789,6 @@ nlohmann::json Vm::Metrics() {
   };
 }
 
-std::string Vm::LastSerialLine() const {
-  std::lock_guard lock(serial_line_mutex_);
-  return current_line_.empty() ? last_line_ : current_line_;
-}
+std::string Vm::LastSerialLine() const { return console_->LastLine(); }
 
 }  // namespace vmm

@@ -9,8 +9,8 @@
 // Threads: the main thread calls Create() and Run(); each vCPU thread runs
 // VcpuLoop(); the event-loop thread runs timers, signals and console I/O.
 // RequestStop() may be called from any of them; the first request wins.
-// Lock order: pause_mutex_ before kick_mutex_; exit_mutex_, kick_mutex_ and
-// serial_line_mutex_ are otherwise leaf locks.
+// Lock order: pause_mutex_ before kick_mutex_; exit_mutex_ and kick_mutex_ are
+// otherwise leaf locks.
 #pragma once
 
 #include <pthread.h>
@@ -160,9 +160,6 @@ class Vm : public VmControl {
   std::condition_variable exit_cv_;
   std::optional<VmExit> exit_;
 
-  mutable std::mutex serial_line_mutex_;
-  std::string current_line_;
-  std::string last_line_;
   std::atomic<bool> first_serial_byte_seen_{false};
 
   // Exit counters by reason (for logs and the control API).
