@@ -128,6 +128,34 @@ void ApplyCpuTemplate(CpuTemplate cpu_template, uint32_t vcpu_id, uint32_t vcpu_
   }
 }
 
+std::vector<CpuidOverride> FindCpuidOverrides(const std::vector<kvm_cpuid_entry2>& set,
+                                              const std::vector<kvm_cpuid_entry2>& held) {
+  std::vector<CpuidOverride> overrides;
+  for (const auto& want : set) {
+    // Feature leaves only: other leaves carry counts and sizes, not flags.
+    const bool feature_leaf =
+        want.function == 0x1 || want.function == 0x7 || want.function == 0x80000001;
+    if (!feature_leaf) continue;
+    for (const auto& got : held) {
+      if (got.function != want.function || got.index != want.index) continue;
+      const uint32_t regs_set[4] = {want.eax, want.ebx, want.ecx, want.edx};
+      const uint32_t regs_held[4] = {got.eax, got.ebx, got.ecx, got.edx};
+      for (int r = 0; r < 4; ++r) {
+        // Leaf 1 EAX/EBX are signature and topology, leaf 7.0 EAX the subleaf
+        // count: not flags.
+        if (want.function == 0x1 && r <= 1) continue;
+        if (want.function == 0x7 && want.index == 0 && r == 0) continue;
+        // Leaf 1 EDX bit 28 (HTT) is topology, which KVM may set itself.
+        uint32_t added = regs_held[r] & ~regs_set[r];
+        if (want.function == 0x1 && r == 3) added &= ~Bit(28);
+        if (want.function == 0x1 && r == 2) added &= ~Bit(27);  // OSXSAVE follows CR4
+        if (added != 0) overrides.push_back({want.function, want.index, "abcd"[r], added});
+      }
+    }
+  }
+  return overrides;
+}
+
 std::vector<std::pair<uint32_t, uint64_t>> BootMsrs() {
   // Intel SDM Vol. 4, "Model-Specific Registers".
   constexpr uint32_t kSysenterCs = 0x174, kSysenterEsp = 0x175, kSysenterEip = 0x176;

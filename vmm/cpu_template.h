@@ -37,6 +37,21 @@ CpuTemplate ResolveCpuTemplate(CpuTemplate requested);
 void ApplyCpuTemplate(CpuTemplate cpu_template, uint32_t vcpu_id, uint32_t vcpu_count,
                       std::vector<kvm_cpuid_entry2>& entries);
 
+// Where KVM did not take the table: for each leaf/subleaf of `set` (what vmm
+// gave KVM_SET_CPUID2) and register, the feature bits that `held` (what
+// KVM_GET_CPUID2 reads back) has and `set` does not. Empty when KVM took the
+// template as given (hardware KVM). Some software KVMs fill leaf 1 ECX and
+// leaves 7 and 0xd from the host whatever the VMM asks (docs/linux.md), and a
+// guest then sees features the template meant to hide. Pure function.
+struct CpuidOverride {
+  uint32_t function;
+  uint32_t index;
+  char reg;             // 'a', 'b', 'c' or 'd'
+  uint32_t added_bits;  // set in `held`, clear in `set`
+};
+std::vector<CpuidOverride> FindCpuidOverrides(const std::vector<kvm_cpuid_entry2>& set,
+                                              const std::vector<kvm_cpuid_entry2>& held);
+
 // Model-specific registers every boot vCPU starts with (Firecracker's
 // create_boot_msr_entries): SYSENTER/SYSCALL MSRs cleared, TSC 0,
 // MISC_ENABLE.FAST_STRING, MTRRdefType = enabled, write-back.

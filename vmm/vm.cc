@@ -308,11 +308,58 @@ Result<void> Vm::WireVirtio() {
   return {};
 }
 
+namespace {
+
+// After KVM_SET_CPUID2 on vCPU 0: reads the table back and says where KVM
+// did not take the template (FindCpuidOverrides). A warning when the user
+// chose the template, an info line under `auto`. At --log-level debug it
+// also prints the feature leaves as set and as held.
+void CheckCpuidTaken(const kvm::VcpuFd& fd, const std::vector<kvm_cpuid_entry2>& set,
+                     std::string_view template_name, bool chosen) {
+  auto held = fd.GetCpuid();
+  if (!held) {
+    spdlog::debug("{}", held.error().message());
+    return;
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    for (const auto& entry : set) {
+      if (entry.function != 0x1 && entry.function != 0x7 && entry.function != 0xd &&
+          entry.function != 0x80000001) {
+        continue;
+      }
+      for (const auto& h : *held) {
+        if (h.function != entry.function || h.index != entry.index) continue;
+        spdlog::debug(
+            "cpuid {:#x}.{}: set {:08x} {:08x} {:08x} {:08x}, KVM holds {:08x} {:08x} "
+            "{:08x} {:08x}",
+            entry.function, entry.index, entry.eax, entry.ebx, entry.ecx, entry.edx, h.eax, h.ebx,
+            h.ecx, h.edx);
+      }
+    }
+  }
+  const auto overrides = FindCpuidOverrides(set, *held);
+  if (overrides.empty()) return;
+  std::string list;
+  for (const auto& o : overrides) {
+    list += fmt::format("{}leaf {:#x}.{} e{}x +{:#010x}", list.empty() ? "" : ", ", o.function,
+                        o.index, o.reg, o.added_bits);
+  }
+  spdlog::log(chosen ? spdlog::level::warn : spdlog::level::info,
+              "KVM did not take CPU template '{}' as given: it adds feature bits the template "
+              "leaves out ({}), and the guest sees them (docs/linux.md, \"CPUID on this host\")",
+              template_name, list);
+}
+
+}  // namespace
+
 Result<void> Vm::SetUpVcpu(Vcpu& vcpu) {
   kvm::VcpuFd& fd = *vcpu.fd;
   auto cpuid = TRY(kvm_->GetSupportedCpuid());
   ApplyCpuTemplate(cpu_template_, fd.id(), config_.cpus, cpuid);
   TRY(fd.SetCpuid(cpuid));
+  if (fd.id() == 0) {
+    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template_), config_.cpu_template != "auto");
+  }
   TRY(fd.SetMsrs(BootMsrs()));
 
   // x87/SSE state as after FNINIT and power-on MXCSR (Intel SDM Vol. 1 §8.1.5, §10.2.3).

@@ -50,6 +50,7 @@ struct MsrListHeader {  // struct kvm_msr_list, then uint32_t[nmsrs]
 constexpr unsigned long kGetSupportedCpuid =
     _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, sizeof(CpuidHeader));
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, sizeof(CpuidHeader));
+constexpr unsigned long kGetCpuid2 = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x91, sizeof(CpuidHeader));
 constexpr unsigned long kGetMsrIndexList =
     _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, sizeof(MsrListHeader));
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, sizeof(MsrsHeader));
@@ -281,6 +282,15 @@ Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   std::memcpy(cpuid.items(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
   if (Ioctl(fd_.get(), kSetCpuid2, cpuid.data()) < 0) return IoctlError("KVM_SET_CPUID2");
   return {};
+}
+
+Result<std::vector<kvm_cpuid_entry2>> VcpuFd::GetCpuid() const {
+  constexpr size_t kMaxEntries = 256;
+  VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(kMaxEntries);
+  cpuid.header()->nent = kMaxEntries;
+  if (Ioctl(fd_.get(), kGetCpuid2, cpuid.data()) < 0) return IoctlError("KVM_GET_CPUID2");
+  const kvm_cpuid_entry2* items = cpuid.items();
+  return std::vector<kvm_cpuid_entry2>(items, items + cpuid.header()->nent);
 }
 
 Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {

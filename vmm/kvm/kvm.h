@@ -96,6 +96,8 @@ class VcpuFd {
   [[nodiscard]] Result<void> SetSregs(const kvm_sregs& sregs);
   [[nodiscard]] Result<void> SetFpu(const kvm_fpu& fpu);
   [[nodiscard]] Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // KVM_GET_CPUID2: the table KVM holds for this vCPU (after its own fix-ups).
+  [[nodiscard]] Result<std::vector<kvm_cpuid_entry2>> GetCpuid() const;
   // Sets (index, value) pairs; fails naming the first MSR KVM refused.
   [[nodiscard]] Result<void> SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
   [[nodiscard]] Result<uint64_t> GetMsr(uint32_t index) const;

@@ -68,6 +68,33 @@ TEST(CpuTemplate, ApicIdsFollowTheVcpu) {
   EXPECT_EQ(Find(cpuid, 0xb, 1).eax, 2u);
 }
 
+TEST(CpuTemplate, NoOverridesWhenKvmKeepsTheTable) {
+  auto set = FullHost();
+  ApplyCpuTemplate(CpuTemplate::kEmulated, 0, 1, set);
+  EXPECT_TRUE(FindCpuidOverrides(set, set).empty());
+}
+
+TEST(CpuTemplate, OverridesNameTheBitsKvmPutBack) {
+  auto set = FullHost();
+  ApplyCpuTemplate(CpuTemplate::kEmulated, 0, 1, set);
+  auto held = set;
+  // As seen on a software KVM: XSAVE (leaf 1 ECX bit 26) and SMEP (leaf 7 EBX
+  // bit 7) come back; HTT, OSXSAVE and the subleaf count are not flags.
+  for (auto& e : held) {
+    if (e.function == 0x1) e.ecx |= (1u << 26) | (1u << 27), e.edx |= 1u << 28;
+    if (e.function == 0x7) e.ebx |= 1u << 7, e.eax = 2;
+  }
+  auto overrides = FindCpuidOverrides(set, held);
+  ASSERT_EQ(overrides.size(), 2u);
+  EXPECT_EQ(overrides[0].function, 0x1u);
+  EXPECT_EQ(overrides[0].reg, 'c');
+  EXPECT_EQ(overrides[0].added_bits, 1u << 26);
+  EXPECT_EQ(overrides[1].function, 0x7u);
+  EXPECT_EQ(overrides[1].index, 0u);
+  EXPECT_EQ(overrides[1].reg, 'b');
+  EXPECT_EQ(overrides[1].added_bits, 1u << 7);
+}
+
 TEST(CpuTemplate, NamesParse) {
   EXPECT_EQ(*ParseCpuTemplate("host"), CpuTemplate::kHost);
   EXPECT_EQ(*ParseCpuTemplate("emulated"), CpuTemplate::kEmulated);
