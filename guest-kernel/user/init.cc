@@ -24,7 +24,7 @@ struct Service {
   uint64_t proc;
 };
 
-uint64_t g_sup, g_ns, g_echo, g_shell_ctl, g_virtio;
+uint64_t g_sup, g_ns, g_echo, g_shell_ctl, g_virtio, g_files;
 uint64_t g_mmio = 3, g_irq = 4, g_ctl = kCtl;
 
 // True when vmm put virtio-mmio devices on the command line.
@@ -75,7 +75,8 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
       {"namesvc", 150, {{&g_ns, ep_server}, {}, {}, {}, {}}, 0, 0},
       {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}, {}, {}}, 0, 0},
       {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}, {}, {}}, 0, 0},
-      // The virtio driver (user/virtio.cc): started only with devices present.
+      // The virtio driver (user/virtio.cc) and the file service: started only
+      // with devices present.
       {"virtio",
        120,
        {{&g_virtio, ep_server},
@@ -86,10 +87,23 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
                      kRightCtlClock}},
        0,
        0},
+      // The vmmfs file service (user/files.cc), a client of the driver.
+      {"files",
+       110,
+       {{&g_files, ep_server},
+        {&g_ns, ep_client},
+        {&g_ctl, kRightDerive | kRightCtlMemory},
+        {},
+        {}},
+       0,
+       0},
   };
   const bool virtio = HasVirtio();
-  const uint64_t kCount = sizeof(services) / sizeof(services[0]) - (virtio ? 0 : 1);
-  if (virtio) g_virtio = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+  const uint64_t kCount = sizeof(services) / sizeof(services[0]) - (virtio ? 0 : 2);
+  if (virtio) {
+    g_virtio = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+    g_files = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
+  }
   for (uint64_t i = 0; i < kCount; ++i) {
     if (Start(services[i], i)) user::Print("[init] started {}\n", services[i].name);
   }

@@ -5,6 +5,7 @@
 // backspace/DEL, Ctrl-U (kill line), Ctrl-C (cancel), CR or LF ends a line.
 // `sh=CMD;CMD` on the kernel command line runs commands first (',' stands
 // for a space), for boot-suite cases.
+#include "user/files_protocol.h"
 #include "user/runtime.h"
 
 namespace {
@@ -100,14 +101,34 @@ int64_t LookUp(const char* name) {
   return static_cast<int64_t>(b->xfer_handle);
 }
 
-// The virtio driver (user/virtio.cc), looked up in namesvc; it registers
-// shortly after boot, so a few tries.
-int64_t Virtio() {
-  int64_t h = kErrNotFound;
-  for (int i = 0; i < 200 && h == kErrNotFound; ++i) {
-    h = LookUp("virtio");
-    if (h == kErrNotFound) user::Yield();
+// Sleeps about `us` microseconds (a timed wait on a notification nobody signals).
+uint64_t g_sleeper = 0;
+void Sleep(uint64_t us) {
+  if (g_sleeper == 0) {
+    const int64_t n = Invoke(kCtl, kOpCreateNotification);
+    if (n < 0) return;
+    g_sleeper = static_cast<uint64_t>(n);
   }
+  user::Buffer()->timeout_us = us;
+  user::Msg m;
+  m.tag = kTagTimeout;
+  user::Recv(g_sleeper, &m);
+}
+
+// A service started by init with the virtio devices (the driver, the file
+// service): it registers once its start-up I/O is done, so wait up to ~5 s.
+int64_t Service(const char* name) {
+  int64_t h = kErrNotFound;
+  for (int i = 0; i < 500 && h == kErrNotFound; ++i) {
+    h = LookUp(name);
+    if (h == kErrNotFound) Sleep(10000);
+  }
+  return h;
+}
+
+// The virtio driver (user/virtio.cc).
+int64_t Virtio() {
+  const int64_t h = Service("virtio");
   if (h < 0) Print("virtio: no driver ({}); start vmm with --rng or --disk\r\n", user::ErrorName(h));
   return h;
 }
@@ -141,22 +162,41 @@ void Rng(uint64_t n) {
   Out("\r\n");
 }
 
-// blk read N | blk write SECTOR PATTERN (disk 0)
+// Splits the next space-separated word off [*i, n).
+size_t Word(const char* s, size_t n, size_t* i, const char** w) {
+  while (*i < n && s[*i] == ' ') ++*i;
+  *w = s + *i;
+  const size_t b = *i;
+  while (*i < n && s[*i] != ' ') ++*i;
+  return *i - b;
+}
+
+// Calls the driver (or service) h; prints a failure. Returns false on failure.
+bool CallService(const char* what, int64_t h, user::Msg* m) {
+  user::Buffer()->xfer_handle = 0;
+  const int64_t r = user::Call(static_cast<uint64_t>(h), m);
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  if (r < 0) Print("{}: failed: {}\r\n", what, user::ErrorName(r));
+  return r >= 0;
+}
+
+// blk read N | blk write SECTOR PATTERN | blk fill SECTOR COUNT SEED (disk 0)
 void Blk(const char* arg, size_t n) {
   size_t i = 0;
-  while (i < n && arg[i] != ' ') ++i;
-  const char* sub = arg;
-  const size_t sub_len = i;
-  while (i < n && arg[i] == ' ') ++i;
-  size_t j = i;
-  while (j < n && arg[j] != ' ') ++j;
-  uint64_t v = 0;
-  const bool have_v = ParseU64(arg + i, j - i, &v);
-  while (j < n && arg[j] == ' ') ++j;
-  const bool read = user::StrEq(sub, sub_len, "read");
-  const bool write = user::StrEq(sub, sub_len, "write");
-  if ((!read && !write) || !have_v || (write && j == n)) {
-    Out("usage: blk read N | blk write SECTOR PATTERN\r\n");
+  const char* w[4];
+  size_t wl[4];
+  uint64_t v[3] = {};
+  bool have[3] = {};
+  wl[0] = Word(arg, n, &i, &w[0]);
+  for (int k = 1; k < 4; ++k) {
+    wl[k] = Word(arg, n, &i, &w[k]);
+    if (k < 4) have[k - 1] = ParseU64(w[k], wl[k], &v[k - 1]);
+  }
+  const bool read = user::StrEq(w[0], wl[0], "read") && have[0];
+  const bool write = user::StrEq(w[0], wl[0], "write") && have[0] && wl[2] != 0;
+  const bool fill = user::StrEq(w[0], wl[0], "fill") && have[0] && have[1] && have[2];
+  if (!read && !write && !fill) {
+    Out("usage: blk read N | blk write SECTOR TEXT | blk fill SECTOR COUNT SEED\r\n");
     return;
   }
   const int64_t h = Virtio();
@@ -164,34 +204,211 @@ void Blk(const char* arg, size_t n) {
   user::Msg m;
   abi::IpcBuffer* b = user::Buffer();
   if (read) {
-    if (v == 0) v = 1;
+    if (v[0] == 0) v[0] = 1;
     m.tag = MakeTag(2);
     m.w[0] = 0;
     m.w[1] = 0;
-    m.w[2] = v;
-  } else {
-    const size_t plen = n - j > 512 ? 512 : n - j;
-    for (size_t k = 0; k < plen; ++k) b->data[k] = static_cast<uint8_t>(arg[j + k]);
+    m.w[2] = v[0];
+  } else if (write) {
+    const size_t start = static_cast<size_t>(w[2] - arg);
+    const size_t plen = n - start > 512 ? 512 : n - start;
+    for (size_t k = 0; k < plen; ++k) b->data[k] = static_cast<uint8_t>(arg[start + k]);
     m.tag = MakeTag(3, plen);
     m.w[0] = 0;
-    m.w[1] = v;
+    m.w[1] = v[0];
+  } else {
+    m.tag = MakeTag(7);
+    m.w[0] = 0;
+    m.w[1] = v[0];
+    m.w[2] = v[1];
+    m.w[3] = v[2];
   }
-  b->xfer_handle = 0;
-  const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
-  Invoke(static_cast<uint64_t>(h), kOpClose);
-  if (r < 0) {
-    Print("blk: failed: {}\r\n", user::ErrorName(r));
-  } else if (read) {
+  if (!CallService("blk", h, &m)) return;
+  if (read) {
     if (m.w[0] != 0) {
       Print("blk: read failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
       return;
     }
-    Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v, m.w[2], m.w[1]);
+    Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v[0], m.w[2], m.w[1]);
     Hex(b->data, 16);
     Out("\r\n");
-  } else {
-    Print("blk: wrote sector {}: status {}, flush {}\r\n", v, static_cast<int64_t>(m.w[0]),
+  } else if (write) {
+    Print("blk: wrote sector {}: status {}, flush {}\r\n", v[0], static_cast<int64_t>(m.w[0]),
           static_cast<int64_t>(m.w[1]));
+  } else {
+    Print("blk: filled sectors {}+{} seed {}: status {}, flush {}\r\n", v[0], v[1], v[2],
+          static_cast<int64_t>(m.w[0]), static_cast<int64_t>(m.w[1]));
+  }
+}
+
+// Prints v / 10 with one decimal.
+void Tenths(uint64_t v) { Print("{}.{}", v / 10, v % 10); }
+
+// blkbench seq-read|seq-write|rand-read [AMOUNT] [REQ_KIB] [DEPTH]: AMOUNT is
+// KiB for the sequential modes (default 4096), reads for rand-read (200).
+void BlkBench(const char* arg, size_t n) {
+  size_t i = 0;
+  const char* w;
+  const size_t ml = Word(arg, n, &i, &w);
+  uint64_t mode = 3;
+  if (user::StrEq(w, ml, "seq-read")) mode = 0;
+  if (user::StrEq(w, ml, "seq-write")) mode = 1;
+  if (user::StrEq(w, ml, "rand-read")) mode = 2;
+  uint64_t v[3] = {mode == 2 ? 200u : 4096u, 64, 4};
+  for (int k = 0; k < 3; ++k) {
+    const size_t l = Word(arg, n, &i, &w);
+    if (l != 0 && !ParseU64(w, l, &v[k])) mode = 3;
+  }
+  if (mode == 3 || v[0] == 0 || v[2] == 0 || v[2] > 4) {
+    Out("usage: blkbench seq-read|seq-write|rand-read [KIB|READS] [REQ_KIB] [DEPTH 1..4]\r\n");
+    return;
+  }
+  const int64_t h = Virtio();
+  if (h < 0) return;
+  user::Msg m;
+  m.tag = MakeTag(8);
+  m.w[0] = 0 | mode << 8 | v[2] << 16;
+  m.w[1] = mode == 2 ? v[0] : v[0] * 1024;
+  m.w[2] = v[1] * 1024;
+  if (!CallService("blkbench", h, &m)) return;
+  if (m.w[0] != 0) {
+    Print("blkbench: failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
+    return;
+  }
+  const uint64_t us = m.w[1] == 0 ? 1 : m.w[1], reqs = m.w[2];
+  const uint64_t req = mode == 2 ? 4096 : v[1] * 1024;
+  static const char* const kModes[] = {"seq-read", "seq-write", "rand-read"};
+  Print("blkbench: {} {} requests of {} KiB, depth {}: {} us, ", kModes[mode], reqs, req / 1024,
+        v[2], us);
+  Tenths(reqs * req * 10 / us);
+  Out(" MB/s, ");
+  Tenths(reqs * 10000000 / us);
+  Print(" IOPS; {} virtqueue requests in {} notifies\r\n", m.w[3] & 0xffffffff, m.w[3] >> 32);
+}
+
+int64_t Files() {
+  const int64_t h = Service("files");
+  if (h < 0) Print("files: no file service ({}); start vmm with --disk\r\n", user::ErrorName(h));
+  return h;
+}
+
+void FsError(const char* what, int64_t st) {
+  Print("{}: {}\r\n", what, files::ErrorText(st));
+}
+
+// ls: NAME SIZE fnv1a CHECKSUM per file, then a summary.
+void Ls() {
+  const int64_t h = Files();
+  if (h < 0) return;
+  abi::IpcBuffer* b = user::Buffer();
+  uint64_t count = 0;
+  for (uint64_t i = 0;; ++i) {
+    user::Msg m;
+    m.tag = MakeTag(files::kList);
+    m.w[0] = i;
+    b->xfer_handle = 0;
+    if (user::Call(static_cast<uint64_t>(h), &m) < 0) break;
+    const int64_t st = static_cast<int64_t>(m.w[0]);
+    if (st == kErrNotFound) break;
+    if (st != 0) {
+      FsError("ls", st);
+      Invoke(static_cast<uint64_t>(h), kOpClose);
+      return;
+    }
+    Out(reinterpret_cast<const char*>(b->data), TagLen(m.tag));
+    Print(" {} fnv1a {:#010x}\r\n", m.w[1], m.w[3]);
+    ++count;
+  }
+  user::Msg m;
+  m.tag = MakeTag(files::kInfo);
+  if (CallService("ls", h, &m) && m.w[0] == 0)
+    Print("ls: {} files, {} KiB free of {} KiB\r\n", count, m.w[2] / 2, m.w[3] / 2);
+}
+
+// Puts a name into the IPC buffer; false (and a message) if it is too long.
+bool PutName(const char* what, const char* name, size_t len) {
+  if (len == 0 || len > 31) {
+    Print("{}: a name is 1..31 characters\r\n", what);
+    return false;
+  }
+  for (size_t k = 0; k < len; ++k) user::Buffer()->data[k] = static_cast<uint8_t>(name[k]);
+  return true;
+}
+
+// cat NAME (print) or cksum NAME (FNV-1a of the bytes received).
+void Cat(const char* arg, size_t n, bool print) {
+  size_t i = 0;
+  const char* name;
+  const size_t nl = Word(arg, n, &i, &name);
+  const char* what = print ? "cat" : "cksum";
+  if (!PutName(what, name, nl)) return;
+  const int64_t h = Files();
+  if (h < 0) return;
+  abi::IpcBuffer* b = user::Buffer();
+  uint64_t off = 0, size = 0;
+  uint32_t hash = 2166136261u;
+  uint8_t last = '\n';
+  do {
+    PutName(what, name, nl);
+    user::Msg m;
+    m.tag = MakeTag(files::kRead, nl);
+    m.w[0] = off;
+    b->xfer_handle = 0;
+    const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
+    const int64_t st = r < 0 ? r : static_cast<int64_t>(m.w[0]);
+    if (st != 0) {
+      FsError(what, st);
+      break;
+    }
+    size = m.w[1];
+    const uint64_t got = m.w[2];
+    for (uint64_t k = 0; k < got; ++k) hash = (hash ^ b->data[k]) * 16777619u;
+    if (print && got != 0) {
+      Out(reinterpret_cast<const char*>(b->data), got);
+      last = b->data[got - 1];
+    }
+    off += got;
+    if (got == 0) break;
+  } while (off < size);
+  Invoke(static_cast<uint64_t>(h), kOpClose);
+  if (print && last != '\n') Out("\r\n");
+  if (!print && off == size) Print("cksum: {} bytes fnv1a {:#010x}\r\n", size, hash);
+}
+
+// write NAME TEXT / append NAME TEXT / rm NAME / sync
+void FileOp(uint64_t label, const char* what, const char* arg, size_t n) {
+  size_t i = 0;
+  const char* name;
+  const size_t nl = Word(arg, n, &i, &name);
+  if (label != files::kSync && (nl == 0 || nl > 31)) {
+    Print("{}: a name is 1..31 characters\r\n", what);
+    return;
+  }
+  const int64_t h = Files();  // before the buffer is filled: LookUp uses it
+  if (h < 0) return;
+  if (label != files::kSync) PutName(what, name, nl);
+  size_t len = nl;
+  if (label == files::kWrite || label == files::kAppend) {
+    while (i < n && arg[i] == ' ') ++i;
+    const size_t text = n - i;
+    abi::IpcBuffer* b = user::Buffer();
+    for (size_t k = 0; k < text; ++k) b->data[nl + k] = static_cast<uint8_t>(arg[i + k]);
+    b->data[nl + text] = '\n';  // a line, as echo > NAME would write it
+    len = nl + text + 1;
+  }
+  user::Msg m;
+  m.tag = MakeTag(label, label == files::kSync ? 0 : len);
+  m.w[0] = nl;
+  if (!CallService(what, h, &m)) return;
+  const int64_t st = static_cast<int64_t>(m.w[0]);
+  if (st != 0) {
+    FsError(what, st);
+  } else if (label == files::kSync) {
+    Out("sync: ok\r\n");
+  } else if (label == files::kDelete) {
+    Out("rm: ok\r\n");
+  } else {
+    Print("{}: {} bytes\r\n", what, len - nl);
   }
 }
 
@@ -210,7 +427,16 @@ void Help() {
       "  rng [N]         N (<= 64, default 16) bytes from virtio-rng (--rng)\r\n"
       "  blk read N      FNV-1a of sectors 0..N-1 of the first virtio-blk disk\r\n"
       "  blk write S P   fills sector S with the text P repeated, then FLUSH\r\n"
-      "  virtio          driver counters: completions woken by the IRQ / by polling\r\n"
+      "  blk fill S N X  writes sectors S..S+N-1 with a pattern (seed X), then FLUSH\r\n"
+      "  blkbench M [A] [R] [D]  M = seq-read|seq-write|rand-read: MB/s, IOPS\r\n"
+      "  virtio          driver counters: completions after an IRQ / a timeout\r\n"
+      "  ls              files on the vmmfs disk (NAME SIZE checksum)\r\n"
+      "  cat NAME        prints a file\r\n"
+      "  cksum NAME      FNV-1a of a file as read\r\n"
+      "  write NAME TEXT creates or replaces a file with the line TEXT\r\n"
+      "  append NAME TEXT adds the line TEXT to a file\r\n"
+      "  rm NAME         deletes a file\r\n"
+      "  sync            flushes the disk\r\n"
       "  poweroff N      ends the machine with status N (0..63)\r\n");
 }
 
@@ -391,16 +617,32 @@ void Execute(const char* line, size_t n) {
     Rng(ParseU64(arg, arg_len, &v) ? v : 16);
   } else if (user::StrEq(cmd, cmd_len, "blk")) {
     Blk(arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "blkbench")) {
+    BlkBench(arg, arg_len);
   } else if (user::StrEq(cmd, cmd_len, "virtio")) {
     const int64_t h = Virtio();
-    if (h > 0) {
-      user::Msg m;
-      m.tag = MakeTag(4);
-      const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
-      Invoke(static_cast<uint64_t>(h), kOpClose);
-      if (r < 0) Print("virtio: failed: {}\r\n", user::ErrorName(r));
-      else Print("virtio: {} completions after an IRQ, {} found by polling, {} waits timed out, {} IRQs seen\r\n", m.w[0], m.w[1], m.w[2], m.w[3]);
+    user::Msg m;
+    m.tag = MakeTag(4);
+    if (h > 0 && CallService("virtio", h, &m)) {
+      Print("virtio: {} completions: {} after an IRQ, {} after a timeout; ", m.w[0], m.w[1],
+            m.w[2]);
+      Print("{} timeouts, {} spurious wake-ups, {} interrupt acks\r\n", m.w[3] & 0xfffff,
+            (m.w[3] >> 20) & 0xfffff, m.w[3] >> 40);
     }
+  } else if (user::StrEq(cmd, cmd_len, "ls")) {
+    Ls();
+  } else if (user::StrEq(cmd, cmd_len, "cat")) {
+    Cat(arg, arg_len, true);
+  } else if (user::StrEq(cmd, cmd_len, "cksum")) {
+    Cat(arg, arg_len, false);
+  } else if (user::StrEq(cmd, cmd_len, "write")) {
+    FileOp(files::kWrite, "write", arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "append")) {
+    FileOp(files::kAppend, "append", arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "rm")) {
+    FileOp(files::kDelete, "rm", arg, arg_len);
+  } else if (user::StrEq(cmd, cmd_len, "sync")) {
+    FileOp(files::kSync, "sync", arg, arg_len);
   } else if (user::StrEq(cmd, cmd_len, "poweroff")) {
     if (!ParseU64(arg, arg_len, &v)) v = 0;
     const int64_t r = Invoke(kCtl, kOpPowerOff, v);

@@ -6,18 +6,20 @@
 //
 // For each `virtio_mmio.device=4K@0xADDR:IRQ` word it derives the device's
 // window from the MMIO token, maps it, checks magic/version, negotiates
-// VERSION_1 (+ FLUSH/RO for blk), sets queue 0 up (8 entries) in one DMA page
-// and sets DRIVER_OK; binds the device's IRQ line to a notification. A
-// request sleeps on that notification (10 ms timeouts) until the used ring
-// moves: IRQ delivery is not reliable yet, the timeout makes it a poll.
-// Registers "virtio" in namesvc and answers:
-//   label 1 rng:       w0 = N (<= 1024) -> the bytes in the buffer, w0 = N
-//   label 2 blk read:  w0 = disk, w1 = first sector, w2 = count
-//                      -> w0 status (0 ok), w1 FNV-1a of the sectors, w2 capacity;
-//                         the first sector's 512 bytes in the buffer
-//   label 3 blk write: w0 = disk, w1 = sector, buffer = pattern (repeated to
-//                      512 bytes) -> w0 status of the write, w1 status of FLUSH
-//   label 4 counters:  w0 woken by IRQ, w1 by polling, w2 timed-out waits, w3 IRQs seen
+// VERSION_1 (+ FLUSH/RO for blk), sets queue 0 up (16 entries) and binds
+// the device's IRQ line to a notification, then sets DRIVER_OK.
+//
+// Completions are interrupt-driven (docs/guest-drivers.md, "Interrupts"):
+// after posting a batch of requests the driver sleeps on the notification;
+// on every wake-up it reads InterruptStatus, writes it back to InterruptACK
+// and only then looks at the used ring, so a completion that lands after the
+// ACK raises a new interrupt and one that landed before it is seen by that
+// look. A wait ends with a 500 ms safety timeout that is counted (a lost
+// interrupt shows in the counters, it does not hang a request).
+//
+// blk: up to kSlots requests in flight, each up to kSlotBytes, from the
+// driver's own DMA area or from a client's DMA buffer attached by label 5.
+// IPC (label: request -> reply), docs/guest-drivers.md has the table.
 #include "user/runtime.h"
 
 namespace {
@@ -27,10 +29,14 @@ using user::Invoke;
 using user::Print;
 constexpr uint64_t kEp = 2, kNs = 3, kMmio = 4, kIrq = 5, kCtl = 6;
 constexpr uint64_t kMmioBase = 0xd0000000;
-constexpr uint32_t kQsz = 8;
+constexpr uint32_t kQsz = 16;
 constexpr int kMaxDev = 8;
+constexpr uint32_t kSlots = 4;                // blk requests in flight
+constexpr uint64_t kSlotBytes = 64 * 1024;    // data per request
+constexpr uint64_t kSafetyTimeoutUs = 500000;  // a wait longer than this is counted
+constexpr int kMaxTimeouts = 10;               // then the request fails (kErrTimeout)
 
-// virtio-mmio v2 registers
+// virtio 1.2 §4.2.2 MMIO device register layout (version 2).
 constexpr uint32_t kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDevFeatures = 0x010,
                    kDevFeaturesSel = 0x014, kDrvFeatures = 0x020, kDrvFeaturesSel = 0x024,
                    kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038,
@@ -39,10 +45,14 @@ constexpr uint32_t kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDevFeat
                    kAvailLo = 0x090, kAvailHi = 0x094, kUsedLo = 0x0a0, kUsedHi = 0x0a4,
                    kConfig = 0x100;
 constexpr uint32_t kStAck = 1, kStDriver = 2, kStDriverOk = 4, kStFeaturesOk = 8;
+constexpr uint32_t kBlkFRo = 1u << 5, kBlkFFlush = 1u << 9;  // §5.2.3
+constexpr uint32_t kBlkIn = 0, kBlkOut = 1, kBlkFlush = 4;   // §5.2.6
+constexpr uint8_t kBlkSIoErr = 1;
 
-// The DMA page: descriptors, avail ring, used ring, then buffers.
-constexpr uint64_t kOffDesc = 0, kOffAvail = 128, kOffUsed = 256, kOffHdr = 512,
-                   kOffStatus = 528, kOffData = 1024, kOffRng = 2048;
+// Page 0 of a device's DMA area: the split virtqueue (§2.7) and the
+// request headers/statuses; blk data slots follow from page 1.
+constexpr uint64_t kOffDesc = 0, kOffAvail = 256, kOffUsed = 512, kOffHdr = 1024,
+                   kOffStatus = 1152, kOffRng = 2048, kOffData = 4096;
 
 struct Desc {
   uint64_t addr;
@@ -56,41 +66,72 @@ struct Dev {
   uint32_t id;  // 2 blk, 4 rng
   uint64_t irq;
   volatile uint8_t* regs;
-  uint8_t* dma;  // one page
+  uint8_t* dma;
   uint64_t phys;
   uint16_t avail_idx, used_idx;
-  uint64_t notify;  // notification bound to the IRQ line (bit 0), or 0: poll
-  uint64_t by_irq, by_poll, timeouts, irqs;
+  uint64_t notify;  // notification bound to the IRQ line (bit 0)
   uint64_t capacity;
-  bool ok;
+  bool ok, read_only, has_flush;
+  // Counters (label 4).
+  uint64_t requests;    // chains completed
+  uint64_t by_irq;      // ... seen after a wake-up by the IRQ
+  uint64_t by_timeout;  // ... seen only after a safety timeout (a lost interrupt)
+  uint64_t wakeups;     // notification signals taken
+  uint64_t spurious;    // wake-ups with nothing new in the used ring
+  uint64_t timeouts;    // safety timeouts
+  uint64_t acks;        // InterruptACK writes (InterruptStatus was non-zero)
+  uint64_t batches;     // QueueNotify writes
 };
 Dev g_dev[kMaxDev];
 int g_count = 0;
+
+// Client DMA buffers attached with label 5 (physical base, size).
+struct Attached {
+  uint64_t phys, size;
+};
+constexpr uint32_t kMaxAttached = 4;
+Attached g_attached[kMaxAttached];
 
 void Barrier() { asm volatile("mfence" ::: "memory"); }
 uint32_t Rd(Dev& d, uint32_t off) { return *reinterpret_cast<volatile uint32_t*>(d.regs + off); }
 void Wr(Dev& d, uint32_t off, uint32_t v) {
   *reinterpret_cast<volatile uint32_t*>(d.regs + off) = v;
 }
+Desc* Descs(Dev& d) { return reinterpret_cast<Desc*>(d.dma + kOffDesc); }
+volatile uint16_t* Avail(Dev& d) { return reinterpret_cast<volatile uint16_t*>(d.dma + kOffAvail); }
+volatile uint16_t* Used(Dev& d) { return reinterpret_cast<volatile uint16_t*>(d.dma + kOffUsed); }
 
 uint64_t ParseHex(const char* s, size_t n, size_t* i) {
   uint64_t v = 0;
   for (; *i < n; ++*i) {
     const char c = s[*i];
-    if (c >= '0' && c <= '9') v = v * 16 + static_cast<uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v = v * 16 + static_cast<uint64_t>(c - 'A' + 10);
-    else break;
+    if (c >= '0' && c <= '9') {
+      v = v * 16 + static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v = v * 16 + static_cast<uint64_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      v = v * 16 + static_cast<uint64_t>(c - 'A' + 10);
+    } else {
+      break;
+    }
   }
   return v;
 }
 
+void SetAddr(Dev& d, uint32_t lo, uint64_t phys) {
+  Wr(d, lo, static_cast<uint32_t>(phys));
+  Wr(d, lo + 4, static_cast<uint32_t>(phys >> 32));
+}
+
+// Status handshake and feature negotiation (§3.1.1), queue 0 (§4.2.3.2).
+// DRIVER_OK is set by the caller once the IRQ is bound.
 bool Setup(Dev& d, uint64_t index) {
   if (Rd(d, kMagic) != 0x74726976 || Rd(d, kVersion) != 2) {
     Print("[virtio] device {}: bad magic/version\n", index);
     return false;
   }
   d.id = Rd(d, kDeviceId);
+  if (d.id != 2 && d.id != 4) return false;
   Wr(d, kStatus, 0);
   Wr(d, kStatus, kStAck);
   Wr(d, kStatus, kStAck | kStDriver);
@@ -102,8 +143,9 @@ bool Setup(Dev& d, uint64_t index) {
     Print("[virtio] device {}: no VERSION_1\n", index);
     return false;
   }
-  uint32_t want0 = 0;
-  if (d.id == 2) want0 = f0 & ((1u << 9) | (1u << 5));  // FLUSH, RO
+  const uint32_t want0 = d.id == 2 ? f0 & (kBlkFFlush | kBlkFRo) : 0;
+  d.read_only = (want0 & kBlkFRo) != 0;
+  d.has_flush = (want0 & kBlkFFlush) != 0;
   Wr(d, kDrvFeaturesSel, 0);
   Wr(d, kDrvFeatures, want0);
   Wr(d, kDrvFeaturesSel, 1);
@@ -113,85 +155,79 @@ bool Setup(Dev& d, uint64_t index) {
     Print("[virtio] device {}: FEATURES_OK refused\n", index);
     return false;
   }
+  // blk: the ring page plus kSlots data slots (contiguous, so one
+  // descriptor covers a slot); rng: the ring page.
+  const uint64_t pages = d.id == 2 ? 1 + kSlots * kSlotBytes / 4096 : 1;
   uint64_t phys = 0;
-  const int64_t fr = Invoke(kCtl, kOpAllocFrames, 1, 0, 0, &phys);
+  const int64_t fr = Invoke(kCtl, kOpAllocFrames, pages, 0, 0, &phys);
   if (fr < 0) {
-    Print("[virtio] device {}: no DMA frame: {}\n", index, user::ErrorName(fr));
+    Print("[virtio] device {}: no DMA memory: {}\n", index, user::ErrorName(fr));
     return false;
   }
-  const uint64_t va = kUserMapBase + 0x100000 + index * 0x1000;
+  // Each device's area at its own 1 MiB-aligned window above the registers.
+  const uint64_t va = kUserMapBase + 0x1000000 + index * 0x100000;
   if (Invoke(static_cast<uint64_t>(fr), kOpMap, va, 1) < 0) return false;
-  d.dma = reinterpret_cast<uint8_t*>(va);
+  d.dma = reinterpret_cast<uint8_t*>(va);  // zeroed by the kernel
   d.phys = phys;
-  for (size_t i = 0; i < 4096; ++i) d.dma[i] = 0;
   Wr(d, kQueueSel, 0);
   if (Rd(d, kQueueNumMax) < kQsz) return false;
   Wr(d, kQueueNum, kQsz);
-  Wr(d, kDescLo, static_cast<uint32_t>(phys + kOffDesc));
-  Wr(d, kDescHi, static_cast<uint32_t>((phys + kOffDesc) >> 32));
-  Wr(d, kAvailLo, static_cast<uint32_t>(phys + kOffAvail));
-  Wr(d, kAvailHi, static_cast<uint32_t>((phys + kOffAvail) >> 32));
-  Wr(d, kUsedLo, static_cast<uint32_t>(phys + kOffUsed));
-  Wr(d, kUsedHi, static_cast<uint32_t>((phys + kOffUsed) >> 32));
+  SetAddr(d, kDescLo, phys + kOffDesc);
+  SetAddr(d, kAvailLo, phys + kOffAvail);
+  SetAddr(d, kUsedLo, phys + kOffUsed);
   Wr(d, kQueueReady, 1);
-  Wr(d, kStatus, kStAck | kStDriver | kStFeaturesOk | kStDriverOk);
-  if (d.id == 2) {
-    d.capacity = Rd(d, kConfig) | (static_cast<uint64_t>(Rd(d, kConfig + 4)) << 32);
-  }
-  d.ok = true;
+  if (d.id == 2) d.capacity = Rd(d, kConfig) | (static_cast<uint64_t>(Rd(d, kConfig + 4)) << 32);
   return true;
 }
 
-Desc* Descs(Dev& d) { return reinterpret_cast<Desc*>(d.dma + kOffDesc); }
-
-// Posts the chain starting at descriptor 0 and polls the used ring (1 s).
-// Takes a pending signal of the IRQ notification (poll): counts it as an IRQ
-// that arrived for an earlier request, so the next wait starts clean.
-void DrainIrq(Dev& d) {
-  if (d.notify == 0) return;
-  user::Buffer()->timeout_us = 0;
-  user::Msg m;
-  m.tag = kTagTimeout;
-  if (user::Recv(d.notify, &m) >= 0) ++d.irqs;
+// Sleeps until the used ring has caught up with everything posted (see the
+// header comment for the ACK-then-look order). n: chains in this batch.
+bool WaitAll(Dev& d, uint32_t n) {
+  volatile uint16_t* used = Used(d);
+  int timeouts = 0;
+  for (;;) {
+    user::Buffer()->timeout_us = kSafetyTimeoutUs;
+    user::Msg m;
+    m.tag = kTagTimeout;
+    const bool woke = user::Recv(d.notify, &m) >= 0;
+    if (woke) {
+      ++d.wakeups;
+    } else {
+      ++d.timeouts;
+      ++timeouts;
+    }
+    const uint32_t isr = Rd(d, kIntStatus);
+    if (isr != 0) {
+      Wr(d, kIntAck, isr);
+      ++d.acks;
+    }
+    Barrier();
+    if (used[1] == d.avail_idx) {
+      d.requests += n;
+      if (woke) {
+        d.by_irq += n;
+      } else {
+        d.by_timeout += n;
+      }
+      d.used_idx = d.avail_idx;
+      return true;
+    }
+    if (woke && used[1] == d.used_idx) ++d.spurious;
+    if (timeouts >= kMaxTimeouts) return false;
+  }
 }
 
-bool Submit(Dev& d) {
-  DrainIrq(d);
-  volatile uint16_t* avail = reinterpret_cast<volatile uint16_t*>(d.dma + kOffAvail);
-  avail[2 + (d.avail_idx % kQsz)] = 0;
+// Posts chains whose heads are heads[0..n) and waits for all of them.
+bool Run(Dev& d, const uint16_t* heads, uint32_t n) {
+  volatile uint16_t* avail = Avail(d);
+  for (uint32_t i = 0; i < n; ++i) avail[2 + ((d.avail_idx + i) % kQsz)] = heads[i];
   Barrier();
-  ++d.avail_idx;
+  d.avail_idx = static_cast<uint16_t>(d.avail_idx + n);
   avail[1] = d.avail_idx;
   Barrier();
   Wr(d, kQueueNotify, 0);
-  volatile uint16_t* used = reinterpret_cast<volatile uint16_t*>(d.dma + kOffUsed);
-  const int64_t start = Invoke(kCtl, kOpClock);
-  bool woke = false;
-  for (;;) {
-    Barrier();
-    if (used[1] != d.used_idx) break;
-    if (Invoke(kCtl, kOpClock) - start > 1000000) return false;
-    if (d.notify != 0) {
-      // Sleep until the IRQ (or 10 ms, then look again: a lost edge costs a poll).
-      user::Buffer()->timeout_us = 10000;
-      user::Msg m;
-      m.tag = kTagTimeout;
-      woke = user::Recv(d.notify, &m) >= 0;
-      if (!woke) ++d.timeouts;
-    } else {
-      user::Yield();
-    }
-  }
-  if (woke) ++d.by_irq; else ++d.by_poll;
-  ++d.used_idx;
-  const uint32_t isr = Rd(d, kIntStatus);
-  if (isr != 0) Wr(d, kIntAck, isr);
-  return true;
-}
-
-uint32_t UsedLen(Dev& d) {
-  const uint32_t* used = reinterpret_cast<const uint32_t*>(d.dma + kOffUsed + 4);
-  return used[((d.used_idx - 1) % kQsz) * 2 + 1];
+  ++d.batches;
+  return WaitAll(d, n);
 }
 
 Dev* Find(uint32_t id, uint64_t nth) {
@@ -204,31 +240,166 @@ Dev* Find(uint32_t id, uint64_t nth) {
 int64_t RngRead(uint8_t* out, uint64_t n) {
   Dev* d = Find(4, 0);
   if (d == nullptr) return kErrNotFound;
-  Desc* ds = Descs(*d);
-  ds[0] = Desc{d->phys + kOffRng, static_cast<uint32_t>(n), kDescWrite, 0};
-  if (!Submit(*d)) return kErrTimeout;
-  const uint32_t got = UsedLen(*d);
+  Descs(*d)[0] = Desc{d->phys + kOffRng, static_cast<uint32_t>(n), kDescWrite, 0};
+  const uint16_t head = 0;
+  if (!Run(*d, &head, 1)) return kErrTimeout;
+  const uint32_t* used = reinterpret_cast<const uint32_t*>(d->dma + kOffUsed + 4);
+  const uint32_t got = used[((d->used_idx - 1) % kQsz) * 2 + 1];
   for (uint32_t i = 0; i < got && i < n; ++i) out[i] = d->dma[kOffRng + i];
   return got;
 }
 
-// One blk request of type `type` (0 IN, 1 OUT, 4 FLUSH) on one sector.
-int64_t BlkOne(Dev& d, uint32_t type, uint64_t sector) {
-  uint32_t* hdr = reinterpret_cast<uint32_t*>(d.dma + kOffHdr);
-  hdr[0] = type;
-  hdr[1] = 0;
-  *reinterpret_cast<uint64_t*>(d.dma + kOffHdr + 8) = sector;
-  d.dma[kOffStatus] = 0xff;
+// One blk request: type, first sector, data at physical `data` (len bytes,
+// a multiple of 512; 0 for FLUSH).
+struct Req {
+  uint32_t type;
+  uint64_t sector;
+  uint64_t data;
+  uint32_t len;
+};
+
+// Runs up to kSlots requests at once. Returns 0, the first non-zero virtio
+// status (1 IOERR, 2 UNSUPP), or kErrTimeout.
+int64_t BlkBatch(Dev& d, const Req* reqs, uint32_t n) {
+  uint16_t heads[kSlots] = {};
   Desc* ds = Descs(d);
-  ds[0] = Desc{d.phys + kOffHdr, 16, kDescNext, 1};
-  if (type == 4) {
-    ds[1] = Desc{d.phys + kOffStatus, 1, kDescWrite, 0};
-  } else {
-    ds[1] = Desc{d.phys + kOffData, 512, static_cast<uint16_t>(kDescNext | (type == 0 ? kDescWrite : 0)), 2};
-    ds[2] = Desc{d.phys + kOffStatus, 1, kDescWrite, 0};
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint16_t h = static_cast<uint16_t>(3 * k);
+    uint32_t* hdr = reinterpret_cast<uint32_t*>(d.dma + kOffHdr + 16 * k);
+    hdr[0] = reqs[k].type;
+    hdr[1] = 0;
+    *reinterpret_cast<uint64_t*>(hdr + 2) = reqs[k].sector;
+    d.dma[kOffStatus + 16 * k] = 0xff;
+    const uint64_t status = d.phys + kOffStatus + 16 * k;
+    ds[h] = Desc{d.phys + kOffHdr + 16 * k, 16, kDescNext, static_cast<uint16_t>(h + 1)};
+    if (reqs[k].len == 0) {
+      ds[h + 1] = Desc{status, 1, kDescWrite, 0};
+    } else {
+      const uint16_t dir = reqs[k].type == kBlkIn ? kDescWrite : 0;
+      ds[h + 1] = Desc{reqs[k].data, reqs[k].len, static_cast<uint16_t>(kDescNext | dir),
+                       static_cast<uint16_t>(h + 2)};
+      ds[h + 2] = Desc{status, 1, kDescWrite, 0};
+    }
+    heads[k] = h;
   }
-  if (!Submit(d)) return kErrTimeout;
-  return d.dma[kOffStatus];
+  if (!Run(d, heads, n)) return kErrTimeout;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint8_t st = d.dma[kOffStatus + 16 * k];
+    if (st != 0) return st;
+  }
+  return 0;
+}
+
+// Moves `count` sectors between the disk (from `sector`) and physical
+// memory at `phys`, in requests of up to kSlotBytes, kSlots at a time.
+int64_t BlkIo(Dev& d, uint32_t type, uint64_t sector, uint64_t count, uint64_t phys) {
+  if (sector > d.capacity || count > d.capacity - sector) return kBlkSIoErr;
+  while (count > 0) {
+    Req reqs[kSlots];
+    uint32_t n = 0;
+    for (; n < kSlots && count > 0; ++n) {
+      const uint64_t c = count < kSlotBytes / 512 ? count : kSlotBytes / 512;
+      reqs[n] = Req{type, sector, phys, static_cast<uint32_t>(c * 512)};
+      sector += c;
+      count -= c;
+      phys += c * 512;
+    }
+    const int64_t st = BlkBatch(d, reqs, n);
+    if (st != 0) return st;
+  }
+  return 0;
+}
+
+int64_t BlkFlush(Dev& d) {
+  if (!d.has_flush) return 0;
+  const Req r{kBlkFlush, 0, 0, 0};
+  return BlkBatch(d, &r, 1);
+}
+
+// label 2 (shell `blk read N`): FNV-1a of sectors [first, first + count),
+// read through the driver's own slots.
+int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint8_t* first512) {
+  uint32_t h = 0x811c9dc5;
+  bool copied = false;
+  const uint64_t chunk = kSlots * kSlotBytes / 512;
+  while (count > 0) {
+    const uint64_t c = count < chunk ? count : chunk;
+    const int64_t st = BlkIo(d, kBlkIn, first, c, d.phys + kOffData);
+    if (st != 0) return st;
+    const uint8_t* p = d.dma + kOffData;
+    for (uint64_t i = 0; i < c * 512; ++i) h = (h ^ p[i]) * 0x01000193u;
+    if (!copied) {
+      for (size_t i = 0; i < 512; ++i) first512[i] = p[i];
+      copied = true;
+    }
+    first += c;
+    count -= c;
+  }
+  *hash = h;
+  return 0;
+}
+
+// The pattern `blk fill` writes: byte at disk offset p = (7p + p/512 + seed) mod 256.
+uint8_t PatternByte(uint64_t p, uint64_t seed) { return static_cast<uint8_t>(7 * p + p / 512 + seed); }
+
+int64_t BlkFill(Dev& d, uint64_t first, uint64_t count, uint64_t seed) {
+  const uint64_t chunk = kSlots * kSlotBytes / 512;
+  while (count > 0) {
+    const uint64_t c = count < chunk ? count : chunk;
+    uint8_t* p = d.dma + kOffData;
+    const uint64_t base = first * 512;
+    for (uint64_t i = 0; i < c * 512; ++i) p[i] = PatternByte(base + i, seed);
+    const int64_t st = BlkIo(d, kBlkOut, first, c, d.phys + kOffData);
+    if (st != 0) return st;
+    first += c;
+    count -= c;
+  }
+  return 0;
+}
+
+// label 8: the in-driver benchmark. mode 0 sequential read, 1 sequential
+// write (of whatever the slots hold), 2 random 4 KiB reads. bytes: the
+// amount (modes 0/1) or the number of reads (mode 2); req: bytes per
+// request (4 KiB..64 KiB, modes 0/1); depth: requests in flight (1..kSlots).
+int64_t BlkBench(Dev& d, uint64_t mode, uint64_t amount, uint64_t req, uint64_t depth,
+                 uint64_t* elapsed_us, uint64_t* done) {
+  if (depth == 0 || depth > kSlots) depth = kSlots;
+  if (mode == 2) req = 4096;
+  if (req < 512 || req > kSlotBytes || req % 512 != 0) return kErrInvalidArgument;
+  const uint64_t spr = req / 512;  // sectors per request
+  if (d.capacity < spr) return kErrInvalidArgument;
+  const uint64_t total = mode == 2 ? amount : amount / req;
+  const uint32_t type = mode == 1 ? kBlkOut : kBlkIn;
+  uint64_t seq = 0, rnd = 0x9e3779b97f4a7c15ull;
+  const uint64_t slots4k = d.capacity / 8;  // random reads: 4 KiB aligned
+  const int64_t t0 = Invoke(kCtl, kOpClock);
+  uint64_t n_done = 0;
+  while (n_done < total) {
+    Req reqs[kSlots];
+    uint32_t n = 0;
+    for (; n < depth && n_done + n < total; ++n) {
+      uint64_t sector;
+      if (mode == 2) {
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        sector = ((rnd >> 33) % slots4k) * 8;
+      } else {
+        if (seq + spr > d.capacity) seq = 0;
+        sector = seq;
+        seq += spr;
+      }
+      reqs[n] = Req{type, sector, d.phys + kOffData + n * kSlotBytes, static_cast<uint32_t>(req)};
+    }
+    const int64_t st = BlkBatch(d, reqs, n);
+    if (st != 0) return st;
+    n_done += n;
+  }
+  if (mode == 1) {
+    const int64_t st = BlkFlush(d);
+    if (st != 0) return st;
+  }
+  *elapsed_us = static_cast<uint64_t>(Invoke(kCtl, kOpClock) - t0);
+  *done = n_done;
+  return 0;
 }
 
 void ParseDevices() {
@@ -256,27 +427,53 @@ void ParseDevices() {
     const uint64_t index = static_cast<uint64_t>(g_count);
     Dev& d = g_dev[g_count++];
     d.irq = irq;
-    const int64_t win = Invoke(kMmio, kOpDeriveRange, addr - kMmioBase, 0x1000, kRightMap | kRightWrite);
+    if (addr < kMmioBase) continue;
+    const int64_t win =
+        Invoke(kMmio, kOpDeriveRange, addr - kMmioBase, 0x1000, kRightMap | kRightWrite);
     const uint64_t va = kUserMapBase + index * 0x1000;
     if (win < 0 || Invoke(static_cast<uint64_t>(win), kOpMap, va, 1) < 0) {
       Print("[virtio] device at {:#x}: cannot map: {}\n", addr, win);
       continue;
     }
     d.regs = reinterpret_cast<volatile uint8_t*>(va);
-    if (!Setup(d, index)) continue;
-    // IRQ: line `irq` -> a notification, bit 0 (the kernel sends the EOI).
+    if (!Setup(d, index)) {
+      if (d.id != 2 && d.id != 4)
+        Print("[virtio] device id {} at {:#x} irq {}: no driver\n", d.id, addr, irq);
+      Wr(d, kStatus, 0x80);  // FAILED (§2.1)
+      continue;
+    }
+    // IRQ line -> a notification, bit 0 (the kernel sends the EOI). Bound
+    // before DRIVER_OK so that no interrupt of the device is missed.
     const int64_t line = Invoke(kIrq, kOpDeriveRange, irq, 1, kRightMap);
     const int64_t note = Invoke(kCtl, kOpCreateNotification);
-    if (line >= 0 && note >= 0 &&
-        Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(note), 0) >= 0)
-      d.notify = static_cast<uint64_t>(note);
-    if (d.id == 2)
-      Print("[virtio] blk at {:#x} irq {}: {} sectors\n", addr, irq, d.capacity);
-    else if (d.id == 4)
+    if (line < 0 || note < 0 ||
+        Invoke(static_cast<uint64_t>(line), kOpBindIrq, static_cast<uint64_t>(note), 0) < 0) {
+      Print("[virtio] device at {:#x}: cannot bind IRQ {}\n", addr, irq);
+      Wr(d, kStatus, 0x80);
+      continue;
+    }
+    d.notify = static_cast<uint64_t>(note);
+    Wr(d, kStatus, kStAck | kStDriver | kStFeaturesOk | kStDriverOk);
+    d.ok = true;
+    if (d.id == 2) {
+      Print("[virtio] blk at {:#x} irq {}: {} sectors{}\n", addr, irq, d.capacity,
+            d.read_only ? " (read-only)" : "");
+    } else {
       Print("[virtio] rng at {:#x} irq {}\n", addr, irq);
-    else
-      Print("[virtio] device id {} at {:#x} irq {}: no driver\n", d.id, addr, irq);
+    }
   }
+}
+
+// label 6 argument checks: a sector range of an attached buffer.
+int64_t AttachedIo(Dev& d, const user::Msg& m) {
+  const uint64_t type = (m.w[0] >> 8) & 0xff, buf = (m.w[0] >> 16) & 0xff;
+  const uint64_t sector = m.w[1], count = m.w[2], offset = m.w[3];
+  if ((type != kBlkIn && type != kBlkOut) || buf >= kMaxAttached || g_attached[buf].size == 0)
+    return kErrInvalidArgument;
+  const Attached& a = g_attached[buf];
+  if (count == 0 || count > a.size / 512 || offset > a.size || count * 512 > a.size - offset)
+    return kErrInvalidArgument;
+  return BlkIo(d, static_cast<uint32_t>(type), sector, count, a.phys + offset);
 }
 
 }  // namespace
@@ -294,53 +491,95 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   if (r < 0 || reg.w[0] != 0) Print("[virtio] cannot register: {} {}\n", r, reg.w[0]);
   Print("[virtio] ready, {} devices\n", static_cast<uint64_t>(g_count));
   user::Msg m;
+  buf->xfer_handle = 0;
   user::Recv(kEp, &m);
   for (;;) {
     const uint64_t label = TagLabel(m.tag);
     uint64_t len = 0;
+    const uint64_t xfer = buf->xfer_handle;
     buf->xfer_handle = 0;
+    Dev* blk = Find(2, m.w[0] & 0xff);
     if (label == 1) {
       uint64_t n = m.w[0];
-      if (n > kIpcDataMax) n = kIpcDataMax;
       if (n > 1024) n = 1024;
       const int64_t got = RngRead(buf->data, n);
       m.w[0] = static_cast<uint64_t>(got);
       if (got > 0) len = static_cast<uint64_t>(got);
-    } else if (label == 2 || label == 3) {
-      Dev* d = Find(2, m.w[0]);
-      if (d == nullptr) {
+    } else if (label == 4) {
+      // Counters of all devices: w0 completions, w1 of them after an IRQ,
+      // w2 after a safety timeout, w3 = timeouts | spurious << 20 | acks << 40.
+      uint64_t c[6] = {};
+      for (int i = 0; i < g_count; ++i) {
+        c[0] += g_dev[i].requests;
+        c[1] += g_dev[i].by_irq;
+        c[2] += g_dev[i].by_timeout;
+        c[3] += g_dev[i].timeouts;
+        c[4] += g_dev[i].spurious;
+        c[5] += g_dev[i].acks;
+      }
+      m.w[0] = c[0];
+      m.w[1] = c[1];
+      m.w[2] = c[2];
+      m.w[3] = (c[3] & 0xfffff) | (c[4] & 0xfffff) << 20 | (c[5] & 0xffffff) << 40;
+    } else if (label == 5) {
+      // Attach a client DMA buffer (a frames token, kXferCopy): -> w0 its id.
+      uint64_t base = 0;
+      const int64_t size = xfer != 0 ? Invoke(xfer, kOpRangeInfo, 0, 0, 0, &base) : kErrBadHandle;
+      uint32_t id = 0;
+      while (id < kMaxAttached && g_attached[id].size != 0) ++id;
+      if (size <= 0 || (static_cast<uint64_t>(Invoke(xfer, kOpInspect)) & 0xff) != kObjFrames) {
+        m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
+      } else if (id == kMaxAttached) {
+        m.w[0] = static_cast<uint64_t>(kErrNoSlots);
+      } else {
+        g_attached[id] = Attached{base, static_cast<uint64_t>(size)};
+        m.w[0] = id;
+      }
+    } else if (label == 9 || label == 10) {
+      // 9 info: w0 disk -> w0 0/kErrNotFound, w1 capacity, w2 read-only, w3 counters of the disk.
+      // 10 flush: w0 disk -> w0 status.
+      if (blk == nullptr) {
         m.w[0] = static_cast<uint64_t>(kErrNotFound);
-      } else if (label == 2) {
-        uint32_t h = 0x811c9dc5;
-        int64_t st = 0;
-        for (uint64_t s = 0; s < m.w[2] && st == 0; ++s) {
-          st = BlkOne(*d, 0, m.w[1] + s);
-          if (st != 0) break;
-          for (size_t i = 0; i < 512; ++i) h = (h ^ d->dma[kOffData + i]) * 0x01000193u;
-          if (s == 0) {
-            for (size_t i = 0; i < 512; ++i) buf->data[i] = d->dma[kOffData + i];
-            len = 512;
-          }
-        }
+      } else if (label == 9) {
+        m.w[0] = 0;
+        m.w[1] = blk->capacity;
+        m.w[2] = blk->read_only ? 1 : 0;
+        m.w[3] = blk->requests;
+      } else {
+        m.w[0] = static_cast<uint64_t>(BlkFlush(*blk));
+      }
+    } else if (label == 2 || label == 3 || label == 6 || label == 7 || label == 8) {
+      if (blk == nullptr) {
+        m.w[0] = static_cast<uint64_t>(kErrNotFound);
+      } else if (label == 2) {  // checksum: w1 first, w2 count
+        uint32_t h = 0;
+        const int64_t st = BlkChecksum(*blk, m.w[1], m.w[2] == 0 ? 1 : m.w[2], &h, buf->data);
+        if (st == 0) len = 512;
         m.w[0] = static_cast<uint64_t>(st);
         m.w[1] = h;
-        m.w[2] = d->capacity;
-      } else {
+        m.w[2] = blk->capacity;
+      } else if (label == 3) {  // one sector filled with the buffer's pattern, then FLUSH
         const uint64_t plen = TagLen(m.tag) == 0 ? 1 : TagLen(m.tag);
         for (size_t i = 0; i < 512; ++i)
-          d->dma[kOffData + i] = TagLen(m.tag) == 0 ? 0 : buf->data[i % plen];
-        const int64_t st = BlkOne(*d, 1, m.w[1]);
+          blk->dma[kOffData + i] = TagLen(m.tag) == 0 ? 0 : buf->data[i % plen];
+        const int64_t st = BlkIo(*blk, kBlkOut, m.w[1], 1, blk->phys + kOffData);
         m.w[0] = static_cast<uint64_t>(st);
-        m.w[1] = static_cast<uint64_t>(st == 0 ? BlkOne(*d, 4, 0) : -1);
-      }
-    } else if (label == 4) {  // statistics: w0 completions seen after an IRQ, w1 by polling
-      m.w[0] = m.w[1] = m.w[2] = m.w[3] = 0;
-      for (int i = 0; i < g_count; ++i) {
-        m.w[0] += g_dev[i].by_irq;
-        m.w[1] += g_dev[i].by_poll;
-        m.w[2] += g_dev[i].timeouts;
-        DrainIrq(g_dev[i]);
-        m.w[3] += g_dev[i].irqs;
+        m.w[1] = static_cast<uint64_t>(st == 0 ? BlkFlush(*blk) : -1);
+      } else if (label == 6) {
+        m.w[0] = static_cast<uint64_t>(AttachedIo(*blk, m));
+      } else if (label == 7) {  // fill: w1 first, w2 count, w3 seed; then FLUSH
+        const int64_t st = BlkFill(*blk, m.w[1], m.w[2], m.w[3]);
+        m.w[0] = static_cast<uint64_t>(st);
+        m.w[1] = static_cast<uint64_t>(st == 0 ? BlkFlush(*blk) : -1);
+      } else {  // 8 bench: w0 disk | mode << 8 | depth << 16, w1 amount, w2 request bytes
+        uint64_t us = 0, done = 0;
+        const uint64_t requests0 = blk->requests, batches0 = blk->batches;
+        const int64_t st = BlkBench(*blk, (m.w[0] >> 8) & 0xff, m.w[1], m.w[2],
+                                    (m.w[0] >> 16) & 0xff, &us, &done);
+        m.w[0] = static_cast<uint64_t>(st);
+        m.w[1] = us;
+        m.w[2] = done;
+        m.w[3] = (blk->requests - requests0) | (blk->batches - batches0) << 32;
       }
     } else {
       m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the bundled microkernel's virtio drivers and vmmfs.
+
+Each case boots build/guest-kernel/kernel.elf under vmm with virtio disks,
+drives the guest shell with `sh=` words on the kernel command line (',' is
+a space, ';' separates commands), and then checks the serial output and the
+disk image on the host (docs/guest-drivers.md, "Tests").
+
+  virtio_test.py --vmm VMM --kernel KERNEL --vmmfs VMMFS --work DIR CASE
+
+Exit status 0 when the case passes; otherwise the reason, the serial output
+and vmm's stderr are printed and the status is 1.
+"""
+import argparse
+import os
+import re
+import struct
+import subprocess
+import sys
+
+FORBID = [r"\[panic\]", r"faulted: exception", r"\[irq\] unexpected", r"killed by exception"]
+
+
+class Failure(Exception):
+    pass
+
+
+def fnv1a(data, h=0x811C9DC5):
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pattern_byte(p, seed):
+    """What `blk fill` writes at disk offset p (guest-kernel/user/virtio.cc)."""
+    return (7 * p + p // 512 + seed) & 0xFF
+
+
+class Harness:
+    def __init__(self, args):
+        self.vmm = args.vmm
+        self.kernel = args.kernel
+        self.vmmfs = args.vmmfs
+        self.work = os.path.join(args.work, args.case)
+        os.makedirs(self.work, exist_ok=True)
+        self.log = []
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def image(self, name, size, data=None):
+        """A sparse image of `size` bytes, optionally starting with `data`."""
+        p = self.path(name)
+        with open(p, "wb") as f:
+            if data:
+                f.write(data)
+            f.truncate(size)
+        return p
+
+    def boot(self, cmdline, disks=(), rng=False, timeout=90, expect_status=0):
+        cmd = [self.vmm, "--kernel", self.kernel, "--memory", "128M", "--cmdline", cmdline,
+               "--timeout", str(timeout)]
+        for d in disks:
+            cmd += ["--disk", d]
+        if rng:
+            cmd.append("--rng")
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout + 30)
+        out = proc.stdout.decode("utf-8", "replace").replace("\r", "")
+        self.log.append((" ".join(cmd), proc.returncode, out, proc.stderr.decode("utf-8", "replace")))
+        for pat in FORBID:
+            m = re.search(pat, out)
+            if m:
+                raise Failure(f"forbidden output {pat!r}: {m.group(0)}")
+        if proc.returncode != expect_status:
+            raise Failure(f"vmm exited with {proc.returncode}, expected {expect_status}")
+        return out
+
+    def tool(self, *args, expect_status=0):
+        proc = subprocess.run([self.vmmfs, *args], capture_output=True)
+        if proc.returncode != expect_status:
+            raise Failure(f"vmmfs {' '.join(args)}: status {proc.returncode} (expected "
+                          f"{expect_status}): {proc.stderr.decode(errors='replace')}")
+        return proc.stdout
+
+    @staticmethod
+    def find(out, pattern):
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise Failure(f"no line matches {pattern!r}")
+        return m
+
+
+def expect_irq_driven(out):
+    m = Harness.find(out, r"^virtio: (\d+) completions: (\d+) after an IRQ, (\d+) after a "
+                          r"timeout; (\d+) timeouts, (\d+) spurious wake-ups, (\d+) interrupt acks")
+    total, irq, late, timeouts, _, acks = (int(x) for x in m.groups())
+    if total == 0 or irq != total or late != 0 or timeouts != 0 or acks == 0:
+        raise Failure(f"completions not all woken by the IRQ: {m.group(0)}")
+
+
+def case_pattern(h):
+    """The guest writes a pattern with multi-sector OUT requests and FLUSH; the host checks it."""
+    img = h.image("pattern.img", 4 << 20)
+    out = h.boot("sh=blk,fill,8,300,7;virtio;poweroff,0", [img])
+    h.find(out, r"^blk: filled sectors 8\+300 seed 7: status 0, flush 0$")
+    expect_irq_driven(out)
+    data = open(img, "rb").read()
+    if any(data[:8 * 512]):
+        raise Failure("sectors 0..7 were written")
+    for p in range(8 * 512, 308 * 512):
+        if data[p] != pattern_byte(p, 7):
+            raise Failure(f"byte {p:#x} is {data[p]:#x}, expected {pattern_byte(p, 7):#x}")
+    if any(data[308 * 512:]):
+        raise Failure("bytes after sector 307 were written")
+
+
+def case_checksum(h):
+    """The guest reads a host-made random image and prints its FNV-1a."""
+    data = os.urandom(1 << 20)
+    img = h.image("random.img", len(data), data)
+    out = h.boot("sh=blk,read,2048;poweroff,0", [img + ",ro"])
+    m = h.find(out, r"^blk: 2048 sectors of 2048 fnv1a 0x([0-9a-f]+); sector 0: ([0-9a-f]{32})$")
+    if int(m.group(1), 16) != fnv1a(data):
+        raise Failure(f"guest fnv1a {m.group(1)}, host {fnv1a(data):#x}")
+    if m.group(2) != data[:16].hex():
+        raise Failure(f"guest sector 0 {m.group(2)}, host {data[:16].hex()}")
+
+
+def case_readonly(h):
+    """Writes to a read-only disk complete with IOERR (status 1); the image is unchanged."""
+    data = os.urandom(64 << 10)
+    img = h.image("ro.img", len(data), data)
+    out = h.boot("sh=blk,write,3,hello;blk,fill,0,4,1;blk,read,1;poweroff,0", [img + ",ro"])
+    h.find(out, r"^\[virtio\] blk at 0xd0000000 irq 5: 128 sectors \(read-only\)$")
+    h.find(out, r"^blk: wrote sector 3: status 1, flush -1$")
+    h.find(out, r"^blk: filled sectors 0\+4 seed 1: status 1, flush -1$")
+    h.find(out, r"^blk: 1 sectors of 128 fnv1a 0x%x;" % fnv1a(data[:512]))
+    if open(img, "rb").read() != data:
+        raise Failure("the read-only image changed")
+
+
+def case_rng(h):
+    """The entropy service returns random bytes: two reads differ, neither is all zero."""
+    out = h.boot("sh=rng,32;rng,32;poweroff,0", rng=True)
+    reads = re.findall(r"^\[rng\] 32 random bytes: ([0-9a-f]{64})$", out, re.M)
+    if len(reads) != 2:
+        raise Failure(f"expected two rng lines, got {len(reads)}")
+    if reads[0] == reads[1] or "0" * 64 in reads:
+        raise Failure(f"not random: {reads}")
+
+
+def case_irq(h):
+    """Every completion (reads, writes, flushes, rng, random reads) is woken by the IRQ."""
+    img = h.image("irq.img", 2 << 20)
+    out = h.boot("sh=blk,read,64;blk,fill,0,256,3;rng;blkbench,rand-read,40,4,1;"
+                 "blkbench,seq-read,512,64,4;virtio;poweroff,0", [img], rng=True)
+    h.find(out, r"^blkbench: rand-read 40 requests of 4 KiB, depth 1:")
+    h.find(out, r"^blkbench: seq-read 8 requests of 64 KiB, depth 4:")
+    expect_irq_driven(out)
+
+
+def case_files(h):
+    """vmmfs both ways: host put -> guest ls/cat/cksum; guest write/append/rm -> host get/ls."""
+    img = h.image("fs.img", 0)
+    h.tool("mkfs", img, "2M")
+    host_txt = b"first line\nsecond line: vmm\n"
+    big = b"".join(b"line %04d of a file larger than one IPC message\n" % i for i in range(80))
+    open(h.path("host.txt"), "wb").write(host_txt)
+    open(h.path("big.txt"), "wb").write(big)
+    h.tool("put", img, h.path("host.txt"))
+    h.tool("put", img, h.path("big.txt"))
+    h.tool("put", img, h.path("host.txt"), "gone.txt")
+    out = h.boot("sh=ls;cat,host.txt;cksum,big.txt;write,guest.txt,hello,from,the,guest;"
+                 "append,guest.txt,line,two;rm,gone.txt;sync;ls;poweroff,0", [img])
+    h.find(out, r"^\[files\] disk 0: vmmfs, 3 files, \d+ KiB free$")
+    h.find(out, r"^host.txt %d fnv1a 0x%08x$" % (len(host_txt), fnv1a(host_txt)))
+    h.find(out, r"^vmm> cat host.txt\nfirst line\nsecond line: vmm\nvmm> ")
+    h.find(out, r"^cksum: %d bytes fnv1a 0x%08x$" % (len(big), fnv1a(big)))
+    h.find(out, r"^write: 21 bytes$")
+    h.find(out, r"^append: 9 bytes$")
+    h.find(out, r"^rm: ok$")
+    h.find(out, r"^sync: ok$")
+    h.find(out, r"^ls: 3 files, \d+ KiB free of 2048 KiB$")
+    got = h.tool("get", img, "guest.txt")
+    if got != b"hello from the guest\nline two\n":
+        raise Failure(f"vmmfs get guest.txt: {got!r}")
+    h.tool("get", img, "guest.txt", h.path("guest.out"))
+    if open(h.path("guest.out"), "rb").read() != got:
+        raise Failure("vmmfs get to a file differs")
+    h.tool("get", img, "gone.txt", expect_status=66)
+    listing = h.tool("ls", img).decode()
+    for name in ("host.txt", "big.txt", "guest.txt"):
+        if not re.search(r"^%s " % re.escape(name), listing, re.M):
+            raise Failure(f"vmmfs ls lacks {name}: {listing}")
+    if "gone.txt" in listing:
+        raise Failure("gone.txt still listed")
+
+
+def entry_bytes(name, first, size, alloc, data_sum):
+    e = struct.pack("<32sQQIII", name.encode(), first, size, alloc, data_sum, 0)
+    return e + struct.pack("<I", fnv1a(e))
+
+
+def case_files_hostile(h):
+    """A hostile directory (overlapping extents, valid checksums) is not mounted; a file whose
+    data does not match its checksum is refused by cat; the guest stays up."""
+    img = h.image("bad.img", 0)
+    h.tool("mkfs", img, "1M")
+    open(h.path("a"), "wb").write(b"A" * 1000)
+    h.tool("put", img, h.path("a"))
+    h.tool("put", img, h.path("a"), "b")
+    with open(img, "r+b") as f:
+        f.seek(512 + 64)
+        f.write(entry_bytes("b", 10, 1000, 2, fnv1a(b"A" * 1000)))  # a is at 9..10
+    h.tool("ls", img, expect_status=65)
+    out = h.boot("sh=ls;cat,a;poweroff,0", [img])
+    h.find(out, r"^\[files\] disk 0: not mounted: directory entry 1: extents overlap$")
+    h.find(out, r"^ls: no file system$")
+    h.find(out, r"^cat: no file system$")
+
+    img2 = h.image("baddata.img", 0)
+    h.tool("mkfs", img2, "1M")
+    h.tool("put", img2, h.path("a"))
+    with open(img2, "r+b") as f:
+        f.seek(9 * 512 + 500)
+        f.write(b"B")
+    out = h.boot("sh=cat,a;cksum,a;ls;poweroff,0", [img2])
+    h.find(out, r"^cat: checksum mismatch \(corrupt file\)$")
+    h.find(out, r"^cksum: checksum mismatch \(corrupt file\)$")
+    h.find(out, r"^a 1000 fnv1a 0x")
+
+    img3 = h.image("notfs.img", 1 << 20, os.urandom(4096))
+    out = h.boot("sh=ls;poweroff,0", [img3])
+    h.find(out, r"^\[files\] disk 0: not mounted: bad magic")
+
+
+CASES = {
+    "pattern": case_pattern,
+    "checksum": case_checksum,
+    "readonly": case_readonly,
+    "rng": case_rng,
+    "irq": case_irq,
+    "files": case_files,
+    "files_hostile": case_files_hostile,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--vmmfs", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    args = ap.parse_args()
+    h = Harness(args)
+    try:
+        CASES[args.case](h)
+    except (Failure, subprocess.TimeoutExpired) as e:
+        print(f"FAIL virtio.{args.case}: {e}")
+        for cmd, status, out, err in h.log[-1:]:
+            print(f"--- {cmd}\n--- status {status}; serial output:\n{out}\n--- stderr:\n{err}")
+        return 1
+    print(f"PASS virtio.{args.case} ({len(h.log)} boots)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
