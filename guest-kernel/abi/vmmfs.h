@@ -22,7 +22,7 @@
 #define VMMFS_MAGIC 0x53464d56u /* bytes 'V' 'M' 'F' 'S' at offset 0 */
 #define VMMFS_VERSION 1u
 #define VMMFS_SECTOR 512u
-#define VMMFS_DIR_SECTORS 8u     /* what mkfs writes: 64 entries */
+#define VMMFS_DIR_SECTORS 8u      /* what mkfs writes: 64 entries */
 #define VMMFS_MAX_DIR_SECTORS 16u /* readers accept 1..16 */
 #define VMMFS_ENTRY_SIZE 64u
 #define VMMFS_ENTRIES_PER_SECTOR (VMMFS_SECTOR / VMMFS_ENTRY_SIZE)
@@ -85,22 +85,21 @@ enum vmmfs_problem_code {
 };
 
 static inline const char* vmmfs_problem(int code) {
-  static const char* const kText[VMMFS_PROBLEM_COUNT] = {
-      "ok",
-      "bad magic (not a vmmfs volume)",
-      "unsupported version",
-      "sector size is not 512",
-      "directory size out of range",
-      "data_start is not 1 + dir_sectors",
-      "total_sectors out of range",
-      "superblock checksum mismatch",
-      "bad file name",
-      "extent outside the data area",
-      "size larger than the extent",
-      "unknown flags",
-      "entry checksum mismatch",
-      "duplicate name",
-      "extents overlap"};
+  static const char* const kText[VMMFS_PROBLEM_COUNT] = {"ok",
+                                                         "bad magic (not a vmmfs volume)",
+                                                         "unsupported version",
+                                                         "sector size is not 512",
+                                                         "directory size out of range",
+                                                         "data_start is not 1 + dir_sectors",
+                                                         "total_sectors out of range",
+                                                         "superblock checksum mismatch",
+                                                         "bad file name",
+                                                         "extent outside the data area",
+                                                         "size larger than the extent",
+                                                         "unknown flags",
+                                                         "entry checksum mismatch",
+                                                         "duplicate name",
+                                                         "extents overlap"};
   return code >= 0 && code < VMMFS_PROBLEM_COUNT ? kText[code] : "unknown problem";
 }
 
@@ -171,7 +170,8 @@ static inline int vmmfs_check_dir(const struct vmmfs_entry* dir, uint32_t count,
     for (uint32_t j = 0; j < i; ++j) {
       if (dir[j].name[0] == 0) continue;
       int same = 1;
-      for (size_t k = 0; k < sizeof(dir[i].name) && same; ++k) same = dir[i].name[k] == dir[j].name[k];
+      for (size_t k = 0; k < sizeof(dir[i].name) && same; ++k)
+        same = dir[i].name[k] == dir[j].name[k];
       if (same) return VMMFS_DUPLICATE_NAME;
       const uint64_t a0 = dir[i].first_sector, a1 = a0 + dir[i].alloc_sectors;
       const uint64_t b0 = dir[j].first_sector, b1 = b0 + dir[j].alloc_sectors;

@@ -1,7 +1,8 @@
 // The four functions GCC may call even in freestanding code (GCC manual,
-// "Standards": memcpy, memmove, memset, memcmp). Kernel build only: the host
-// unit tests use libc's. String instructions keep the instruction count low
-// under KVM's emulator.
+// "Standards": memcpy, memmove, memset, memcmp). Linked into the kernel and
+// into every user program (guest-kernel/CMakeLists.txt); the host unit tests
+// use libc's. String instructions keep the instruction count low under KVM's
+// emulator.
 #include <stddef.h>
 
 extern "C" {

@@ -20,13 +20,13 @@ inline constexpr uint64_t kInfo = 7;    // -> w0 status, w1 files, w2 free secto
 
 // Status codes besides 0 and the abi::kErr* ones (kErrNotFound: no such
 // file, kErrInvalidArgument: bad name or request).
-inline constexpr int64_t kErrNoFs = -100;     // no disk, or it holds no valid vmmfs volume
-inline constexpr int64_t kErrCorrupt = -101;  // a file's checksum does not match its data
-inline constexpr int64_t kErrNoSpace = -102;  // no free extent large enough
-inline constexpr int64_t kErrDirFull = -103;  // no free directory slot
-inline constexpr int64_t kErrIo = -104;       // the disk answered IOERR/UNSUPP or timed out
-inline constexpr int64_t kErrReadOnly = -105; // the disk is read-only
-inline constexpr int64_t kErrTooBig = -106;   // larger than the service's 64 KiB buffer
+inline constexpr int64_t kErrNoFs = -100;      // no disk, or it holds no valid vmmfs volume
+inline constexpr int64_t kErrCorrupt = -101;   // a file's checksum does not match its data
+inline constexpr int64_t kErrNoSpace = -102;   // no free extent large enough
+inline constexpr int64_t kErrDirFull = -103;   // no free directory slot
+inline constexpr int64_t kErrIo = -104;        // the disk answered IOERR/UNSUPP or timed out
+inline constexpr int64_t kErrReadOnly = -105;  // the disk is read-only
+inline constexpr int64_t kErrTooBig = -106;    // larger than the service's 64 KiB buffer
 
 inline const char* ErrorText(int64_t e) {
   switch (e) {

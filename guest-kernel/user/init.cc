@@ -83,8 +83,8 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
         {&g_ns, ep_client},
         {&g_mmio, kRightMap | kRightWrite | kRightDerive},
         {&g_irq, kRightMap | kRightDerive},
-        {&g_ctl, kRightDerive | kRightCtlCreate | kRightCtlMemory | kRightCtlInfo |
-                     kRightCtlClock}},
+        {&g_ctl,
+         kRightDerive | kRightCtlCreate | kRightCtlMemory | kRightCtlInfo | kRightCtlClock}},
        0,
        0},
       // The vmmfs file service (user/files.cc), a client of the driver.

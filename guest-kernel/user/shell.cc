@@ -129,7 +129,8 @@ int64_t Service(const char* name) {
 // The virtio driver (user/virtio.cc).
 int64_t Virtio() {
   const int64_t h = Service("virtio");
-  if (h < 0) Print("virtio: no driver ({}); start vmm with --rng or --disk\r\n", user::ErrorName(h));
+  if (h < 0)
+    Print("virtio: no driver ({}); start vmm with --rng or --disk\r\n", user::ErrorName(h));
   return h;
 }
 
@@ -190,7 +191,7 @@ void Blk(const char* arg, size_t n) {
   wl[0] = Word(arg, n, &i, &w[0]);
   for (int k = 1; k < 4; ++k) {
     wl[k] = Word(arg, n, &i, &w[k]);
-    if (k < 4) have[k - 1] = ParseU64(w[k], wl[k], &v[k - 1]);
+    have[k - 1] = ParseU64(w[k], wl[k], &v[k - 1]);
   }
   const bool read = user::StrEq(w[0], wl[0], "read") && have[0];
   const bool write = user::StrEq(w[0], wl[0], "write") && have[0] && wl[2] != 0;
@@ -292,9 +293,7 @@ int64_t Files() {
   return h;
 }
 
-void FsError(const char* what, int64_t st) {
-  Print("{}: {}\r\n", what, files::ErrorText(st));
-}
+void FsError(const char* what, int64_t st) { Print("{}: {}\r\n", what, files::ErrorText(st)); }
 
 // ls: NAME SIZE fnv1a CHECKSUM per file, then a summary.
 void Ls() {

@@ -31,19 +31,18 @@ constexpr uint64_t kEp = 2, kNs = 3, kMmio = 4, kIrq = 5, kCtl = 6;
 constexpr uint64_t kMmioBase = 0xd0000000;
 constexpr uint32_t kQsz = 16;
 constexpr int kMaxDev = 8;
-constexpr uint32_t kSlots = 4;                // blk requests in flight
-constexpr uint64_t kSlotBytes = 64 * 1024;    // data per request
+constexpr uint32_t kSlots = 4;                 // blk requests in flight
+constexpr uint64_t kSlotBytes = 64 * 1024;     // data per request
 constexpr uint64_t kSafetyTimeoutUs = 500000;  // a wait longer than this is counted
 constexpr int kMaxTimeouts = 10;               // then the request fails (kErrTimeout)
 
 // virtio 1.2 §4.2.2 MMIO device register layout (version 2).
 constexpr uint32_t kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDevFeatures = 0x010,
                    kDevFeaturesSel = 0x014, kDrvFeatures = 0x020, kDrvFeaturesSel = 0x024,
-                   kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038,
-                   kQueueReady = 0x044, kQueueNotify = 0x050, kIntStatus = 0x060,
-                   kIntAck = 0x064, kStatus = 0x070, kDescLo = 0x080, kDescHi = 0x084,
-                   kAvailLo = 0x090, kAvailHi = 0x094, kUsedLo = 0x0a0, kUsedHi = 0x0a4,
-                   kConfig = 0x100;
+                   kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038, kQueueReady = 0x044,
+                   kQueueNotify = 0x050, kIntStatus = 0x060, kIntAck = 0x064, kStatus = 0x070,
+                   kDescLo = 0x080, kDescHi = 0x084, kAvailLo = 0x090, kAvailHi = 0x094,
+                   kUsedLo = 0x0a0, kUsedHi = 0x0a4, kConfig = 0x100;
 constexpr uint32_t kStAck = 1, kStDriver = 2, kStDriverOk = 4, kStFeaturesOk = 8;
 constexpr uint32_t kBlkFRo = 1u << 5, kBlkFFlush = 1u << 9;  // §5.2.3
 constexpr uint32_t kBlkIn = 0, kBlkOut = 1, kBlkFlush = 4;   // §5.2.6
@@ -51,8 +50,8 @@ constexpr uint8_t kBlkSIoErr = 1;
 
 // Page 0 of a device's DMA area: the split virtqueue (§2.7) and the
 // request headers/statuses; blk data slots follow from page 1.
-constexpr uint64_t kOffDesc = 0, kOffAvail = 256, kOffUsed = 512, kOffHdr = 1024,
-                   kOffStatus = 1152, kOffRng = 2048, kOffData = 4096;
+constexpr uint64_t kOffDesc = 0, kOffAvail = 256, kOffUsed = 512, kOffHdr = 1024, kOffStatus = 1152,
+                   kOffRng = 2048, kOffData = 4096;
 
 struct Desc {
   uint64_t addr;
@@ -340,7 +339,9 @@ int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint
 }
 
 // The pattern `blk fill` writes: byte at disk offset p = (7p + p/512 + seed) mod 256.
-uint8_t PatternByte(uint64_t p, uint64_t seed) { return static_cast<uint8_t>(7 * p + p / 512 + seed); }
+uint8_t PatternByte(uint64_t p, uint64_t seed) {
+  return static_cast<uint8_t>(7 * p + p / 512 + seed);
+}
 
 int64_t BlkFill(Dev& d, uint64_t first, uint64_t count, uint64_t seed) {
   const uint64_t chunk = kSlots * kSlotBytes / 512;
@@ -574,8 +575,8 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
       } else {  // 8 bench: w0 disk | mode << 8 | depth << 16, w1 amount, w2 request bytes
         uint64_t us = 0, done = 0;
         const uint64_t requests0 = blk->requests, batches0 = blk->batches;
-        const int64_t st = BlkBench(*blk, (m.w[0] >> 8) & 0xff, m.w[1], m.w[2],
-                                    (m.w[0] >> 16) & 0xff, &us, &done);
+        const int64_t st =
+            BlkBench(*blk, (m.w[0] >> 8) & 0xff, m.w[1], m.w[2], (m.w[0] >> 16) & 0xff, &us, &done);
         m.w[0] = static_cast<uint64_t>(st);
         m.w[1] = us;
         m.w[2] = done;
