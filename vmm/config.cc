@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "vmm/base/guest_memory.h"
+#include "vmm/console/console.h"
 
 namespace vmm {
 namespace {
@@ -94,6 +95,16 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
         }
       }
       config.serial = serial;
+    } else if (key == "console") {
+      if (!value.is_string())
+        return bad(key, "\"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\"");
+      std::string console = value.get<std::string>();
+      for (std::string_view prefix : {"file:", "socket:"}) {
+        if (console.starts_with(prefix)) {
+          console = std::string(prefix) + Resolve(base_dir, console.substr(prefix.size()));
+        }
+      }
+      config.console = console;
     } else if (key == "disks") {
       if (!value.is_array()) return bad(key, "an array");
       for (size_t i = 0; i < value.size(); ++i) {
@@ -188,6 +199,15 @@ Result<void> ValidateConfig(const VmConfig& config) {
   }
   if (config.timeout_seconds < 0) {
     return MakeError(ErrorKind::kConfig, "timeout must be >= 0 seconds");
+  }
+  auto serial = ParseSerialSpec(config.serial);
+  if (!serial) return std::unexpected(serial.error().WithContext("--serial"));
+  auto console = ParseSerialSpec(config.console);
+  if (!console) return std::unexpected(console.error().WithContext("--console"));
+  if (serial->kind == SerialSpec::Kind::kStdio && console->kind == SerialSpec::Kind::kStdio) {
+    return MakeError(ErrorKind::kUsage,
+                     "--serial and --console both use stdio; only one of them may (e.g. "
+                     "--serial none --console stdio, or --console file:PATH)");
   }
   return {};
 }

@@ -26,6 +26,8 @@ struct VmConfig {
   std::string serial = "stdio";  // stdio | file:PATH | socket:PATH | none
   std::vector<DiskConfig> disks;
   bool rng = false;
+  // virtio-console backend, same syntax as serial; "none": no device.
+  std::string console = "none";
   std::string api_sock;
   double timeout_seconds = 0;  // 0: none
   bool boot_trace = false;
@@ -37,7 +39,7 @@ struct VmConfig {
 // The JSON fields a config file may hold; anything else is an error.
 // {"kernel": "...", "initrd": "..." | [...], "cmdline": "...", "memory": "512M" | bytes,
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
-//  "rng": false, "api_sock": "...", "timeout": seconds, "boot_trace": false,
+//  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto"}
 //
 // Errors: kNoInput (66) when the file cannot be read; kConfig (78) naming the
@@ -53,7 +55,9 @@ struct VmConfig {
 [[nodiscard]] Result<DiskConfig> ParseDiskSpec(std::string_view spec);
 
 // Checks ranges that do not depend on files: memory (>= 2 MiB, 4 KiB
-// aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0. kConfig on failure.
+// aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0: kConfig on failure.
+// Also that serial and console are valid backends and do not both use
+// stdio: kUsage (64) naming both.
 [[nodiscard]] Result<void> ValidateConfig(const VmConfig& config);
 
 // vCPUs: the MP table's limit (APIC IDs 0..cpus-1, the IOAPIC takes the next

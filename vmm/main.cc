@@ -30,6 +30,7 @@ struct Flags {
   std::optional<std::string> memory;
   std::optional<uint32_t> cpus;
   std::optional<std::string> serial;
+  std::optional<std::string> console;
   std::vector<std::string> disks;
   bool rng = false;
   std::optional<std::string> api_sock;
@@ -52,6 +53,7 @@ vmm::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   }
   if (flags.cpus) config.cpus = *flags.cpus;
   if (flags.serial) config.serial = *flags.serial;
+  if (flags.console) config.console = *flags.console;
   for (const auto& disk : flags.disks) config.disks.push_back(TRY(vmm::ParseDiskSpec(disk)));
   if (flags.rng) config.rng = true;
   if (flags.api_sock) config.api_sock = *flags.api_sock;
@@ -134,6 +136,9 @@ int main(int argc, char** argv) {
                  "against its folder");
   app.add_option("--serial", flags.serial,
                  "COM1 backend: stdio (default), file:PATH, socket:PATH or none");
+  app.add_option("--console", flags.console,
+                 "virtio-console backend: stdio, file:PATH, socket:PATH or none (default); only "
+                 "one of --serial and --console may be stdio");
   app.add_option("--disk", flags.disks, "virtio-blk disk image PATH[,ro] (repeatable)");
   app.add_flag("--rng", flags.rng, "Add a virtio-rng device");
   app.add_option("--api-sock", flags.api_sock, "Serve the control API on this Unix socket");

@@ -17,6 +17,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block.h"
+#include "devices/virtio/console/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng/rng.h"
 #include "firmware/layout.h"
@@ -148,6 +149,7 @@ Vm::~Vm() {
   JoinVcpus();
   event_loop_.Stop();
   if (console_) console_->RestoreTerminal();
+  if (virtio_console_backend_) virtio_console_backend_->RestoreTerminal();
 }
 
 Result<void> Vm::SetUpKvm() {
@@ -224,7 +226,9 @@ namespace {
 
 // The guest's interrupt for a virtio device: an irqfd, so raising it is one
 // eventfd write from whichever thread completes the request (no vCPU exit,
-// no ioctl). Edge semantics: a rising level signals; falling is a no-op.
+// no ioctl). The transport calls SetLevel(true) once per interrupt event
+// (devices/virtio/mmio.h), and KVM turns each eventfd write into one pulse
+// on the GSI (edge per event, as Firecracker); SetLevel(false) is a no-op.
 class IrqfdLine : public devices::IrqLine {
  public:
   explicit IrqfdLine(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -258,20 +262,31 @@ void ArmNotifier(std::shared_ptr<devices::virtio::VirtioMmio> transport,
 }  // namespace
 
 Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
-  std::vector<std::shared_ptr<devices::virtio::VirtioDevice>> devices;
+  std::vector<std::pair<std::string, std::shared_ptr<devices::virtio::VirtioDevice>>> devices;
   for (const auto& disk : config_.disks) {
     auto block = devices::virtio::Block::Create(disk.path, disk.read_only);
     if (!block) return std::unexpected(block.error().WithContext("--disk"));
-    devices.push_back(*block);
+    devices.emplace_back("block", *block);
   }
-  if (config_.rng) devices.push_back(std::make_shared<devices::virtio::Rng>());
+  if (config_.rng) devices.emplace_back("rng", std::make_shared<devices::virtio::Rng>());
+  auto console_spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+  if (console_spec.kind != SerialSpec::Kind::kNone) {
+    // Output goes to the backend opened in WireVirtio(); called on the event
+    // loop, after that.
+    virtio_console_ =
+        std::make_shared<devices::virtio::Console>([this](std::span<const uint8_t> bytes) {
+          if (virtio_console_backend_) virtio_console_backend_->Output(bytes);
+        });
+    devices.emplace_back("console", virtio_console_);
+  }
   if (devices.size() > kMaxVirtioDevices) {
     return MakeError(ErrorKind::kConfig, "{} virtio devices requested; at most {} are supported",
                      devices.size(), kMaxVirtioDevices);
   }
   for (size_t n = 0; n < devices.size(); ++n) {
     auto slot = std::make_unique<VirtioSlot>();
-    slot->device = devices[n];
+    slot->kind = devices[n].first;
+    slot->device = devices[n].second;
     slot->base = firmware::kVirtioMmioBase + n * firmware::kVirtioMmioStride;
     slot->irq = firmware::kVirtioMmioFirstIrq + static_cast<uint32_t>(n);
     cmdline += (cmdline.empty() ? "" : " ") +
@@ -305,7 +320,50 @@ Result<void> Vm::WireVirtio() {
       slot->notifiers.push_back(std::move(notifier));
     }
   }
+  if (virtio_console_) {
+    auto spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+    ConsoleOptions options;
+    auto device = virtio_console_;
+    options.to_guest = [device](std::span<const uint8_t> bytes) { device->QueueInput(bytes); };
+    options.guest_input_pending = [device] { return device->PendingInput(); };
+    options.on_quit = [this] {
+      RequestStop(VmExit{0, "virtio console: quit (Ctrl-A x)", "", false});
+    };
+    virtio_console_backend_ =
+        TRY_CTX(Console::Create(event_loop_.context(), spec, std::move(options)), "--console");
+  }
   return {};
+}
+
+nlohmann::json Vm::VirtioMetrics() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t n = 0; n < virtio_.size(); ++n) {
+    const VirtioSlot& slot = *virtio_[n];
+    nlohmann::json entry = {{"index", n},
+                            {"type", slot.kind},
+                            {"mmio_base", fmt::format("{:#x}", slot.base)},
+                            {"irq", slot.irq}};
+    if (slot.transport) {
+      const auto stats = slot.transport->stats();
+      entry["notifications"] = stats.notifications;
+      entry["interrupts"] = stats.interrupts;
+      entry["interrupts_suppressed"] = stats.interrupts_suppressed;
+      entry["guest_errors"] = stats.guest_errors;
+      entry["rejected_chains"] = stats.rejected_chains;
+      entry["stale_completions"] = stats.stale_completions;
+      entry["resets"] = stats.resets;
+      entry["needs_reset"] = stats.needs_reset;
+      entry["status"] = stats.status;
+    }
+    const devices::virtio::DeviceCounters counters = slot.device->counters();
+    entry["requests"] = counters.requests;
+    entry["bytes_read"] = counters.bytes_read;
+    entry["bytes_written"] = counters.bytes_written;
+    entry["errors"] = counters.errors;
+    for (const auto& [name, value] : counters.extra) entry[name] = value;
+    list.push_back(std::move(entry));
+  }
+  return list;
 }
 
 namespace {
@@ -480,9 +538,22 @@ VmExit Vm::Run() {
   event_loop_.Stop();
   api_server_.reset();
   if (console_) console_->RestoreTerminal();
+  if (virtio_console_backend_) virtio_console_backend_->RestoreTerminal();
   if (spdlog::should_log(spdlog::level::info)) {
     spdlog::info("memory: peak RSS {} KiB, guest RAM resident {} KiB", PeakRssKiB(),
                  GuestResidentKiB(*memory_));
+    for (const auto& entry : VirtioMetrics()) {
+      spdlog::info(
+          "virtio {} {} (irq {}): notifications {} requests {} bytes_read {} bytes_written {} "
+          "interrupts {} suppressed {} errors {} rejected_chains {} guest_errors {} needs_reset {}",
+          entry["index"].get<size_t>(), entry["type"].get<std::string>(),
+          entry["irq"].get<uint32_t>(), entry["notifications"].get<uint64_t>(),
+          entry["requests"].get<uint64_t>(), entry["bytes_read"].get<uint64_t>(),
+          entry["bytes_written"].get<uint64_t>(), entry["interrupts"].get<uint64_t>(),
+          entry["interrupts_suppressed"].get<uint64_t>(), entry["errors"].get<uint64_t>(),
+          entry["rejected_chains"].get<uint64_t>(), entry["guest_errors"].get<uint64_t>(),
+          entry["needs_reset"].get<bool>());
+    }
   }
   spdlog::debug("exits: io {} mmio {} other {}; unclaimed pio {} mmio {}", exits_io_.load(),
                 exits_mmio_.load(), exits_other_.load(), unclaimed_pio_.load(),
@@ -833,6 +904,7 @@ nlohmann::json Vm::Metrics() {
         {"bytes_dropped", stats.bytes_dropped},
         {"clients", stats.clients},
         {"clients_total", stats.clients_total}}},
+      {"virtio", VirtioMetrics()},
   };
 }
 

@@ -42,6 +42,7 @@ namespace devices {
 class I8042;
 class Serial;
 namespace virtio {
+class Console;
 class VirtioDevice;
 class VirtioMmio;
 }  // namespace virtio
@@ -98,11 +99,15 @@ class Vm : public VmControl {
 
   Result<void> SetUpKvm();
   Result<void> WireDevices();
-  // virtio devices from the config (--disk, --rng): created before the kernel
-  // is loaded so that their virtio_mmio.device= words reach its command line;
-  // put on the MMIO bus with ioeventfd/irqfd by WireVirtio().
+  // virtio devices from the config (--disk, --rng, --console): created
+  // before the kernel is loaded so that their virtio_mmio.device= words
+  // reach its command line (device n: disks in order, then rng, then
+  // console); put on the MMIO bus with ioeventfd/irqfd by WireVirtio(),
+  // which also opens the virtio-console's backend.
   Result<void> CreateVirtioDevices(std::string& cmdline);
   Result<void> WireVirtio();
+  // Per-device counters for GET /metrics and the exit summary.
+  nlohmann::json VirtioMetrics() const;
   Result<void> SetUpVcpu(Vcpu& vcpu);
   void VcpuLoop(Vcpu& vcpu);
   // Handles one KVM exit; returns false when the vCPU must stop.
@@ -132,6 +137,7 @@ class Vm : public VmControl {
   std::shared_ptr<devices::I8042> i8042_;
   // One virtio-mmio device and its notification plumbing.
   struct VirtioSlot {
+    std::string kind;  // "block", "rng", "console"
     std::shared_ptr<devices::virtio::VirtioDevice> device;
     std::shared_ptr<devices::virtio::VirtioMmio> transport;
     uint64_t base = 0;
@@ -142,6 +148,9 @@ class Vm : public VmControl {
   };
   std::vector<std::unique_ptr<VirtioSlot>> virtio_;
   std::unique_ptr<Console> console_;
+  // --console: the virtio-console device and its backend (same kinds as COM1).
+  std::shared_ptr<devices::virtio::Console> virtio_console_;
+  std::unique_ptr<Console> virtio_console_backend_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 
   std::unique_ptr<ApiServer> api_server_;

@@ -37,6 +37,20 @@ VirtioMmio::VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMem
   }
 }
 
+VirtioMmio::~VirtioMmio() {
+  // No chain of a device handed off to a worker may complete into a dead
+  // transport: quiesce (without the lock), then reset.
+  {
+    std::lock_guard lock(mutex_);
+    resetting_ = true;
+    ++epoch_;
+  }
+  device_->Quiesce();
+  std::lock_guard lock(mutex_);
+  if (activated_) device_->Reset();
+  activated_ = false;
+}
+
 std::string VirtioMmio::CommandLineWord(uint64_t base, uint32_t irq, uint64_t size) {
   if (size % 1024 == 0)
     return fmt::format("virtio_mmio.device={}K@{:#x}:{}", size / 1024, base, irq);
@@ -68,11 +82,8 @@ void VirtioMmio::Read(const BusAccess& access, std::span<uint8_t> data) {
 
 void VirtioMmio::Write(const BusAccess& access, std::span<const uint8_t> data) {
   if (access.offset >= kConfigOffset) {
-    {
-      std::lock_guard lock(mutex_);
-      device_->WriteConfig(access.offset - kConfigOffset, data);
-    }
-    ApplyIrq();
+    std::lock_guard lock(mutex_);
+    device_->WriteConfig(access.offset - kConfigOffset, data);
     return;
   }
   if (data.size() != 4 || access.offset % 4 != 0) {
@@ -92,15 +103,15 @@ void VirtioMmio::Write(const BusAccess& access, std::span<const uint8_t> data) {
     return;
   }
   if (access.offset == kRegInterruptAck) {
-    interrupt_status_.fetch_and(~value);
-    ApplyIrq();
+    ClearInterrupt(value);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    WriteRegisterLocked(access.offset, value);
+  if (access.offset == kRegStatus && value == 0) {
+    ResetDevice();  // §4.2.2: writing 0 resets the device
+    return;
   }
-  ApplyIrq();
+  std::lock_guard lock(mutex_);
+  WriteRegisterLocked(access.offset, value);
 }
 
 uint32_t VirtioMmio::ReadRegisterLocked(uint64_t offset) {
@@ -330,14 +341,29 @@ void VirtioMmio::ActivateLocked() {
   }
 }
 
+void VirtioMmio::ResetDevice() {
+  {
+    std::lock_guard lock(mutex_);
+    resetting_ = true;  // no new device work from here on
+    ++epoch_;           // completions of the old activation are stale
+  }
+  // Without mutex_: a worker finishing a request needs it for CompleteUsed.
+  device_->Quiesce();
+  std::lock_guard lock(mutex_);
+  ResetLocked();
+  resetting_ = false;
+}
+
 void VirtioMmio::ResetLocked() {
   if (activated_) device_->Reset();
   activated_ = false;
+  ++epoch_;
+  ++resets_;
   for (Queue& queue : queues_) queue.Reset();
   status_ = 0;
   device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
   driver_features_ = 0;
-  interrupt_status_.store(0);  // §4.2.2: reset clears InterruptStatus
+  ClearInterrupt(~0u);  // §4.2.2: reset clears InterruptStatus
 }
 
 void VirtioMmio::NeedsResetLocked(std::string_view why) {
@@ -351,22 +377,39 @@ void VirtioMmio::NeedsResetLocked(std::string_view why) {
 
 void VirtioMmio::NotifyQueue(uint32_t index) {
   notifications_.fetch_add(1, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(mutex_);
-    if (!activated_ || (status_ & kStatusNeedsReset)) return;
-    if (index >= queues_.size() || !queues_[index].ready()) {
-      log_.Warn("notify for queue {}, which is not set up", index);
-      return;
-    }
-    device_->ProcessQueue(index);
+  std::lock_guard lock(mutex_);
+  if (!activated_ || resetting_ || (status_ & kStatusNeedsReset)) return;
+  if (index >= queues_.size() || !queues_[index].ready()) {
+    log_.Warn("notify for queue {}, which is not set up", index);
+    return;
   }
-  ApplyIrq();
+  device_->ProcessQueue(index);
 }
 
 void VirtioMmio::SignalUsed(size_t queue) {
-  if (queue < queues_.size() && queues_[queue].NeedsInterrupt()) {
+  if (queue >= queues_.size()) return;
+  if (queues_[queue].NeedsInterrupt()) {
     RaiseInterrupt(kInterruptUsedBuffer);
+  } else {
+    interrupts_suppressed_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void VirtioMmio::CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) {
+  std::lock_guard lock(mutex_);
+  if (epoch != epoch_ || !activated_ || queue >= queues_.size()) {
+    stale_completions_ += used.size();
+    return;
+  }
+  bool added = false;
+  for (const UsedElement& element : used) {
+    if (auto ok = queues_[queue].AddUsed(static_cast<uint16_t>(element.id), element.len); !ok) {
+      QueueFailed(queue, ok.error());
+      return;
+    }
+    added = true;
+  }
+  if (added) SignalUsed(queue);
 }
 
 void VirtioMmio::SignalConfigChange() {
@@ -395,17 +438,19 @@ void VirtioMmio::Post(std::function<void()> task) {
 }
 
 void VirtioMmio::RaiseInterrupt(uint32_t bits) {
+  std::lock_guard lock(irq_mutex_);
   interrupt_status_.fetch_or(bits);
   interrupts_.fetch_add(1, std::memory_order_relaxed);
+  irq_asserted_ = true;
+  if (irq_) irq_->SetLevel(true);  // one event, one edge
 }
 
-void VirtioMmio::ApplyIrq() {
-  if (!irq_) return;
+void VirtioMmio::ClearInterrupt(uint32_t bits) {
   std::lock_guard lock(irq_mutex_);
-  const bool level = interrupt_status_.load() != 0;
-  if (level == applied_level_) return;
-  applied_level_ = level;
-  irq_->SetLevel(level);
+  const uint32_t left = interrupt_status_.fetch_and(~bits) & ~bits;
+  if (left != 0 || !irq_asserted_) return;
+  irq_asserted_ = false;
+  if (irq_) irq_->SetLevel(false);
 }
 
 uint32_t VirtioMmio::status() const {
@@ -416,6 +461,26 @@ uint32_t VirtioMmio::status() const {
 uint32_t VirtioMmio::config_generation() const {
   std::lock_guard lock(mutex_);
   return config_generation_;
+}
+
+VirtioMmio::Stats VirtioMmio::stats() const {
+  Stats stats;
+  stats.notifications = notifications_.load(std::memory_order_relaxed);
+  stats.interrupts = interrupts_.load(std::memory_order_relaxed);
+  stats.interrupts_suppressed = interrupts_suppressed_.load(std::memory_order_relaxed);
+  stats.guest_errors = log_.count();
+  std::lock_guard lock(mutex_);
+  for (const Queue& queue : queues_) {
+    const Queue::Stats& q = queue.stats();
+    stats.rejected_chains += q.loops + q.too_long + q.zero_length + q.wrong_direction +
+                             q.nested_indirect + q.bad_indirect + q.index_out_of_range +
+                             q.outside_ram + q.avail_overrun;
+  }
+  stats.stale_completions = stale_completions_;
+  stats.resets = resets_;
+  stats.needs_reset = (status_ & kStatusNeedsReset) != 0;
+  stats.status = status_;
+  return stats;
 }
 
 Queue::Stats VirtioMmio::queue_stats(size_t index) const {

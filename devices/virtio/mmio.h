@@ -26,18 +26,31 @@
 //    never exits for a notify. Without an ioeventfd, a guest write to
 //    QueueNotify arrives in Write() on the vCPU thread, which only posts
 //    NotifyQueue(i) to `executor` (the event loop) and returns.
-//  - Interrupts: InterruptStatus bits (used buffer, configuration change);
-//    `irq` is asserted while InterruptStatus is non-zero and released by
-//    InterruptACK (level semantics; an irqfd backend fires on the rising
-//    edge). SetLevel is called outside the transport lock.
+//  - Interrupts, edge per event (as Firecracker): every interrupt event
+//    sets its InterruptStatus bit (used buffer, configuration change) and
+//    calls irq->SetLevel(true) once, even when InterruptStatus was already
+//    non-zero; an irqfd backend turns each call into one interrupt, so a
+//    driver that has not acknowledged an earlier one still hears about
+//    later completions. irq->SetLevel(false) follows when InterruptACK (or a
+//    reset) clears the last bit, for level backends. A used-buffer event is
+//    only raised when the driver asked for it: VIRTIO_F_EVENT_IDX used_event
+//    (§2.7.10) or, without it, VIRTQ_AVAIL_F_NO_INTERRUPT (§2.7.7);
+//    suppressed ones are counted. InterruptStatus/ACK keep their §4.2.2
+//    meaning for drivers that read them.
 //
 // Threads and locks: Read/Write on vCPU threads, NotifyQueue on the event
-// loop. One mutex serialises the state machine, the queues and every call
-// into the device (so block I/O done in ProcessQueue holds it; a vCPU that
-// touches this device's registers meanwhile waits). InterruptStatus and
-// InterruptACK are lock-free, so acknowledging an interrupt never waits for
-// I/O. Lock order: the transport mutex before a device's own locks; the
-// IRQ leaf mutex is never taken with the transport mutex held.
+// loop, CompleteUsed on a device's worker thread. mutex_ serialises the
+// state machine, the queues and every call into the device; no device does
+// slow work under it (virtio-blk hands requests to its worker, see
+// block.h). irq_mutex_ (a leaf) orders InterruptStatus changes with the
+// SetLevel calls; it may be taken with mutex_ held, never the other way
+// round. InterruptStatus reads and InterruptACK take only irq_mutex_.
+// Lock order: mutex_ -> a device's own locks; mutex_ -> irq_mutex_.
+//
+// Reset (status 0) and destruction: the transport first marks itself
+// resetting (notifies are ignored, pending completions become stale by the
+// activation epoch), calls device->Quiesce() WITHOUT mutex_ (so a worker
+// finishing a request can still take it), then resets under mutex_.
 //
 // Create with Create(): queued notifications hold a weak reference, so a
 // transport destroyed before the event loop drains is simply skipped.
@@ -109,6 +122,21 @@ class VirtioMmio : public BusDevice,
   static std::shared_ptr<VirtioMmio> Create(std::shared_ptr<VirtioDevice> device,
                                             const vmm::GuestMemory& memory,
                                             std::shared_ptr<IrqLine> irq, Executor executor = {});
+  ~VirtioMmio() override;
+
+  // Counters for GET /metrics (any thread).
+  struct Stats {
+    uint64_t notifications = 0;          // queue notifies (ioeventfd or register)
+    uint64_t interrupts = 0;             // interrupt events fired (irq->SetLevel(true))
+    uint64_t interrupts_suppressed = 0;  // used-buffer events the driver suppressed
+    uint64_t guest_errors = 0;           // register misuse (rate-limited warnings)
+    uint64_t rejected_chains = 0;        // chains or rings the queues rejected
+    uint64_t stale_completions = 0;      // completions dropped after a reset
+    uint64_t resets = 0;                 // driver resets (status 0)
+    bool needs_reset = false;            // DEVICE_NEEDS_RESET set now
+    uint32_t status = 0;                 // device status register
+  };
+  Stats stats() const;
 
   // "virtio_mmio.device=4K@0xd0000000:5" (Linux virtio_mmio's cmdline form).
   static std::string CommandLineWord(uint64_t base, uint32_t irq, uint64_t size = 0x1000);
@@ -134,11 +162,13 @@ class VirtioMmio : public BusDevice,
   Queue::Stats queue_stats(size_t index) const;
 
   // VirtioHost: called by the device from within a device call (lock held),
-  // except Kick, which any thread may call.
+  // except Kick and CompleteUsed, which any thread may call.
   void SignalUsed(size_t queue) override;
   void SignalConfigChange() override;
   void QueueFailed(size_t queue, const vmm::Error& error) override;
   void Kick(size_t queue) override;
+  uint64_t epoch() const override { return epoch_; }
+  void CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) override;
 
  private:
   VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMemory& memory,
@@ -148,13 +178,17 @@ class VirtioMmio : public BusDevice,
   void WriteRegisterLocked(uint64_t offset, uint32_t value);
   void WriteStatusLocked(uint32_t value);
   void ActivateLocked();
+  // Quiesce the device (no lock held), then ResetLocked().
+  void ResetDevice();
   void ResetLocked();
   void NeedsResetLocked(std::string_view why);
   // The selected queue if it may be configured now (§3.1.1), else nullptr.
   Queue* ConfigurableQueueLocked(uint64_t offset);
   void Post(std::function<void()> task);
+  // Sets `bits` in InterruptStatus and fires the irq once (any lock state).
   void RaiseInterrupt(uint32_t bits);
-  void ApplyIrq();
+  // Clears `bits`; releases the irq when nothing is left.
+  void ClearInterrupt(uint32_t bits);
 
   const std::shared_ptr<VirtioDevice> device_;
   const vmm::GuestMemory& memory_;
@@ -171,13 +205,18 @@ class VirtioMmio : public BusDevice,
   uint32_t queue_sel_ = 0;
   uint32_t config_generation_ = 0;
   bool activated_ = false;
+  bool resetting_ = false;  // between the start of a reset and its end
+  uint64_t epoch_ = 0;      // bumped at every reset: older completions are stale
+  uint64_t stale_completions_ = 0;
+  uint64_t resets_ = 0;
   std::vector<Queue> queues_;
 
   std::atomic<uint32_t> interrupt_status_{0};
   std::atomic<uint64_t> notifications_{0};
   std::atomic<uint64_t> interrupts_{0};
-  std::mutex irq_mutex_;  // leaf: never taken with mutex_ held
-  bool applied_level_ = false;
+  std::atomic<uint64_t> interrupts_suppressed_{0};
+  std::mutex irq_mutex_;  // leaf (may be taken under mutex_)
+  bool irq_asserted_ = false;
 };
 
 }  // namespace devices::virtio

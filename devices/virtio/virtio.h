@@ -28,13 +28,22 @@
 // Threads: the transport serialises every device call under its own mutex.
 // Register accesses arrive on vCPU threads; ProcessQueue() runs on the
 // event-loop thread (ioeventfd or the transport's posted notify), so device
-// work, including block I/O, never runs on a vCPU thread.
+// work never runs on a vCPU thread. A device whose work is slow (virtio-blk)
+// only pops chains in ProcessQueue() and hands them to its own thread, which
+// returns them with VirtioHost::CompleteUsed() (no transport lock held while
+// the work runs). Before a reset, and when the transport is destroyed, the
+// transport calls Quiesce() without its lock: the device drops work not yet
+// started and waits for the work in progress, so no chain of the old
+// activation completes afterwards.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "vmm/base/error.h"
 #include "vmm/base/guest_memory.h"
@@ -42,6 +51,19 @@
 namespace devices::virtio {
 
 class Queue;
+struct UsedElement;
+
+// What a device counts, for GET /metrics and the exit summary. "Read" and
+// "written" are from the guest's side: bytes the guest read (disk reads,
+// entropy, console input) and bytes it wrote (disk writes, console output).
+struct DeviceCounters {
+  uint64_t requests = 0;       // chains completed (returned in the used ring)
+  uint64_t bytes_read = 0;     // device -> guest
+  uint64_t bytes_written = 0;  // guest -> device
+  uint64_t errors = 0;         // requests completed with an error status
+  // Device-specific counters ("flushes", "in_flight", ...), in a fixed order.
+  std::vector<std::pair<std::string, uint64_t>> extra;
+};
 
 // Device status bits (virtio 1.2 §2.1).
 inline constexpr uint32_t kStatusAcknowledge = 1;
@@ -84,6 +106,14 @@ class VirtioHost {
   // Schedules ProcessQueue(queue) on the device thread. Any thread; takes
   // no lock of the device (used for host-side input such as console bytes).
   virtual void Kick(size_t queue) = 0;
+  // The current activation's number (device thread, inside a device call).
+  // A chain popped now and handed to another thread is completed with it.
+  virtual uint64_t epoch() const = 0;
+  // Returns chains that were handed to another thread: adds `used` to the
+  // used ring of `queue` and signals as SignalUsed() does. Any thread, with
+  // none of the device's locks held (it takes the transport's lock). Chains
+  // of an older `epoch` (the device was reset meanwhile) are dropped.
+  virtual void CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) = 0;
 };
 
 // A virtio device (block, console, entropy, ...). Owned by its transport
@@ -114,6 +144,13 @@ class VirtioDevice {
                                                    VirtioHost& host) = 0;
   // Back to the state before Activate(); drop every reference to queues.
   virtual void Reset() = 0;
+  // Called WITHOUT the transport lock before Reset() and before the
+  // transport is destroyed: drop chains handed off but not started, wait
+  // for those in progress (their CompleteUsed() included). Any thread;
+  // idempotent. Devices that do all work inside ProcessQueue() need nothing.
+  virtual void Quiesce() {}
+  // Counters (any thread).
+  virtual DeviceCounters counters() const { return {}; }
 
   // The driver notified `queue` (or Kick() asked for it): process what is
   // available. Only called while activated and not broken.

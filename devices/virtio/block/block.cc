@@ -20,6 +20,61 @@ constexpr uint64_t kConfigSegMax = 12;   // le32
 constexpr uint64_t kConfigBlkSize = 20;  // le32
 constexpr size_t kConfigSize = 24;       // what is filled in; the rest reads 0
 
+// The image file: preadv/pwritev, fdatasync. Owns (and flock()s) the fd.
+class FileBackend : public BlockBackend {
+ public:
+  FileBackend(int fd, std::string path, uint64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
+  ~FileBackend() override { close(fd_); }
+  uint64_t size_bytes() const override { return size_; }
+  vmm::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
+    return Transfer(iov, offset, false);
+  }
+  vmm::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) override {
+    return Transfer(iov, offset, true);
+  }
+  vmm::Result<void> Sync() override {
+    if (fdatasync(fd_) != 0)
+      return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "fdatasync {}", path_);
+    return {};
+  }
+
+ private:
+  vmm::Result<void> Transfer(std::span<const iovec> in, uint64_t offset, bool write) {
+    std::vector<iovec> iov(in.begin(), in.end());
+    size_t first = 0;
+    while (first < iov.size()) {
+      const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+      const ssize_t done = write ? pwritev(fd_, &iov[first], count, static_cast<off_t>(offset))
+                                 : preadv(fd_, &iov[first], count, static_cast<off_t>(offset));
+      if (done < 0) {
+        if (errno == EINTR) continue;
+        return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "{} {} at {:#x}",
+                                   write ? "pwritev" : "preadv", path_, offset);
+      }
+      if (done == 0) {
+        return vmm::MakeError(vmm::ErrorKind::kInternal, "{}: end of file at {:#x}", path_, offset);
+      }
+      // Advance past what was transferred (short transfers resume mid-iovec).
+      offset += static_cast<uint64_t>(done);
+      auto left = static_cast<size_t>(done);
+      while (first < iov.size() && left >= iov[first].iov_len) {
+        left -= iov[first].iov_len;
+        ++first;
+      }
+      if (left != 0) {
+        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
+    }
+    return {};
+  }
+
+  const int fd_;
+  const std::string path_;
+  const uint64_t size_;
+};
+
 }  // namespace
 
 vmm::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool read_only) {
@@ -45,21 +100,36 @@ vmm::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool 
     spdlog::warn("disk image {}: size {} is not a multiple of 512; the last {} bytes are unused",
                  path, bytes, bytes % kSectorSize);
   }
-  return std::shared_ptr<Block>(new Block(fd, path, read_only, bytes / kSectorSize));
+  return CreateWithBackend(std::make_unique<FileBackend>(fd, path, bytes), path, read_only);
 }
 
-Block::Block(int fd, std::string path, bool read_only, uint64_t capacity_sectors)
-    : fd_(fd),
+std::shared_ptr<Block> Block::CreateWithBackend(std::unique_ptr<BlockBackend> backend,
+                                                const std::string& path, bool read_only) {
+  return std::shared_ptr<Block>(new Block(std::move(backend), path, read_only));
+}
+
+Block::Block(std::unique_ptr<BlockBackend> backend, std::string path, bool read_only)
+    : backend_(std::move(backend)),
       path_(std::move(path)),
       read_only_(read_only),
-      capacity_sectors_(capacity_sectors),
+      capacity_sectors_(backend_->size_bytes() / kSectorSize),
       log_("virtio-blk " + path_) {
   // The serial number: the image's base name, at most 20 bytes.
   const size_t slash = path_.find_last_of('/');
   id_ = path_.substr(slash == std::string::npos ? 0 : slash + 1).substr(0, kIdBytes);
+  worker_ = std::thread([this] { WorkerLoop(); });
 }
 
-Block::~Block() { close(fd_); }
+Block::~Block() {
+  {
+    std::lock_guard lock(worker_mutex_);
+    stop_ = true;
+    dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
+    pending_.clear();
+  }
+  work_cv_.notify_all();
+  worker_.join();
+}
 
 uint64_t Block::device_features() const {
   return kCommonFeatures | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |
@@ -81,44 +151,94 @@ void Block::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
   }
 }
 
-vmm::Result<void> Block::Activate(const vmm::GuestMemory& memory, std::span<Queue> queues, uint64_t,
-                                  VirtioHost& host) {
-  memory_ = &memory;
-  queue_ = &queues[0];
-  host_ = &host;
-  return {};
-}
-
-void Block::Reset() {
-  memory_ = nullptr;
-  queue_ = nullptr;
-  host_ = nullptr;
-}
-
-void Block::ProcessQueue(size_t queue) {
-  if (queue != 0 || queue_ == nullptr || !queue_->active()) return;
-  bool used = false;
-  for (;;) {
-    auto chain = queue_->PopOrEnableNotification();
-    if (!chain) {
-      host_->QueueFailed(0, chain.error());
-      break;
-    }
-    if (!chain->has_value()) break;
-    const uint32_t written = HandleRequest(**chain);
-    if (auto ok = queue_->AddUsed((*chain)->head, written); !ok) {
-      host_->QueueFailed(0, ok.error());
-      break;
-    }
-    used = true;
+ChainResult Block::HandleChain(DescriptorChain&& chain) {
+  // Event-loop thread, transport lock held: hand off, never do I/O here.
+  {
+    std::lock_guard lock(worker_mutex_);
+    pending_.push_back(Request{std::move(chain), memory(), host(), host()->epoch()});
   }
-  if (used) host_->SignalUsed(0);
+  work_cv_.notify_one();
+  return kDeferred;
 }
 
-uint32_t Block::HandleRequest(const DescriptorChain& chain) {
+void Block::OnReset() {
+  // The transport quiesced us before this; drop anything that slipped in.
+  std::lock_guard lock(worker_mutex_);
+  dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
+  pending_.clear();
+}
+
+void Block::Quiesce() {
+  std::unique_lock lock(worker_mutex_);
+  dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
+  pending_.clear();
+  idle_cv_.wait(lock, [this] { return !busy_; });
+}
+
+void Block::WaitIdle() {
+  std::unique_lock lock(worker_mutex_);
+  idle_cv_.wait(lock, [this] { return !busy_ && pending_.empty(); });
+}
+
+void Block::WorkerLoop() {
+  std::unique_lock lock(worker_mutex_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+    if (stop_) break;
+    Request request = std::move(pending_.front());
+    pending_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    const uint32_t written = HandleRequest(*request.memory, request.chain);
+    const UsedElement used{request.chain.head, written};
+    request.host->CompleteUsed(0, request.epoch, std::span(&used, 1));
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
+    busy_ = false;
+    idle_cv_.notify_all();
+  }
+  busy_ = false;
+  idle_cv_.notify_all();
+}
+
+Block::Counters Block::block_counters() const {
+  Counters c;
+  c.reads = reads_.load(std::memory_order_relaxed);
+  c.writes = writes_.load(std::memory_order_relaxed);
+  c.flushes = flushes_.load(std::memory_order_relaxed);
+  c.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  c.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  c.io_errors = io_errors_.load(std::memory_order_relaxed);
+  c.unsupported = unsupported_.load(std::memory_order_relaxed);
+  c.completed = completed_.load(std::memory_order_relaxed);
+  c.dropped = dropped_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(worker_mutex_);
+    c.in_flight = pending_.size() + (busy_ ? 1 : 0);
+  }
+  return c;
+}
+
+DeviceCounters Block::counters() const {
+  const Counters c = block_counters();
+  DeviceCounters counters;
+  counters.requests = c.completed;
+  counters.bytes_read = c.bytes_read;
+  counters.bytes_written = c.bytes_written;
+  counters.errors = c.io_errors + c.unsupported;
+  counters.extra = {{"reads", c.reads},
+                    {"writes", c.writes},
+                    {"flushes", c.flushes},
+                    {"unsupported", c.unsupported},
+                    {"dropped_by_reset", c.dropped},
+                    {"in_flight", c.in_flight}};
+  return counters;
+}
+
+uint32_t Block::HandleRequest(const vmm::GuestMemory& memory, const DescriptorChain& chain) {
   if (chain.writable_bytes == 0) {
     log_.Warn("request {} has no writable status byte; dropped", chain.head);
-    ++counters_.io_errors;
+    io_errors_.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
   uint8_t status = kStatusIoErr;
@@ -126,18 +246,18 @@ uint32_t Block::HandleRequest(const DescriptorChain& chain) {
   RequestHeader header{};
   if (chain.readable_bytes < sizeof(header)) {
     log_.Warn("request {}: header of {} bytes (16 needed)", chain.head, chain.readable_bytes);
-  } else if (auto ok = ReadSegments(*memory_, chain.readable, 0,
+  } else if (auto ok = ReadSegments(memory, chain.readable, 0,
                                     std::span(reinterpret_cast<uint8_t*>(&header), sizeof(header)));
              !ok) {
     log_.Warn("request {}: {}", chain.head, ok.error().message());
   } else {
-    status = Execute(chain, header, &data_written);
+    status = Execute(memory, chain, header, &data_written);
   }
-  if (status == kStatusIoErr) ++counters_.io_errors;
-  if (status == kStatusUnsupp) ++counters_.unsupported;
+  if (status == kStatusIoErr) io_errors_.fetch_add(1, std::memory_order_relaxed);
+  if (status == kStatusUnsupp) unsupported_.fetch_add(1, std::memory_order_relaxed);
   // §5.2.6: the status is the last byte of the device-writable part.
   if (auto ok =
-          WriteSegments(*memory_, chain.writable, chain.writable_bytes - 1, std::span(&status, 1));
+          WriteSegments(memory, chain.writable, chain.writable_bytes - 1, std::span(&status, 1));
       !ok) {
     log_.Warn("request {}: status byte: {}", chain.head, ok.error().message());
     return data_written;
@@ -145,8 +265,8 @@ uint32_t Block::HandleRequest(const DescriptorChain& chain) {
   return data_written + 1;
 }
 
-uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header,
-                       uint32_t* data_written) {
+uint8_t Block::Execute(const vmm::GuestMemory& memory, const DescriptorChain& chain,
+                       const RequestHeader& header, uint32_t* data_written) {
   // Data is what lies between header and status.
   const uint64_t in_length = chain.writable_bytes - 1;
   const uint64_t out_length = chain.readable_bytes - sizeof(RequestHeader);
@@ -167,12 +287,12 @@ uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header
     case kTypeIn: {
       if (!check_range(in_length)) return kStatusIoErr;
       const auto data = SliceSegments(chain.writable, 0, in_length);
-      if (auto ok = DoIo(data, header.sector * kSectorSize, false); !ok) {
+      if (auto ok = DoIo(memory, data, header.sector * kSectorSize, false); !ok) {
         log_.Warn("read: {}", ok.error().ToString());
         return kStatusIoErr;
       }
-      ++counters_.reads;
-      counters_.bytes_read += in_length;
+      reads_.fetch_add(1, std::memory_order_relaxed);
+      bytes_read_.fetch_add(in_length, std::memory_order_relaxed);
       *data_written = static_cast<uint32_t>(in_length);
       return kStatusOk;
     }
@@ -180,18 +300,18 @@ uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header
       if (read_only_) return kStatusIoErr;  // §5.2.6.2
       if (!check_range(out_length)) return kStatusIoErr;
       const auto data = SliceSegments(chain.readable, sizeof(RequestHeader), out_length);
-      if (auto ok = DoIo(data, header.sector * kSectorSize, true); !ok) {
+      if (auto ok = DoIo(memory, data, header.sector * kSectorSize, true); !ok) {
         log_.Warn("write: {}", ok.error().ToString());
         return kStatusIoErr;
       }
-      ++counters_.writes;
-      counters_.bytes_written += out_length;
+      writes_.fetch_add(1, std::memory_order_relaxed);
+      bytes_written_.fetch_add(out_length, std::memory_order_relaxed);
       return kStatusOk;
     }
     case kTypeFlush:
-      ++counters_.flushes;
-      if (fdatasync(fd_) != 0) {
-        log_.Warn("fdatasync: {}", std::strerror(errno));
+      flushes_.fetch_add(1, std::memory_order_relaxed);
+      if (auto ok = backend_->Sync(); !ok) {
+        log_.Warn("flush: {}", ok.error().ToString());
         return kStatusIoErr;
       }
       return kStatusOk;
@@ -199,7 +319,7 @@ uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header
       std::array<uint8_t, kIdBytes> id{};
       std::memcpy(id.data(), id_.data(), id_.size());
       const auto length = static_cast<size_t>(std::min<uint64_t>(in_length, kIdBytes));
-      if (auto ok = WriteSegments(*memory_, chain.writable, 0, std::span(id.data(), length)); !ok) {
+      if (auto ok = WriteSegments(memory, chain.writable, 0, std::span(id.data(), length)); !ok) {
         return kStatusIoErr;
       }
       *data_written = static_cast<uint32_t>(length);
@@ -211,39 +331,15 @@ uint8_t Block::Execute(const DescriptorChain& chain, const RequestHeader& header
   }
 }
 
-vmm::Result<void> Block::DoIo(std::span<const Segment> segments, uint64_t offset, bool write) {
+vmm::Result<void> Block::DoIo(const vmm::GuestMemory& memory, std::span<const Segment> segments,
+                              uint64_t offset, bool write) {
   std::vector<iovec> iov;
   iov.reserve(segments.size());
   for (const Segment& segment : segments) {
-    auto span = TRY(memory_->Span(segment.addr, segment.len));
+    auto span = TRY(memory.Span(segment.addr, segment.len));
     iov.push_back({span.data(), span.size()});
   }
-  size_t first = 0;
-  while (first < iov.size()) {
-    const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-    const ssize_t done = write ? pwritev(fd_, &iov[first], count, static_cast<off_t>(offset))
-                               : preadv(fd_, &iov[first], count, static_cast<off_t>(offset));
-    if (done < 0) {
-      if (errno == EINTR) continue;
-      return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "{} {} at {:#x}",
-                                 write ? "pwritev" : "preadv", path_, offset);
-    }
-    if (done == 0) {
-      return vmm::MakeError(vmm::ErrorKind::kInternal, "{}: end of file at {:#x}", path_, offset);
-    }
-    // Advance past what was transferred (short transfers resume mid-iovec).
-    offset += static_cast<uint64_t>(done);
-    auto left = static_cast<size_t>(done);
-    while (first < iov.size() && left >= iov[first].iov_len) {
-      left -= iov[first].iov_len;
-      ++first;
-    }
-    if (left != 0) {
-      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return {};
+  return write ? backend_->WriteAt(iov, offset) : backend_->ReadAt(iov, offset);
 }
 
 }  // namespace devices::virtio

@@ -15,28 +15,67 @@
 // the status cannot be answered and is returned with used length 0. None of
 // these hurt the VMM; they are logged (rate-limited) and counted.
 //
-// I/O is synchronous preadv/pwritev straight into guest memory on the thread
-// that calls ProcessQueue, i.e. the event-loop thread (design.md: never a vCPU
-// thread), under the transport lock. Simple and correct; a slow disk delays
-// the other event-loop work meanwhile (an io_uring or thread-pool backend can
-// replace DoIo later without touching the transport).
+// I/O worker. Each Block owns one worker thread (started by Create, joined
+// by the destructor). ProcessQueue(), on the event-loop thread under the
+// transport lock, only pops chains and appends them to the worker's FIFO;
+// the worker does the request (preadv/pwritev straight between the image
+// and guest memory, fdatasync) with NO transport lock held and then returns
+// the chain with VirtioHost::CompleteUsed(), which takes the transport lock
+// for the used ring and the interrupt. So a slow disk never stalls the event
+// loop (other devices, console input, the control API) nor a vCPU reading
+// this device's registers.
+//   Ordering: one worker, strict FIFO: every request starts after the one
+//   before it finished, so a FLUSH runs after every write popped before it
+//   has completed, and its fdatasync covers them (a write acknowledged
+//   before a completed FLUSH is on disk).
+//   Bounded: at most the queue size (256) chains can be outstanding, since
+//   the driver gets no descriptor back before completion.
+//   Reset and teardown: Quiesce() (called by the transport without its lock
+//   before a device reset and before the transport is destroyed) drops the
+//   requests not started and waits until the one in progress, including its
+//   CompleteUsed(), has finished: no guest-memory access and no call into
+//   the transport after it returns. A reset therefore waits for at most one
+//   request (as QEMU drains in-flight requests on reset). The destructor
+//   stops and joins the worker.
+// Locks: transport lock -> worker_mutex_ (ProcessQueue appends under both).
+// The worker holds worker_mutex_ only to take a request or to mark itself
+// idle, never while doing I/O or calling the transport.
 //
 // The image is locked with flock(2) (exclusive for read-write, shared for
-// read-only) so two VMMs cannot write the same image.
+// read-only) so two VMMs cannot write the same image. Tests can substitute
+// the BlockBackend (a slow or recording fake).
 #pragma once
 
+#include <sys/uio.h>
+
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 
 #include "devices/legacy/guest_log.h"
-#include "devices/virtio/queue.h"
-#include "devices/virtio/virtio.h"
+#include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
 
-class Block : public VirtioDevice {
+// Where a Block's bytes live. Called on the Block's worker thread only.
+class BlockBackend {
+ public:
+  virtual ~BlockBackend() = default;
+  virtual uint64_t size_bytes() const = 0;
+  // Moves exactly the bytes of `iov` from/to the backend at `offset`.
+  [[nodiscard]] virtual vmm::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) = 0;
+  [[nodiscard]] virtual vmm::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) = 0;
+  // Everything written so far is on stable storage (fdatasync).
+  [[nodiscard]] virtual vmm::Result<void> Sync() = 0;
+};
+
+class Block : public SingleQueueDevice {
  public:
   // Feature bits (§5.2.3).
   static constexpr uint64_t kFeatureSegMax = 1ull << 2;
@@ -70,12 +109,18 @@ class Block : public VirtioDevice {
     uint64_t bytes_written = 0;
     uint64_t io_errors = 0;    // requests answered IOERR
     uint64_t unsupported = 0;  // requests answered UNSUPP
+    uint64_t completed = 0;    // requests returned to the used ring
+    uint64_t dropped = 0;      // handed to the worker, dropped by a reset
+    uint64_t in_flight = 0;    // handed to the worker, not completed yet
   };
 
   // Opens (and locks) the image. Errors: kNoInput when it cannot be opened,
   // kConfig when it is locked by another process.
   [[nodiscard]] static vmm::Result<std::shared_ptr<Block>> Create(const std::string& path,
                                                                   bool read_only);
+  // Same on any backend; `path` only names the device (serial, logs).
+  static std::shared_ptr<Block> CreateWithBackend(std::unique_ptr<BlockBackend> backend,
+                                                  const std::string& path, bool read_only);
   ~Block() override;
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
@@ -83,38 +128,59 @@ class Block : public VirtioDevice {
   std::string_view name() const override { return "block"; }
   uint32_t device_id() const override { return kDeviceIdBlock; }
   uint64_t device_features() const override;
-  size_t queue_count() const override { return 1; }
   uint16_t queue_max_size(size_t) const override { return kQueueSize; }
   void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
-  vmm::Result<void> Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                             uint64_t features, VirtioHost& host) override;
-  void Reset() override;
-  void ProcessQueue(size_t queue) override;
+  void Quiesce() override;
+  DeviceCounters counters() const override;
 
   uint64_t capacity_sectors() const { return capacity_sectors_; }
   bool read_only() const { return read_only_; }
-  const Counters& counters() const { return counters_; }
+  Counters block_counters() const;
+  // Blocks until the worker has nothing queued or in progress (tests,
+  // diagnostics). Any thread but the worker.
+  void WaitIdle();
+
+ protected:
+  ChainResult HandleChain(DescriptorChain&& chain) override;
+  void OnReset() override;
 
  private:
-  Block(int fd, std::string path, bool read_only, uint64_t capacity_sectors);
+  // A chain handed to the worker, with what it needs to finish it.
+  struct Request {
+    DescriptorChain chain;
+    const vmm::GuestMemory* memory;
+    VirtioHost* host;
+    uint64_t epoch;
+  };
+
+  Block(std::unique_ptr<BlockBackend> backend, std::string path, bool read_only);
+  void WorkerLoop();
   // Handles one request; returns the bytes written into the chain (status
   // included) for the used ring.
-  uint32_t HandleRequest(const DescriptorChain& chain);
-  uint8_t Execute(const DescriptorChain& chain, const RequestHeader& header,
-                  uint32_t* data_written);
-  // Moves `length` bytes between the disk at `offset` and the guest segments.
-  vmm::Result<void> DoIo(std::span<const Segment> segments, uint64_t offset, bool write);
+  uint32_t HandleRequest(const vmm::GuestMemory& memory, const DescriptorChain& chain);
+  uint8_t Execute(const vmm::GuestMemory& memory, const DescriptorChain& chain,
+                  const RequestHeader& header, uint32_t* data_written);
+  // Moves the bytes of `segments` between the backend at `offset` and guest memory.
+  vmm::Result<void> DoIo(const vmm::GuestMemory& memory, std::span<const Segment> segments,
+                         uint64_t offset, bool write);
 
-  const int fd_;
+  const std::unique_ptr<BlockBackend> backend_;
   const std::string path_;
   const bool read_only_;
   const uint64_t capacity_sectors_;
   std::string id_;
   GuestLog log_;
-  Counters counters_;
-  const vmm::GuestMemory* memory_ = nullptr;
-  Queue* queue_ = nullptr;
-  VirtioHost* host_ = nullptr;
+
+  std::atomic<uint64_t> reads_{0}, writes_{0}, flushes_{0}, bytes_read_{0}, bytes_written_{0},
+      io_errors_{0}, unsupported_{0}, completed_{0}, dropped_{0};
+
+  mutable std::mutex worker_mutex_;
+  std::condition_variable work_cv_;  // a request arrived, or stop_
+  std::condition_variable idle_cv_;  // busy_ went false
+  std::deque<Request> pending_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread worker_;  // last: started once everything above exists
 };
 
 }  // namespace devices::virtio

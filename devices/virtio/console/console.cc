@@ -36,7 +36,7 @@ void Console::WriteConfig(uint64_t offset, std::span<const uint8_t> data) {
     return;
   }
   // §5.3.4: emerg_wr takes one character (the low byte of the write).
-  ++bytes_out_;
+  bytes_out_.fetch_add(1, std::memory_order_relaxed);
   if (output_) output_(data.first(1));
 }
 
@@ -86,7 +86,7 @@ void Console::Receive() {
       if (auto ok = WriteSegments(*memory_, buffer.writable, 0, chunk); ok) {
         input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(count));
         written = static_cast<uint32_t>(count);
-        bytes_in_ += count;
+        bytes_in_.fetch_add(count, std::memory_order_relaxed);
       } else {
         log_.Warn("receive buffer {}: {}", buffer.head, ok.error().message());
       }
@@ -94,6 +94,7 @@ void Console::Receive() {
         host->QueueFailed(kReceiveQueue, ok.error());
         break;
       }
+      received_.fetch_add(1, std::memory_order_relaxed);
       used = true;
     }
   }
@@ -102,21 +103,13 @@ void Console::Receive() {
 
 void Console::Transmit() {
   Queue& queue = queues_[kTransmitQueue];
-  if (!queue.active()) return;
   VirtioHost* host = nullptr;
   {
     std::lock_guard lock(input_mutex_);
     host = host_;
   }
-  bool used = false;
-  for (;;) {
-    auto chain = queue.PopOrEnableNotification();
-    if (!chain) {
-      host->QueueFailed(kTransmitQueue, chain.error());
-      break;
-    }
-    if (!chain->has_value()) break;
-    const DescriptorChain& buffer = **chain;
+  if (host == nullptr) return;
+  ServiceQueue(queue, kTransmitQueue, *host, [this](DescriptorChain&& buffer) -> ChainResult {
     if (!buffer.writable.empty()) {
       log_.Warn("transmit buffer {} has {} device-writable bytes; ignored", buffer.head,
                 buffer.writable_bytes);
@@ -129,16 +122,22 @@ void Console::Transmit() {
         log_.Warn("transmit buffer {}: {}", buffer.head, span.error().message());
         break;
       }
-      bytes_out_ += span->size();
+      bytes_out_.fetch_add(span->size(), std::memory_order_relaxed);
       if (output_) output_(*span);
     }
-    if (auto ok = queue.AddUsed(buffer.head, 0); !ok) {
-      host->QueueFailed(kTransmitQueue, ok.error());
-      break;
-    }
-    used = true;
-  }
-  if (used) host->SignalUsed(kTransmitQueue);
+    transmitted_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  });
+}
+
+DeviceCounters Console::counters() const {
+  DeviceCounters counters;
+  counters.requests =
+      transmitted_.load(std::memory_order_relaxed) + received_.load(std::memory_order_relaxed);
+  counters.bytes_read = bytes_in_.load(std::memory_order_relaxed);
+  counters.bytes_written = bytes_out_.load(std::memory_order_relaxed);
+  counters.extra = {{"pending_input", PendingInput()}};
+  return counters;
 }
 
 }  // namespace devices::virtio

@@ -5,8 +5,9 @@
 // are up (§5.3.4).
 //
 // Output: `output` is called on the event-loop thread, under the transport
-// lock, with each transmit buffer's bytes; it must not call back into this
-// device or its transport.
+// lock, with each transmit buffer's bytes (transmitq is serviced by
+// ServiceQueue(), single_queue.h); it must not call back into this device
+// or its transport.
 // Input: QueueInput() (any thread, typically the event loop) appends to an
 // unbounded host queue; bytes move into receive buffers as the driver
 // provides them, so nothing is dropped (flow control, as the UART).
@@ -16,6 +17,7 @@
 // the transport without holding it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -23,8 +25,7 @@
 #include <span>
 
 #include "devices/legacy/guest_log.h"
-#include "devices/virtio/queue.h"
-#include "devices/virtio/virtio.h"
+#include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
 
@@ -52,9 +53,10 @@ class Console : public VirtioDevice {
                              uint64_t features, VirtioHost& host) override;
   void Reset() override;
   void ProcessQueue(size_t queue) override;
+  DeviceCounters counters() const override;
 
-  uint64_t bytes_out() const { return bytes_out_; }
-  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_.load(); }
+  uint64_t bytes_in() const { return bytes_in_.load(); }
 
  private:
   void Receive();
@@ -64,8 +66,10 @@ class Console : public VirtioDevice {
   GuestLog log_{"virtio-console"};
   const vmm::GuestMemory* memory_ = nullptr;
   std::span<Queue> queues_;
-  uint64_t bytes_out_ = 0;
-  uint64_t bytes_in_ = 0;
+  std::atomic<uint64_t> bytes_out_{0};
+  std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> transmitted_{0};  // transmit buffers returned
+  std::atomic<uint64_t> received_{0};     // receive buffers filled
 
   mutable std::mutex input_mutex_;
   std::deque<uint8_t> input_;

@@ -8,17 +8,18 @@
 // ignored and counted.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "devices/legacy/guest_log.h"
-#include "devices/virtio/queue.h"
-#include "devices/virtio/virtio.h"
+#include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
 
-class Rng : public VirtioDevice {
+class Rng : public SingleQueueDevice {
  public:
   static constexpr uint32_t kMaxPerRequest = 64 * 1024;
   // Fills the span with random bytes; the default uses getrandom(2).
@@ -29,22 +30,21 @@ class Rng : public VirtioDevice {
   std::string_view name() const override { return "rng"; }
   uint32_t device_id() const override { return kDeviceIdRng; }
   uint64_t device_features() const override { return kCommonFeatures; }
-  size_t queue_count() const override { return 1; }
   void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
-  vmm::Result<void> Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                             uint64_t features, VirtioHost& host) override;
-  void Reset() override;
-  void ProcessQueue(size_t queue) override;
+  DeviceCounters counters() const override;
 
-  uint64_t bytes_served() const { return bytes_served_; }
+  uint64_t bytes_served() const { return bytes_served_.load(); }
+
+ protected:
+  ChainResult HandleChain(DescriptorChain&& chain) override;
 
  private:
   Source source_;
   GuestLog log_{"virtio-rng"};
-  const vmm::GuestMemory* memory_ = nullptr;
-  Queue* queue_ = nullptr;
-  VirtioHost* host_ = nullptr;
-  uint64_t bytes_served_ = 0;
+  std::vector<uint8_t> buffer_;
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> bytes_served_{0};
+  std::atomic<uint64_t> failures_{0};  // requests answered with 0 bytes
 };
 
 // getrandom(2) until `out` is full (retries EINTR and short reads).

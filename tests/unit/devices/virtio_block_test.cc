@@ -78,6 +78,7 @@ class BlockTest : public ::testing::Test {
     ring_.Publish(0);
     const uint16_t before = ring_.UsedIdx();
     driver_->Notify(0);
+    block_->WaitIdle();  // the request ran on the block's worker thread
     EXPECT_EQ(ring_.UsedIdx(), static_cast<uint16_t>(before + 1));
     if (used_len) *used_len = ring_.Used(before).len;
     return *memory_->ReadObj<uint8_t>(kStatus);
@@ -130,8 +131,8 @@ TEST_F(BlockTest, WriteFlushAndReadBack) {
   std::vector<uint8_t> back(2048);
   ASSERT_TRUE(memory_->Read(kBuffer, back));
   EXPECT_EQ(back, pattern);
-  EXPECT_EQ(block_->counters().writes, 1u);
-  EXPECT_EQ(block_->counters().flushes, 1u);
+  EXPECT_EQ(block_->block_counters().writes, 1u);
+  EXPECT_EQ(block_->block_counters().flushes, 1u);
 }
 
 TEST_F(BlockTest, ScatteredDataSegmentsAreReadInOrder) {
@@ -144,6 +145,7 @@ TEST_F(BlockTest, ScatteredDataSegmentsAreReadInOrder) {
   ring_.SetDesc(3, kStatus, 1, kDescWrite);
   ring_.Publish(0);
   driver_->Notify(0);
+  block_->WaitIdle();
   EXPECT_EQ(*memory_->ReadObj<uint8_t>(kStatus), Block::kStatusOk);
   EXPECT_EQ(*memory_->ReadObj<uint8_t>(kBuffer + 0x1000), 1);
   EXPECT_EQ(*memory_->ReadObj<uint8_t>(kBuffer + 411), 1);
@@ -164,7 +166,7 @@ TEST_F(BlockTest, UnknownTypeIsUnsupported) {
   SetUpDevice(false);
   EXPECT_EQ(Submit(11, 0, 0, false), Block::kStatusUnsupp);  // DISCARD, not offered
   EXPECT_EQ(Submit(0x7fff, 0, 512, true), Block::kStatusUnsupp);
-  EXPECT_EQ(block_->counters().unsupported, 2u);
+  EXPECT_EQ(block_->block_counters().unsupported, 2u);
   EXPECT_EQ(mmio_->status() & kStatusNeedsReset, 0u);
 }
 
@@ -176,7 +178,7 @@ TEST_F(BlockTest, OutOfRangeSectorsAndOddLengthsAreIoErr) {
   EXPECT_EQ(Submit(Block::kTypeOut, UINT64_MAX / 512, 512, false), Block::kStatusIoErr);
   EXPECT_EQ(Submit(Block::kTypeIn, 0, 100, true), Block::kStatusIoErr);
   EXPECT_EQ(Submit(Block::kTypeIn, kDiskBytes / 512 - 1, 512, true), Block::kStatusOk);
-  EXPECT_EQ(block_->counters().io_errors, 5u);
+  EXPECT_EQ(block_->block_counters().io_errors, 5u);
 }
 
 TEST_F(BlockTest, ShortHeaderIsIoErr) {
@@ -185,6 +187,7 @@ TEST_F(BlockTest, ShortHeaderIsIoErr) {
   ring_.SetDesc(1, kStatus, 1, kDescWrite);
   ring_.Publish(0);
   driver_->Notify(0);
+  block_->WaitIdle();
   EXPECT_EQ(*memory_->ReadObj<uint8_t>(kStatus), Block::kStatusIoErr);
 }
 
@@ -193,6 +196,7 @@ TEST_F(BlockTest, RequestWithoutStatusByteIsReturnedUnanswered) {
   ring_.SetDesc(0, kHeader, 16);
   ring_.Publish(0);
   driver_->Notify(0);
+  block_->WaitIdle();
   EXPECT_EQ(ring_.UsedIdx(), 1);
   EXPECT_EQ(ring_.Used(0).len, 0u);
   EXPECT_EQ(mmio_->status() & kStatusNeedsReset, 0u);

@@ -335,6 +335,89 @@ TEST_F(VirtioMmioTest, RegisterScribblingNeverHurtsTheVmm) {
   SUCCEED();
 }
 
+// Interrupt delivery: one irq event per notification (edge per event), so a
+// driver that has not acknowledged yet still hears about later completions.
+TEST_F(VirtioMmioTest, EveryCompletionFiresTheIrqEvenBeforeTheDriverAcks) {
+  driver_.BringUp({&ring0_, &ring1_}, kFeatureEventIdx);
+  irq_->Clear();
+  for (uint16_t i = 0; i < 3; ++i) {
+    ring0_.SetDesc(i, kData, 16, kDescWrite);
+    ring0_.Publish(i);
+    driver_.Notify(0);
+  }
+  EXPECT_EQ(ring0_.UsedIdx(), 3);
+  EXPECT_EQ(irq_->raises(), 3) << "completions after the first were lost until an ACK";
+  EXPECT_EQ(driver_.Read(VirtioMmio::kRegInterruptStatus), kInterruptUsedBuffer);
+  EXPECT_EQ(mmio_->stats().interrupts, 3u);
+  driver_.AckAll();
+  EXPECT_FALSE(irq_->level());
+  EXPECT_EQ(irq_->history().back(), false);
+}
+
+TEST_F(VirtioMmioTest, AckReleasesTheLineOnlyWhenNoBitIsLeft) {
+  driver_.BringUp({&ring0_, &ring1_});
+  ring0_.SetDesc(0, kData, 16, kDescWrite);
+  ring0_.Publish(0);
+  driver_.Notify(0);
+  device_->ChangeConfig();
+  EXPECT_EQ(driver_.Read(VirtioMmio::kRegInterruptStatus),
+            kInterruptUsedBuffer | kInterruptConfigChange);
+  driver_.Write(VirtioMmio::kRegInterruptAck, kInterruptUsedBuffer);
+  EXPECT_TRUE(irq_->level());
+  EXPECT_EQ(driver_.Read(VirtioMmio::kRegInterruptStatus), kInterruptConfigChange);
+  driver_.Write(VirtioMmio::kRegInterruptAck, kInterruptConfigChange);
+  EXPECT_FALSE(irq_->level());
+}
+
+TEST_F(VirtioMmioTest, EventIdxUsedEventSuppressesInterrupts) {
+  driver_.BringUp({&ring0_, &ring1_});  // EVENT_IDX negotiated
+  irq_->Clear();
+  ring0_.SetUsedEvent(2);  // "interrupt me when used idx passes 2"
+  for (uint16_t i = 0; i < 2; ++i) {
+    ring0_.SetDesc(i, kData, 16, kDescWrite);
+    ring0_.Publish(i);
+    driver_.Notify(0);
+  }
+  EXPECT_EQ(ring0_.UsedIdx(), 2);
+  EXPECT_EQ(irq_->raises(), 0);
+  EXPECT_EQ(mmio_->stats().interrupts_suppressed, 2u);
+  ring0_.SetDesc(2, kData, 16, kDescWrite);
+  ring0_.Publish(2);
+  driver_.Notify(0);  // used idx 2 -> 3 crosses used_event 2
+  EXPECT_EQ(irq_->raises(), 1);
+}
+
+TEST_F(VirtioMmioTest, NoInterruptFlagSuppressesWithoutEventIdx) {
+  driver_.BringUp({&ring0_, &ring1_}, kFeatureEventIdx);
+  irq_->Clear();
+  ring0_.SetAvailFlags(kAvailNoInterrupt);
+  ring0_.SetDesc(0, kData, 16, kDescWrite);
+  ring0_.Publish(0);
+  driver_.Notify(0);
+  EXPECT_EQ(ring0_.UsedIdx(), 1);
+  EXPECT_EQ(irq_->raises(), 0);
+  ring0_.SetAvailFlags(0);
+  ring0_.SetDesc(1, kData, 16, kDescWrite);
+  ring0_.Publish(1);
+  driver_.Notify(0);
+  EXPECT_EQ(irq_->raises(), 1);
+}
+
+TEST_F(VirtioMmioTest, ResetReleasesTheIrqAndCountsInStats) {
+  driver_.BringUp({&ring0_, &ring1_});
+  ring0_.SetDesc(0, kData, 16, kDescWrite);
+  ring0_.Publish(0);
+  driver_.Notify(0);
+  ASSERT_TRUE(irq_->level());
+  const uint64_t resets_before = mmio_->stats().resets;  // BringUp resets first
+  driver_.Write(VirtioMmio::kRegStatus, 0);
+  EXPECT_FALSE(irq_->level());
+  const VirtioMmio::Stats stats = mmio_->stats();
+  EXPECT_EQ(stats.resets, resets_before + 1);
+  EXPECT_FALSE(stats.needs_reset);
+  EXPECT_EQ(stats.notifications, 1u);
+}
+
 TEST(VirtioMmio, CommandLineWordAnnouncesTheDevice) {
   EXPECT_EQ(VirtioMmio::CommandLineWord(0xd0000000, 5), "virtio_mmio.device=4K@0xd0000000:5");
   EXPECT_EQ(VirtioMmio::CommandLineWord(0xd0001000, 6, 0x200),

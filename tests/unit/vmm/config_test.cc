@@ -99,5 +99,33 @@ TEST(Config, ValidateRanges) {
   EXPECT_EQ(too_many.error().exit_status(), 78);
 }
 
+TEST(Config, ConsoleFieldTakesSerialSyntaxAndResolvesPaths) {
+  auto config = Parse(R"({"kernel": "k.elf", "console": "file:hvc0.log", "serial": "none"})");
+  ASSERT_TRUE(config) << config.error().ToString();
+  EXPECT_EQ(config->console, "file:/cfg/hvc0.log");
+  EXPECT_TRUE(ValidateConfig(*config));
+  EXPECT_EQ(VmConfig{}.console, "none");
+  auto bad = Parse(R"({"kernel": "k.elf", "console": 3})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().ToString().find("'console'"), std::string::npos);
+}
+
+TEST(Config, SerialAndConsoleOnStdioIsAUsageError) {
+  VmConfig config;
+  config.kernel = "k.elf";
+  config.serial = "stdio";
+  config.console = "stdio";
+  auto both = ValidateConfig(config);
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(both.error().exit_status(), 64);
+  config.serial = "none";
+  EXPECT_TRUE(ValidateConfig(config));
+  config.console = "tcp:1";
+  auto bad = ValidateConfig(config);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().ToString().find("--console"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vmm

@@ -1,0 +1,149 @@
+// virtio integration tests: the real vmm binary with a tiny test guest
+// (tests/kvm/guest/virtio_guest.c) that drives virtio-mmio devices itself.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/kvm/subprocess.h"
+
+namespace {
+
+using vmm_test::ProcessResult;
+using vmm_test::RunProcess;
+namespace fs = std::filesystem;
+
+bool KvmUsable() {
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+#define REQUIRE_KVM()                                                                   \
+  do {                                                                                  \
+    if (!KvmUsable()) GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here"; \
+  } while (0)
+
+ProcessResult Vmm(std::vector<std::string> args, double limit = 60) {
+  args.insert(args.begin(), VMM_BINARY);
+  return RunProcess(args, limit);
+}
+
+bool Has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+fs::path TempDir() {
+  fs::path dir =
+      fs::temp_directory_path() / ("vmm_virtio_test_" + std::to_string(getpid()) + "_" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t CountLines(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// The guest brings up the virtio-console (device 0), sends two buffers on
+// the transmit queue and exits 42 once both are in the used ring; the bytes
+// must be in the file backend by then.
+TEST(VirtioConsole, GuestTransmitReachesTheFileBackend) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  fs::path out = dir / "hvc0.log";
+  auto r =
+      Vmm({"--kernel", VIRTIO_GUEST, "--cmdline", "console", "--console", "file:" + out.string(),
+           "--serial", "none", "--timeout", "30", "--log-level", "info"});
+  EXPECT_EQ(r.status, 42) << r.err;
+  EXPECT_EQ(ReadText(out), "hello from virtio-console\nsecond buffer: 0123456789\n");
+  // The exit summary counts the device's work.
+  EXPECT_TRUE(Has(r.err, "virtio 0 console (irq 5): notifications ")) << r.err;
+  EXPECT_TRUE(Has(r.err, "bytes_written 52 ")) << r.err;
+  fs::remove_all(dir);
+}
+
+TEST(VirtioConsole, IsAnnouncedAfterDisksAndRng) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  {
+    std::ofstream image(dir / "disk.img", std::ios::binary);
+    image.seekp(4096);
+    image.put(0);
+  }
+  auto r =
+      Vmm({"--kernel", GUEST_KERNEL, "--cmdline", "exit=0", "--disk", (dir / "disk.img").string(),
+           "--rng", "--console", "file:" + (dir / "c.log").string(), "--timeout", "30"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(Has(r.out,
+                  "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 "
+                  "virtio_mmio.device=4K@0xd0002000:7"))
+      << r.out;
+  fs::remove_all(dir);
+}
+
+TEST(VirtioConsole, SerialAndConsoleCannotBothUseStdio) {
+  auto r = Vmm({"--kernel", VIRTIO_GUEST, "--console", "stdio"});
+  EXPECT_EQ(r.status, 64) << r.err;
+  EXPECT_TRUE(Has(r.err, "--serial and --console both use stdio")) << r.err;
+  auto bad = Vmm({"--kernel", VIRTIO_GUEST, "--console", "tcp:1"});
+  EXPECT_EQ(bad.status, 64) << bad.err;
+  EXPECT_TRUE(Has(bad.err, "--console")) << bad.err;
+  auto help = Vmm({"--help"});
+  EXPECT_TRUE(Has(help.out, "--console")) << help.out;
+}
+
+// A guest that scribbles on every register of a virtio-blk and a virtio-rng
+// (garbage values, rings outside RAM and in the MMIO hole, QueueNum > max,
+// notifies of missing queues, writes in the wrong state, garbage descriptor
+// tables, reads of every offset of both 4 KiB windows) and then checks both
+// devices still work after a reset. vmm must end with the guest's own code,
+// and the warnings on stderr must be rate-limited.
+TEST(VirtioHostile, ScribblingGuestEndsWithItsOwnExitCode) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  {
+    std::ofstream image(dir / "disk.img", std::ios::binary);
+    image.seekp(64 * 1024 - 1);
+    image.put(0);
+  }
+  auto r =
+      Vmm({"--kernel", VIRTIO_GUEST, "--cmdline", "hostile", "--disk", (dir / "disk.img").string(),
+           "--rng", "--serial", "none", "--timeout", "60", "--log-level", "info"},
+          90);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 33) << r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0);
+  EXPECT_TRUE(Has(r.err, "virtio-mmio-block: ")) << "no warnings for the block device";
+  EXPECT_TRUE(Has(r.err, "virtio-mmio-rng: ")) << "no warnings for the rng device";
+
+  // Rate limiting: thousands of guest errors, at most GuestLog::kBurst (10)
+  // warnings per device per second of run time (+1 for a partial window).
+  std::smatch match;
+  const std::regex summary(
+      R"(virtio 0 block \(irq 5\):.* rejected_chains (\d+) guest_errors (\d+) needs_reset false)");
+  ASSERT_TRUE(std::regex_search(r.err, match, summary)) << r.err.substr(0, 2000);
+  EXPECT_GT(std::stoul(match[1]), 0u) << "garbage descriptor tables were not rejected";
+  const unsigned long errors = std::stoul(match[2]);
+  EXPECT_GT(errors, 1000u);
+  const size_t warnings = CountLines(r.err, "virtio-mmio-block: ");
+  EXPECT_LE(warnings, static_cast<size_t>(10 * (r.seconds + 2))) << warnings << " warnings";
+  EXPECT_LT(warnings, errors);
+  fs::remove_all(dir);
+}
+
+}  // namespace
