@@ -397,7 +397,9 @@ void VirtioMmio::SignalUsed(size_t queue) {
 
 void VirtioMmio::CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) {
   std::lock_guard lock(mutex_);
-  if (epoch != epoch_ || !activated_ || queue >= queues_.size()) {
+  // Stale: the driver reset the device since the chains were popped; or the
+  // device needs a reset (its rings are not trusted any more).
+  if (epoch != epoch_ || !activated_ || queue >= queues_.size() || (status_ & kStatusNeedsReset)) {
     stale_completions_ += used.size();
     return;
   }

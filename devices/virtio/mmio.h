@@ -131,7 +131,7 @@ class VirtioMmio : public BusDevice,
     uint64_t interrupts_suppressed = 0;  // used-buffer events the driver suppressed
     uint64_t guest_errors = 0;           // register misuse (rate-limited warnings)
     uint64_t rejected_chains = 0;        // chains or rings the queues rejected
-    uint64_t stale_completions = 0;      // completions dropped after a reset
+    uint64_t stale_completions = 0;      // completions dropped (reset since, or NEEDS_RESET)
     uint64_t resets = 0;                 // driver resets (status 0)
     bool needs_reset = false;            // DEVICE_NEEDS_RESET set now
     uint32_t status = 0;                 // device status register

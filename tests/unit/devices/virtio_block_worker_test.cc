@@ -266,6 +266,22 @@ TEST_F(BlockWorkerTest, DestroyingTheTransportMidRequestWaitsAndIsSafe) {
   SUCCEED();
 }
 
+TEST_F(BlockWorkerTest, CompletionAfterTheQueueBrokeIsDropped) {
+  backend_->Close();
+  Queue(0, Block::kTypeIn, 1);
+  driver_->Notify(0);
+  backend_->WaitEntered(1);
+  ring_.SetDesc(9, kRequests, 16, kDescNext, 9);  // a loop: NEEDS_RESET
+  ring_.Publish(9);
+  driver_->Notify(0);
+  ASSERT_TRUE(mmio_->status() & kStatusNeedsReset);
+  backend_->Open();
+  block_->WaitIdle();
+  EXPECT_EQ(ring_.UsedIdx(), 0) << "a broken ring was written";
+  EXPECT_EQ(mmio_->stats().stale_completions, 1u);
+  EXPECT_TRUE(mmio_->stats().needs_reset);
+}
+
 TEST(BlockWorker, DestroyingAnIdleBlockJoinsItsWorker) {
   for (int i = 0; i < 20; ++i) {
     auto block = Block::CreateWithBackend(std::make_unique<GatedBackend>(), "x.img", true);
