@@ -18,6 +18,8 @@
 
 #include "tests/kvm/subprocess.h"
 
+extern "C" char** environ;
+
 namespace {
 
 using vmm_test::ProcessResult;
@@ -81,6 +83,58 @@ TEST(VirtioConsole, GuestTransmitReachesTheFileBackend) {
   // The exit summary counts the device's work.
   EXPECT_TRUE(Has(r.err, "virtio 0 console (irq 5): notifications ")) << r.err;
   EXPECT_TRUE(Has(r.err, "bytes_written 52 ")) << r.err;
+  fs::remove_all(dir);
+}
+
+// Host input reaches the guest: a client of the --console socket backend
+// types a line; the guest receives it on the receive queue and sends it
+// back on the transmit queue, which reaches the client.
+TEST(VirtioConsole, SocketInputReachesTheGuestAndComesBack) {
+  REQUIRE_KVM();
+  fs::path dir = TempDir();
+  const std::string sock = (dir / "hvc0.sock").string();
+  std::vector<std::string> args = {
+      VMM_BINARY,       "--kernel", VIRTIO_GUEST, "--cmdline", "echo", "--console",
+      "socket:" + sock, "--serial", "none",       "--timeout", "60"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, (dir / "stderr").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  int fd = -1;
+  for (int attempt = 0; attempt < 300 && fd < 0; ++attempt) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock.c_str());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      fd = -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSERT_GE(fd, 0) << "no console socket";
+  const std::string line = "ping 12345\n";
+  ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  std::string received;
+  char buffer[256];
+  for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) {
+    received.append(buffer, static_cast<size_t>(got));
+    if (Has(received, "echo: " + line)) break;
+  }
+  close(fd);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 43) << ReadText(dir / "stderr");
+  EXPECT_EQ(received, "echo: " + line);
   fs::remove_all(dir);
 }
 
@@ -176,8 +230,6 @@ std::string Http(const std::string& socket_path, const std::string& request) {
   close(fd);
   return response;
 }
-
-extern "C" char** environ;
 
 // GET /metrics lists every virtio device with its counters while the
 // bundled kernel's drivers use them (the kernel waits at its shell).

@@ -5,6 +5,8 @@
 //
 //   console   device 0 is a virtio-console: bring it up, send a message on
 //             the transmit queue, wait for the used ring; exit 42.
+//   echo      device 0 is a virtio-console: post a receive buffer, wait
+//             (bounded) for host input, send it back prefixed "echo: "; exit 43.
 //   hostile   device 0 is a virtio-blk and device 1 a virtio-rng: scribble
 //             on every register (garbage values, rings outside RAM and in the
 //             MMIO hole, QueueNum > max, bad notifies, wrong-state writes,
@@ -174,6 +176,41 @@ static void ConsoleMode(void) {
   }
   Print("[guest] virtio-console: 2 buffers sent\n");
   Exit(42);
+}
+
+static void EchoMode(void) {
+  const uint64_t dev = 0;
+  if (Rd(dev, kDeviceId) != 3) Fail(12);
+  if (Negotiate(dev) != 0) Fail(13);
+  struct Ring rx = MakeRing(RINGS);
+  struct Ring tx = MakeRing(RINGS + 0x1000);
+  SetUpQueue(dev, 0, &rx);
+  SetUpQueue(dev, 1, &tx);
+  Wr(dev, kStatus, kAck | kDriver | kFeaturesOk | kDriverOk);
+  // The receive buffer waits for host input: up to ~30 s of polling.
+  const uint64_t in = RINGS + 0x3000;
+  int64_t got = -1;
+  for (int tries = 0; tries < 10 && got < 0; ++tries) {
+    if (tries == 0) {
+      got = Transfer(dev, 0, &rx, in, 64, 2 /* WRITE */, 0);
+    } else {
+      for (uint32_t spin = 0; spin < 2000000 && got < 0; ++spin) {
+        Fence();
+        if (rx.used[1] != 0) got = ((volatile uint32_t*)((uint64_t)rx.used + 4))[1];
+      }
+    }
+  }
+  if (got <= 0) Fail(18);
+  volatile char* out = (volatile char*)(RINGS + 0x4000);
+  const char* prefix = "echo: ";
+  uint32_t n = 0;
+  while (prefix[n]) {
+    out[n] = prefix[n];
+    ++n;
+  }
+  for (int64_t i = 0; i < got; ++i) out[n++] = ((volatile char*)in)[i];
+  if (Transfer(dev, 1, &tx, RINGS + 0x4000, n, 0, 0) < 0) Fail(19);
+  Exit(43);
 }
 
 // An address no RAM backs: above 4 GiB, in the MMIO hole, or at the top.
@@ -346,5 +383,6 @@ __attribute__((section(".text.start"))) void _start(void) {
   const char* cmdline = (const char*)0x20000;
   if (StartsWith(cmdline, "console")) ConsoleMode();
   if (StartsWith(cmdline, "hostile")) HostileMode();
+  if (StartsWith(cmdline, "echo")) EchoMode();
   Fail(1);
 }
