@@ -14,6 +14,7 @@
 #include "firmware/mptable.h"
 #include "firmware/multiboot.h"
 #include "firmware/pvh.h"
+#include "firmware/unpack.h"
 #include "firmware/zero_page.h"
 
 namespace firmware {
@@ -24,11 +25,12 @@ using vmm::MakeError;
 
 using File = std::span<const uint8_t>;
 
-// The one initrd of a non-multiboot protocol, placed high in [floor, limit).
+// The one initrd of a non-multiboot protocol, placed high in [floor, limit),
+// or above the MMIO hole when it does not fit there and `above_4g`.
 vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory& memory,
                                                           const BootConfig& config,
                                                           BootProtocol protocol, uint64_t floor,
-                                                          uint64_t limit) {
+                                                          uint64_t limit, bool above_4g) {
   if (config.initrd_paths.empty()) return std::optional<PlacedInitrd>();
   if (config.initrd_paths.size() > 1) {
     return MakeError(ErrorKind::kConfig,
@@ -36,7 +38,7 @@ vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory
                      "as modules)",
                      config.initrd_paths.size(), BootProtocolName(protocol));
   }
-  return TRY(LoadInitrdHigh(memory, config.initrd_paths[0], floor, limit));
+  return TRY(LoadInitrdHigh(memory, config.initrd_paths[0], floor, limit, above_4g));
 }
 
 void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
@@ -53,8 +55,9 @@ vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig
   TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
   const uint64_t cmdline_size = TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  // boot_params.ext_ramdisk_image carries bits 63:32 (boot.rst).
   const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
-                                           std::max(elf.highest, kHighMemory), UINT64_MAX));
+                                           std::max(elf.highest, kHighMemory), UINT64_MAX, true));
   ZeroPageConfig zero_page;
   zero_page.ram_size = memory.ram_size();
   zero_page.cmdline_address = kCmdline;
@@ -86,8 +89,9 @@ vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& 
   TRY(CheckEntryInExecutableSegment(elf, entry, "PVH entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
   TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  // hvm_modlist_entry.paddr is 64 bits wide.
   const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kPvh,
-                                           std::max(elf.highest, kHighMemory), UINT64_MAX));
+                                           std::max(elf.highest, kHighMemory), UINT64_MAX, true));
   TRY(WritePvhStartInfo(memory, kCmdline, initrd));
 
   BootInfo info;
@@ -125,8 +129,9 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
       TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
               fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
   // initrd_addr_max is the address of the highest byte the initrd may use.
-  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kBzImage, load_end,
-                                           uint64_t{header.initrd_addr_max} + 1));
+  const auto initrd = TRY(LoadSingleInitrd(
+      memory, config, BootProtocol::kBzImage, load_end, uint64_t{header.initrd_addr_max} + 1,
+      (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
   ZeroPageConfig zero_page;
   zero_page.setup_header =
       file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
@@ -149,6 +154,70 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
   info.description =
       fmt::format("bzImage protocol {}.{:02} \"{}\", 64-bit entry {:#x}", header.version >> 8,
                   header.version & 0xff, header.kernel_version, load + kBzImage64BitEntryOffset);
+  NoteInitrd(info, initrd);
+  return info;
+}
+
+// A bzImage unpacked on the host (firmware/unpack.h): the vmlinux in its
+// payload loaded by p_paddr and entered at e_entry in long mode, as an ELF64
+// kernel, with the zero page and the command-line and initrd limits of the
+// bzImage's setup header, as the kernel's own decompressor would leave them.
+vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const BootConfig& config,
+                                          File file, std::string_view name) {
+  const BzImageHeader header = TRY(ParseBzImage(file, name));
+  if (header.payload_length == 0) {
+    return MakeError(ErrorKind::kBadImage,
+                     "{}: the setup header names no payload (payload_length 0); use "
+                     "--boot-protocol bzimage",
+                     name);
+  }
+  const File payload =
+      file.subspan(header.setup_size + header.payload_offset, header.payload_length);
+  const PayloadFormat format = DetectPayloadFormat(payload);
+  const std::vector<uint8_t> vmlinux = TRY(UnpackPayload(payload, name));
+  const std::string inner = fmt::format("{} (its {} payload)", name, PayloadFormatName(format));
+  const ElfImage elf = TRY(ParseElf(vmlinux, inner, ElfClass::k64));
+  TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", inner));
+  // The kernel uses init_size bytes from where it runs (its BSS, brk and
+  // page tables), which may reach past the ELF's last segment.
+  const uint64_t end = std::max(elf.highest, elf.lowest + header.init_size);
+  if (end > LowRamEnd(memory) || !memory.Contains(elf.lowest, end - elf.lowest)) {
+    return MakeError(ErrorKind::kConfig,
+                     "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
+                     "[{:#x}, {:#x})",
+                     memory.ram_size() / vmm::MiB, inner, elf.lowest, end);
+  }
+  TRY(LoadElfSegments(memory, vmlinux, elf, inner));
+  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
+  const uint64_t cmdline_size =
+      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
+              fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
+  const auto initrd = TRY(LoadSingleInitrd(
+      memory, config, BootProtocol::kBzImageUnpacked, end, uint64_t{header.initrd_addr_max} + 1,
+      (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
+  ZeroPageConfig zero_page;
+  zero_page.setup_header =
+      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
+  zero_page.ram_size = memory.ram_size();
+  zero_page.cmdline_address = kCmdline;
+  zero_page.cmdline_size = cmdline_size;
+  if (initrd) {
+    zero_page.initrd_address = initrd->address;
+    zero_page.initrd_size = initrd->size;
+  }
+  TRY(WriteZeroPage(memory, zero_page));
+
+  BootInfo info;
+  info.protocol = BootProtocol::kBzImageUnpacked;
+  info.cpu = TRY(SetUpLongMode(memory, elf.entry));
+  info.cpu.rsi = kZeroPage;
+  info.boot_params = kZeroPage;
+  info.kernel_start = elf.lowest;
+  info.kernel_end = end;
+  info.description = fmt::format(
+      "bzImage protocol {}.{:02} \"{}\" unpacked by vmm ({}, {} MiB), ELF64 entry {:#x}",
+      header.version >> 8, header.version & 0xff, header.kernel_version, PayloadFormatName(format),
+      vmlinux.size() >> 20, elf.entry);
   NoteInitrd(info, initrd);
   return info;
 }
@@ -241,6 +310,8 @@ vmm::Result<BootInfo> Dispatch(const vmm::GuestMemory& memory, const BootConfig&
       return BootPvh(memory, config, file, *elf, name);
     case BootProtocol::kBzImage:
       return BootBzImage(memory, config, file, name);  // ParseBzImage says what is wrong
+    case BootProtocol::kBzImageUnpacked:
+      return BootBzImageUnpacked(memory, config, file, name);
     case BootProtocol::kMultiboot:
       break;
   }
@@ -295,17 +366,21 @@ const char* BootProtocolName(BootProtocol protocol) {
       return "bzimage";
     case BootProtocol::kMultiboot:
       return "multiboot";
+    case BootProtocol::kBzImageUnpacked:
+      return "bzimage-unpacked";
   }
   return "unknown";
 }
 
 vmm::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
-  for (BootProtocol protocol : {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh,
-                                BootProtocol::kBzImage, BootProtocol::kMultiboot}) {
+  for (BootProtocol protocol :
+       {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh, BootProtocol::kBzImage,
+        BootProtocol::kMultiboot, BootProtocol::kBzImageUnpacked}) {
     if (name == BootProtocolName(protocol)) return protocol;
   }
   return MakeError(ErrorKind::kUsage,
-                   "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage or multiboot",
+                   "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage, multiboot or "
+                   "bzimage-unpacked",
                    name);
 }
 

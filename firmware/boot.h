@@ -47,6 +47,10 @@ enum class BootProtocol {
   kPvh,        // XEN_ELFNOTE_PHYS32_ENTRY, 32-bit protected mode, EBX = hvm_start_info
   kBzImage,    // Linux 64-bit boot protocol
   kMultiboot,  // multiboot v1, EAX = 0x2BADB002, EBX = multiboot info
+  // A bzImage whose payload vmm decompresses (firmware/unpack.h): the vmlinux
+  // inside at its ELF64 entry, RSI = zero page built from the bzImage's setup
+  // header. Never chosen by kAuto.
+  kBzImageUnpacked,
 };
 
 struct BootConfig {

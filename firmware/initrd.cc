@@ -1,6 +1,7 @@
 #include "firmware/initrd.h"
 
 #include <algorithm>
+#include <string>
 
 #include "firmware/image_file.h"
 #include "firmware/layout.h"
@@ -19,20 +20,34 @@ uint64_t LowRamEnd(const vmm::GuestMemory& memory) {
 }
 
 vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory, const std::string& path,
-                                         uint64_t floor, uint64_t limit) {
+                                         uint64_t floor, uint64_t limit, bool above_4g) {
   const std::vector<uint8_t> data = TRY(ReadImageFile(path, "initrd"));
   limit = std::min(limit, LowRamEnd(memory));
   floor = std::max(floor, kHighMemory);  // never in the boot structures or legacy area
   const uint64_t size = data.size();
-  if (limit < size || AlignDown(limit - size) < floor) {
-    return vmm::MakeError(vmm::ErrorKind::kConfig,
-                          "initrd {} ({} bytes) does not fit in guest memory between {:#x} (end "
-                          "of the kernel) and {:#x}; give the guest more memory",
-                          path, size, floor, limit);
+  if (limit >= size && AlignDown(limit - size) >= floor) {
+    const uint64_t address = AlignDown(limit - size);
+    TRY(memory.Write(address, data));
+    return PlacedInitrd{address, size};
   }
-  const uint64_t address = AlignDown(limit - size);
-  TRY(memory.Write(address, data));
-  return PlacedInitrd{address, size};
+  // The RAM above the hole, when the kernel can take an initrd there.
+  std::string high_window;
+  if (above_4g) {
+    for (const vmm::MemoryRegion& region : memory.regions()) {
+      if (region.guest_phys < vmm::kMmioHoleEnd) continue;
+      const uint64_t end = region.guest_phys + region.size;
+      high_window = fmt::format(" or between {:#x} and {:#x}", region.guest_phys, end);
+      if (region.size >= size) {
+        const uint64_t address = AlignDown(end - size);
+        TRY(memory.Write(address, data));
+        return PlacedInitrd{address, size};
+      }
+    }
+  }
+  return vmm::MakeError(vmm::ErrorKind::kConfig,
+                        "initrd {} ({} bytes) does not fit in guest memory between {:#x} (end "
+                        "of the kernel) and {:#x}{}; give the guest more memory",
+                        path, size, floor, limit, high_window);
 }
 
 vmm::Result<PlacedInitrd> PlaceLow(const vmm::GuestMemory& memory, std::span<const uint8_t> data,

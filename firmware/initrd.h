@@ -21,11 +21,16 @@ uint64_t LowRamEnd(const vmm::GuestMemory& memory);
 
 // Reads `path` and copies it to the highest 4 KiB-aligned address in
 // [max(floor, 1 MiB), limit) where it fits (Linux boot.rst: "as high as possible" below
-// initrd_addr_max). kNoInput when the file cannot be read; kConfig naming the
-// file, its size and the window when it does not fit.
+// initrd_addr_max). When it does not fit there and `above_4g` allows it (the
+// kernel reads a 64-bit address: bzImage XLF_CAN_BE_LOADED_ABOVE_4G,
+// boot_params.ext_ramdisk_image of an ELF64 kernel, PVH's 64-bit module
+// address), it goes to the top of the RAM above the MMIO hole instead (the
+// guest needs more than 3 GiB for there to be any). kNoInput when the file
+// cannot be read; kConfig naming the file, its size and the window(s) when it
+// does not fit.
 [[nodiscard]] vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory,
                                                        const std::string& path, uint64_t floor,
-                                                       uint64_t limit);
+                                                       uint64_t limit, bool above_4g = false);
 
 // Copies `data` (an image already read) to the lowest 4 KiB-aligned address at
 // or above `floor` below `limit`; used for multiboot modules, which go one

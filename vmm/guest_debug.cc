@@ -27,15 +27,6 @@ int ByteAt(const kvm::VcpuFd& fd, const GuestMemory& memory, const kvm_regs& reg
 
 }  // namespace
 
-Result<void> EnableSoftwareBreakpointExits(kvm::VcpuFd& fd) {
-  kvm_guest_debug debug{};
-  debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
-  if (ioctl(fd.fd(), KVM_SET_GUEST_DEBUG, &debug) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_GUEST_DEBUG on vcpu {}", fd.id());
-  }
-  return {};
-}
-
 Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
   if (TRY(SkipFwait(fd))) return true;
   const kvm_run* run = fd.run();
@@ -63,21 +54,27 @@ Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
     regs.rip += 1;
     TRY(fd.SetRegs(regs));
   }
+  TRY(InjectException(fd, kBreakpointVector, std::nullopt));
+  reinjected.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector, std::optional<uint32_t> error_code) {
   kvm_vcpu_events events{};
   if (ioctl(fd.fd(), KVM_GET_VCPU_EVENTS, &events) < 0) {
     return MakeErrnoError(ErrorKind::kInternal, "KVM_GET_VCPU_EVENTS on vcpu {}", fd.id());
   }
   events.exception.injected = 1;
   events.exception.pending = 0;
-  events.exception.nr = kBreakpointVector;
-  events.exception.has_error_code = 0;
-  events.exception.error_code = 0;
+  events.exception.nr = vector;
+  events.exception.has_error_code = error_code.has_value() ? 1 : 0;
+  events.exception.error_code = error_code.value_or(0);
   events.flags = 0;  // exception, interrupt and NMI state are always applied
   if (ioctl(fd.fd(), KVM_SET_VCPU_EVENTS, &events) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_VCPU_EVENTS (#BP) on vcpu {}", fd.id());
+    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_VCPU_EVENTS (vector {}) on vcpu {}",
+                          vector, fd.id());
   }
-  reinjected.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  return {};
 }
 
 Result<bool> SkipFwait(kvm::VcpuFd& fd) {

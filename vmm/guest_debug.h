@@ -7,23 +7,21 @@
 // hands it back: RIP is moved past the 0xCC (#BP is a trap: the frame's RIP
 // is the next instruction, Intel SDM Vol. 3A §6.5) and vector 3 is injected
 // with KVM_SET_VCPU_EVENTS, so the guest's own #BP handler runs as it would on
-// hardware. Exits that are int3 reported as KVM_EXIT_DEBUG (when software
-// breakpoints are enabled with KVM_SET_GUEST_DEBUG) are handled the same way.
+// hardware. vmm does not turn on KVM_SET_GUEST_DEBUG (there is no debugger
+// stub yet: --gdb is refused), but a KVM_EXIT_DEBUG for #BP is handled the
+// same way, so the day it does, guest int3s keep working.
 //
 // Called on the exiting vCPU's thread only. docs/linux.md has the measurements.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "vmm/base/error.h"
 #include "vmm/base/guest_memory.h"
 #include "vmm/kvm/kvm.h"
 
 namespace vmm {
-
-// Turns on KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP for `fd`: every
-// guest int3 then exits with KVM_EXIT_DEBUG instead of being run by KVM.
-[[nodiscard]] Result<void> EnableSoftwareBreakpointExits(kvm::VcpuFd& fd);
 
 // If the current exit of `fd` (KVM_EXIT_INTERNAL_ERROR with an emulation
 // failure, or KVM_EXIT_DEBUG with exception 3) stopped on an int3, injects #BP
@@ -39,6 +37,11 @@ namespace vmm {
 // kernel -- FWAIT does nothing (Intel SDM Vol. 2A, WAIT/FWAIT). Linux 6.1
 // executes one after SMP bring-up (docs/linux.md).
 [[nodiscard]] Result<bool> SkipFwait(kvm::VcpuFd& fd);
+
+// Injects exception `vector` (with `error_code` when it has one) into the
+// vCPU through KVM_SET_VCPU_EVENTS; it is delivered on the next KVM_RUN.
+[[nodiscard]] Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector,
+                                           std::optional<uint32_t> error_code);
 
 // How many int3s ReinjectInt3 has handed back (all vCPUs).
 uint64_t ReinjectedInt3Count();

@@ -147,8 +147,10 @@ int main(int argc, char** argv) {
   app.add_flag("--boot-trace", flags.boot_trace, "Print boot milestones with timestamps on stderr");
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn (default), error, critical or off");
-  app.add_option("--boot-protocol", flags.boot_protocol,
-                 "Force a boot path: auto (default), elf64, pvh, bzimage, multiboot");
+  app.add_option(
+      "--boot-protocol", flags.boot_protocol,
+      "Force a boot path: auto (default), elf64, pvh, bzimage, multiboot, bzimage-unpacked "
+      "(decompress a bzImage in vmm and enter its vmlinux: docs/boot-protocols.md)");
   app.add_option("--cpu-template", flags.cpu_template,
                  "CPUID profile: auto (default, probed), host or emulated");
   app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");

@@ -24,6 +24,7 @@
 #include "vmm/boot_trace.h"
 #include "vmm/console/console.h"
 #include "vmm/guest_debug.h"
+#include "vmm/insn_assist.h"
 #include "vmm/insn_name.h"
 
 namespace vmm {
@@ -686,6 +687,12 @@ bool Vm::HandleExit(Vcpu& vcpu) {
     case KVM_EXIT_DEBUG:  // a ring-0 int3 goes back to the guest as #BP (vmm/guest_debug.h)
     case KVM_EXIT_INTERNAL_ERROR: {
       if (auto handed_back = ReinjectInt3(*vcpu.fd, *memory_); handed_back && *handed_back) {
+        return true;
+      }
+      // An instruction KVM could not emulate but vmm can (vmm/insn_assist.h).
+      if (auto completed = CompleteUnemulatedInstruction(*vcpu.fd, *memory_); !completed) {
+        spdlog::warn("vcpu {}: {}", vcpu.fd->id(), completed.error().message());
+      } else if (*completed) {
         return true;
       }
       const bool emulation = run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&

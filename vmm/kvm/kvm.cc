@@ -271,6 +271,12 @@ Result<void> VcpuFd::SetSregs(const kvm_sregs& sregs) {
   return {};
 }
 
+Result<kvm_fpu> VcpuFd::GetFpu() const {
+  kvm_fpu fpu{};
+  if (Ioctl(fd_.get(), KVM_GET_FPU, &fpu) < 0) return IoctlError("KVM_GET_FPU");
+  return fpu;
+}
+
 Result<void> VcpuFd::SetFpu(const kvm_fpu& fpu) {
   if (Ioctl(fd_.get(), KVM_SET_FPU, &fpu) < 0) return IoctlError("KVM_SET_FPU");
   return {};

@@ -94,6 +94,7 @@ class VcpuFd {
   [[nodiscard]] Result<void> SetRegs(const kvm_regs& regs);
   [[nodiscard]] Result<kvm_sregs> GetSregs() const;
   [[nodiscard]] Result<void> SetSregs(const kvm_sregs& sregs);
+  [[nodiscard]] Result<kvm_fpu> GetFpu() const;
   [[nodiscard]] Result<void> SetFpu(const kvm_fpu& fpu);
   [[nodiscard]] Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
   // KVM_GET_CPUID2: the table KVM holds for this vCPU (after its own fix-ups).

@@ -100,6 +100,40 @@ TEST(BzImage, InitrdStaysBelowInitrdAddrMax) {
   EXPECT_LE(info->initrd_end, 0x3000000u);
 }
 
+// XLF_CAN_BE_LOADED_ABOVE_4G: an initrd that does not fit below
+// initrd_addr_max goes to the top of the RAM above the MMIO hole, and the
+// zero page carries its address's high half in ext_ramdisk_image.
+TEST(BzImage, InitrdGoesAbove4GiBWhenTheKernelAllowsIt) {
+  BzImageBuilder builder;
+  builder.initrd_addr_max = 0x2000000 - 1;  // [24 MiB, 32 MiB) free below it
+  TempFile kernel(builder.Build());
+  TempFile initrd(std::vector<uint8_t>(9 * MiB, 0x5a), "big.img");
+  auto memory = std::move(*vmm::GuestMemory::Create(3 * vmm::GiB + 16 * MiB));
+  auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
+  ASSERT_TRUE(info) << info.error().message();
+  const uint64_t expected = 4 * vmm::GiB + 16 * MiB - 9 * MiB;
+  EXPECT_EQ(info->initrd_start, expected);
+  EXPECT_EQ(info->initrd_end, expected + 9 * MiB);
+  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskImage), static_cast<uint32_t>(expected));
+  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kExtRamdiskImage), 1u);
+  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskSize), 9 * MiB);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(expected + 9 * MiB - 1), 0x5a);
+}
+
+TEST(BzImage, InitrdStaysBelow4GiBWithoutXlfCanBeLoadedAbove4G) {
+  BzImageBuilder builder;
+  builder.initrd_addr_max = 0x2000000 - 1;
+  builder.xloadflags = 0x01;  // XLF_KERNEL_64 only
+  TempFile kernel(builder.Build());
+  TempFile initrd(std::vector<uint8_t>(9 * MiB, 0x5a), "big.img");
+  auto memory = std::move(*vmm::GuestMemory::Create(3 * vmm::GiB + 16 * MiB));
+  auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().exit_status(), 78);
+  EXPECT_NE(info.error().message().find("does not fit"), std::string::npos)
+      << info.error().message();
+}
+
 TEST(BzImage, InitrdLargerThanFreeMemoryIsConfigError) {
   TempFile kernel(BzImageBuilder().Build());
   // 32 MiB of RAM; kernel needs [16 MiB, 24 MiB); 9 MiB initrd cannot fit.

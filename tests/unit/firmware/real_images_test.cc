@@ -122,6 +122,24 @@ TEST(DebianBzImage, LoadsWithZeroPageAndInitrdPlacement) {
   EXPECT_EQ(*memory->ReadObj<uint64_t>(0x1000000), testing::GetAt<uint64_t>(file, setup));
 }
 
+// --boot-protocol bzimage-unpacked: vmm decompresses the payload (xz) and
+// enters the vmlinux inside at its ELF64 entry with the bzImage's zero page.
+TEST(DebianBzImage, UnpackedOnTheHostEntersTheVmlinux) {
+  const std::string path = FindDebianKernel();
+  SKIP_IF_MISSING(path);
+  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  auto info =
+      LoadKernel(*memory, Config(path, "console=ttyS0", {}, BootProtocol::kBzImageUnpacked));
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->protocol, BootProtocol::kBzImageUnpacked);
+  EXPECT_EQ(info->cpu.rip, 0x1000000u) << "startup_64 at LOAD_PHYSICAL_ADDR";
+  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_NE(info->description.find("unpacked by vmm (xz"), std::string::npos) << info->description;
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kHeader), bp::kHeaderMagic);
+  EXPECT_GE(info->kernel_end - info->kernel_start,
+            uint64_t{*memory->ReadObj<uint32_t>(kZeroPage + bp::kInitSize)});
+}
+
 TEST(DebianBzImage, CommandLineOverItsCmdlineSizeIsRejected) {
   const std::string path = FindDebianKernel();
   SKIP_IF_MISSING(path);

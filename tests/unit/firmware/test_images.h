@@ -190,13 +190,24 @@ struct BzImageBuilder {
   uint32_t init_size = 0x800000;
   uint64_t kernel_size = 0x10000;
   std::string version_string = "6.99.0-test (builder@host) #1";
+  // The compressed kernel, at kPayloadAt of the protected-mode kernel (the
+  // file grows to hold it).
+  std::vector<uint8_t> payload;
+  static constexpr uint64_t kPayloadAt = 0x100;
 
   std::vector<uint8_t> Build() const {
     const uint64_t setup = (uint64_t{setup_sects} + 1) * 512;
-    std::vector<uint8_t> out(setup + kernel_size, 0);
+    const uint64_t kernel = std::max<uint64_t>(kernel_size, kPayloadAt + payload.size());
+    std::vector<uint8_t> out(setup + kernel, 0);
     std::fill(out.begin() + static_cast<long>(setup), out.end(), 0xf4);
+    if (!payload.empty()) {
+      std::copy(payload.begin(), payload.end(),
+                out.begin() + static_cast<long>(setup + kPayloadAt));
+      PutAt<uint32_t>(out, 0x248, static_cast<uint32_t>(kPayloadAt));
+      PutAt<uint32_t>(out, 0x24c, static_cast<uint32_t>(payload.size()));
+    }
     PutAt<uint8_t>(out, 0x1f1, setup_sects);
-    PutAt<uint32_t>(out, 0x1f4, static_cast<uint32_t>((kernel_size + 15) / 16));
+    PutAt<uint32_t>(out, 0x1f4, static_cast<uint32_t>((kernel + 15) / 16));
     PutAt<uint16_t>(out, 0x1fe, 0xaa55);
     PutAt<uint8_t>(out, 0x200, 0xeb);
     PutAt<uint8_t>(out, 0x201, 0x6a);  // header ends at 0x26c
