@@ -11,7 +11,9 @@ vmm's device, not IPC. Around every run it reads GET /metrics and reports the
 exits in that window per virtqueue request: `mmio` exits are the driver's
 register accesses (QueueNotify goes through an ioeventfd and is no exit to
 vmm); `all` includes the console's (the shell echoes the command and prints
-a result line: one port exit per byte) and the timer's.
+a result line: one port exit per byte) and the timer's. Where vmm's metrics
+have per-device virtio counters, the device's notifications (QueueNotify
+writes that reached it) and interrupts per request are shown too.
 
 Usage: bench/blk_bench.py [--vmm build/vmm/vmm] [--kernel build/guest-kernel/kernel.elf]
                           [--size 256M] [--runs 5] [--seq-kib 65536] [--reads 2000]
@@ -154,9 +156,12 @@ def run_one(guest, cmd):
              if (e := re.search(r"(?:^|\.)exits[._]([a-z_]+)$", k)) and e.group(1) != "total"}
     mmio = exits.get("mmio", 0)
     total = sum(exits.values())
+    # Per-device virtio counters when vmm has them ("virtio.0.interrupts", ...).
+    dev = lambda name: sum(v for k, v in delta.items() if re.fullmatch(rf"virtio\.\d+\.{name}", k))
     return {"us": int(m.group(5)), "mbs": float(m.group(6)), "iops": float(m.group(7)),
             "requests": reqs, "notifies": int(m.group(9)), "mmio_per_req": mmio / reqs,
-            "exits_per_req": total / reqs, "delta": delta}
+            "exits_per_req": total / reqs, "irqs_per_req": dev("interrupts") / reqs,
+            "kicks_per_req": dev("notifications") / reqs, "delta": delta}
 
 
 def main():
@@ -204,14 +209,16 @@ def main():
         guest.stop()
     print(f"image {args.size >> 20} MiB (sparse), {args.runs} runs, medians; "
           f"sequential {args.seq_kib} KiB in {args.req_kib} KiB requests, depth {args.depth}")
-    print("| benchmark | MB/s | IOPS | us per request | mmio exits/request | all exits/request |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| benchmark | MB/s | IOPS | us per request | mmio exits/request | all exits/request "
+          "| device notifications/request | device interrupts/request |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, _ in benches:
         rs = results[name]
         med = lambda key: statistics.median(r[key] for r in rs)
         print(f"| {name} | {med('mbs'):.1f} | {med('iops'):.0f} | "
               f"{med('us') / rs[0]['requests']:.0f} | {med('mmio_per_req'):.2f} | "
-              f"{med('exits_per_req'):.2f} |")
+              f"{med('exits_per_req'):.2f} | {med('kicks_per_req'):.2f} | "
+              f"{med('irqs_per_req'):.2f} |")
     print(counters)
     return 0
 
