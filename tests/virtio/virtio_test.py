@@ -235,6 +235,45 @@ def case_files_hostile(h):
     h.find(out, r"^\[files\] disk 0: not mounted: bad magic")
 
 
+def case_tool_cli(h):
+    """The vmmfs command line: usage errors, exit statuses, messages (no VM)."""
+    def run(*args, status, err=None, stdin=None):
+        proc = subprocess.run([h.vmmfs, *args], capture_output=True, input=stdin)
+        if proc.returncode != status:
+            raise Failure(f"vmmfs {' '.join(args)}: status {proc.returncode}, expected {status}: "
+                          f"{proc.stderr.decode(errors='replace')}")
+        if err and not re.search(err, proc.stderr.decode(errors="replace")):
+            raise Failure(f"vmmfs {' '.join(args)}: stderr lacks {err!r}: {proc.stderr!r}")
+        return proc.stdout
+    img = h.path("cli.img")
+    run(status=64, err="usage: vmmfs mkfs")
+    run("frobnicate", status=64, err="unknown command 'frobnicate'")
+    run("mkfs", img, status=64, err="mkfs takes IMAGE SIZE")
+    run("mkfs", img, "1000", status=64, err="multiple of 512")
+    run("mkfs", img, "12Q", status=64, err="unknown suffix")
+    run("ls", h.path("missing.img"), status=66, err="missing.img: No such file")
+    run("mkfs", img, "64K", status=0)
+    if os.path.getsize(img) != 65536:
+        raise Failure("mkfs 64K did not make a 64 KiB image")
+    run("put", img, h.path("no-such-host-file"), status=66, err="no-such-host-file")
+    open(h.path("f.bin"), "wb").write(bytes(range(256)) * 4)
+    run("put", img, h.path("f.bin"), "bad/name", status=64, err="file name 'bad/name'")
+    run("put", img, h.path("f.bin"), status=0)
+    if run("get", img, "f.bin", status=0) != bytes(range(256)) * 4:
+        raise Failure("get to stdout differs")
+    run("get", img, "nope", status=66, err="no file 'nope'")
+    run("get", img, "f.bin", h.path("no-dir/out"), status=73)
+    open(h.path("big.bin"), "wb").write(b"x" * 65536)
+    run("put", img, h.path("big.bin"), status=73, err="no free extent")
+    if not re.search(rb"^f.bin 1024 fnv1a 0x[0-9a-f]{8}\n1 files, ", run("ls", img, status=0), re.M):
+        raise Failure("ls output")
+    run("rm", img, "f.bin", status=0)
+    run("rm", img, "f.bin", status=66)
+    with open(img, "r+b") as f:
+        f.write(b"XXXX")
+    run("ls", img, status=65, err="bad magic")
+
+
 CASES = {
     "pattern": case_pattern,
     "checksum": case_checksum,
@@ -243,6 +282,7 @@ CASES = {
     "irq": case_irq,
     "files": case_files,
     "files_hostile": case_files_hostile,
+    "tool_cli": case_tool_cli,
 }
 
 
