@@ -296,7 +296,7 @@ void VirtioMmio::WriteStatusLocked(uint32_t value) {
   }
   if (added & kStatusFailed) {
     next |= kStatusFailed;
-    spdlog::info("{}: driver set FAILED", name_);
+    log_.Warn("driver set FAILED (counted and rate-limited like guest errors)");
   }
   const bool activate = (added & kStatusDriverOk) != 0;
   if (activate && !(next & kStatusFeaturesOk)) {
