@@ -14,8 +14,14 @@ as QEMU's -cpu flags allow: `-cpu host` minus what vmm's `emulated` template
 vmm is measured through PVH too (and, with --vmm-protocol elf64, the 64-bit
 path).
 
+With --bzimage PATH the peers boot the bzImage instead: vmm unpacking it on
+the host (--boot-protocol bzimage-unpacked), vmm running the kernel's own
+decompressor (--boot-protocol bzimage), and QEMU microvm with -kernel bzImage
+(its decompressor too). --until-version ends each run at the version line.
+
 Usage: linux_bench.py --vmm build/vmm/vmm --vmlinux build-linux/tests/linux/vmlinux
                       [--runs 5] [--budget 120] [--memory 512M]
+       linux_bench.py --vmm build/vmm/vmm --bzimage /boot/vmlinuz-... --until-version
 This is a benchmark, not a test: on this host (a software KVM, ~0.6 us per
 guest instruction) one run takes minutes.
 """
@@ -45,19 +51,19 @@ QEMU_HIDDEN = [
 ]
 
 
-def vmm_command(args, protocol):
-    return [args.vmm, "--kernel", args.vmlinux, "--boot-protocol", protocol, "--memory",
+def vmm_command(args, kernel, protocol):
+    return [args.vmm, "--kernel", kernel, "--boot-protocol", protocol, "--memory",
             args.memory, "--cmdline", CMDLINE, "--timeout", str(args.budget + 30)]
 
 
-def qemu_command(args):
+def qemu_command(args, kernel):
     cpu = "host," + ",".join(f"-{f}" for f in QEMU_HIDDEN)
     return ["qemu-system-x86_64", "-M", "microvm", "-enable-kvm", "-cpu", cpu, "-m",
             args.memory, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-serial", "stdio", "-kernel", args.vmlinux, "-append", CMDLINE]
+            "-serial", "stdio", "-kernel", kernel, "-append", CMDLINE]
 
 
-def one_run(command, budget):
+def one_run(command, budget, until_version=False):
     start = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -87,6 +93,8 @@ def one_run(command, budget):
             if version is None and "Linux version" in line:
                 version = now
             last_time, last_line = now, line
+        if until_version and version is not None:
+            break
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -112,21 +120,29 @@ def main():
                         help="seconds each run may take (furthest point within it)")
     parser.add_argument("--memory", default="512M")
     parser.add_argument("--vmm-protocol", default="pvh", choices=["pvh", "elf64"])
+    parser.add_argument("--bzimage", help="boot this bzImage instead of --vmlinux (see above)")
+    parser.add_argument("--until-version", action="store_true",
+                        help="end each run at the version line")
     args = parser.parse_args()
-    peers = {f"vmm ({args.vmm_protocol})": vmm_command(args, args.vmm_protocol),
-             "qemu microvm": qemu_command(args)}
+    if args.bzimage:
+        peers = {"vmm (bzimage-unpacked)": vmm_command(args, args.bzimage, "bzimage-unpacked"),
+                 "vmm (bzimage)": vmm_command(args, args.bzimage, "bzimage"),
+                 "qemu microvm (bzImage)": qemu_command(args, args.bzimage)}
+    else:
+        peers = {f"vmm ({args.vmm_protocol})": vmm_command(args, args.vmlinux, args.vmm_protocol),
+                 "qemu microvm": qemu_command(args, args.vmlinux)}
     results = {name: [] for name in peers}
     for run in range(args.runs):
         for name, command in peers.items():
-            version, last_time, last_line = one_run(command, args.budget)
+            version, last_time, last_line = one_run(command, args.budget, args.until_version)
             results[name].append((version, last_time, last_line))
             print(f"run {run + 1} {name}: version {fmt(version)}, furthest {fmt(last_time)}: "
                   f"{last_line[:100]}", flush=True)
     print()
-    print(f"| {'peer':<16} | exec → version line | exec → furthest line | furthest line (last run) |")
+    print(f"| {'peer':<22} | exec → version line | exec → furthest line | furthest line (last run) |")
     print("| --- | --- | --- | --- |")
     for name, rows in results.items():
-        print(f"| {name:<16} | {fmt(median([r[0] for r in rows]))} | "
+        print(f"| {name:<22} | {fmt(median([r[0] for r in rows]))} | "
               f"{fmt(median([r[1] for r in rows]))} | `{rows[-1][2][:80]}` |")
     print(f"\nmedians of {args.runs} interleaved runs, budget {args.budget:.0f} s each, "
           f"memory {args.memory}, cmdline \"{CMDLINE}\"")
