@@ -395,23 +395,24 @@ void VirtioMmio::SignalUsed(size_t queue) {
   }
 }
 
-void VirtioMmio::CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) {
+bool VirtioMmio::CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) {
   std::lock_guard lock(mutex_);
   // Stale: the driver reset the device since the chains were popped; or the
   // device needs a reset (its rings are not trusted any more).
   if (epoch != epoch_ || !activated_ || queue >= queues_.size() || (status_ & kStatusNeedsReset)) {
     stale_completions_ += used.size();
-    return;
+    return false;
   }
   bool added = false;
   for (const UsedElement& element : used) {
     if (auto ok = queues_[queue].AddUsed(static_cast<uint16_t>(element.id), element.len); !ok) {
       QueueFailed(queue, ok.error());
-      return;
+      return false;
     }
     added = true;
   }
   if (added) SignalUsed(queue);
+  return true;
 }
 
 void VirtioMmio::SignalConfigChange() {

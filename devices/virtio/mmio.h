@@ -168,7 +168,7 @@ class VirtioMmio : public BusDevice,
   void QueueFailed(size_t queue, const vmm::Error& error) override;
   void Kick(size_t queue) override;
   uint64_t epoch() const override { return epoch_; }
-  void CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) override;
+  bool CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) override;
 
  private:
   VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMemory& memory,

@@ -113,7 +113,8 @@ class VirtioHost {
   // used ring of `queue` and signals as SignalUsed() does. Any thread, with
   // none of the device's locks held (it takes the transport's lock). Chains
   // of an older `epoch` (the device was reset meanwhile) are dropped.
-  virtual void CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) = 0;
+  // Returns whether they reached the used ring.
+  virtual bool CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) = 0;
 };
 
 // A virtio device (block, console, entropy, ...). Owned by its transport

@@ -191,8 +191,9 @@ void Block::WorkerLoop() {
     lock.unlock();
     const uint32_t written = HandleRequest(*request.memory, request.chain);
     const UsedElement used{request.chain.head, written};
-    request.host->CompleteUsed(0, request.epoch, std::span(&used, 1));
-    completed_.fetch_add(1, std::memory_order_relaxed);
+    if (request.host->CompleteUsed(0, request.epoch, std::span(&used, 1))) {
+      completed_.fetch_add(1, std::memory_order_relaxed);
+    }
     lock.lock();
     busy_ = false;
     idle_cv_.notify_all();

@@ -109,7 +109,7 @@ class Block : public SingleQueueDevice {
     uint64_t bytes_written = 0;
     uint64_t io_errors = 0;    // requests answered IOERR
     uint64_t unsupported = 0;  // requests answered UNSUPP
-    uint64_t completed = 0;    // requests returned to the used ring
+    uint64_t completed = 0;    // requests returned to the used ring (not stale)
     uint64_t dropped = 0;      // handed to the worker, dropped by a reset
     uint64_t in_flight = 0;    // handed to the worker, not completed yet
   };

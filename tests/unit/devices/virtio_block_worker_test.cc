@@ -236,6 +236,7 @@ TEST_F(BlockWorkerTest, ResetDuringIoWaitsForTheRequestAndDropsTheQueuedOnes) {
   const Block::Counters counters = block_->block_counters();
   EXPECT_EQ(counters.dropped, 2u);
   EXPECT_EQ(counters.in_flight, 0u);
+  EXPECT_EQ(counters.completed, 0u);
   EXPECT_EQ(mmio_->stats().stale_completions, 1u);
   EXPECT_EQ(mmio_->stats().resets, resets_before + 1);
 
