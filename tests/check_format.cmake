@@ -1,9 +1,10 @@
 # clang-format --dry-run -Werror over the host code (vmm/, devices/, firmware/,
-# tests/). The guest kernel keeps its own style rules and is not checked here.
+# tools/, tests/). The guest kernel keeps its own style rules and is not checked here.
 file(GLOB_RECURSE files
   ${SOURCE_DIR}/vmm/*.cc ${SOURCE_DIR}/vmm/*.h
   ${SOURCE_DIR}/devices/*.cc ${SOURCE_DIR}/devices/*.h
   ${SOURCE_DIR}/firmware/*.cc ${SOURCE_DIR}/firmware/*.h
+  ${SOURCE_DIR}/tools/*.cc ${SOURCE_DIR}/tools/*.h
   ${SOURCE_DIR}/tests/*.cc ${SOURCE_DIR}/tests/*.h)
 list(FILTER files EXCLUDE REGEX "/tests/fixtures/")
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run -Werror ${files}
