@@ -3,7 +3,9 @@
 // only the tokens it needs, and supervises them: a service that faults is
 // reported to init's supervisor endpoint by the kernel (label kLabelFault,
 // badge = the service's index + 1); init logs it and restarts the service
-// (at most kMaxRestarts times).
+// (at most kMaxRestarts times). With `vconsole=shell` on the command line
+// (and virtio devices present) a second shell runs on the virtio console
+// (shell started with argument 1).
 #include "user/runtime.h"
 
 namespace {
@@ -22,20 +24,22 @@ struct Service {
   Give gives[5];
   int restarts;
   uint64_t proc;
+  uint64_t arg;  // kOpStart argument
 };
 
 uint64_t g_sup, g_ns, g_echo, g_shell_ctl, g_virtio, g_files;
 uint64_t g_mmio = 3, g_irq = 4, g_ctl = kCtl;
 
-// True when vmm put virtio-mmio devices on the command line.
-bool HasVirtio() {
+// True when the command line has `key` (at the start of a word).
+bool HasWord(const char* key) {
   char text[1024];
   const int64_t n = user::Invoke(kCtl, kOpCmdline, reinterpret_cast<uint64_t>(text), sizeof(text));
-  const char key[] = "virtio_mmio.device=";
-  for (int64_t i = 0; i + 19 <= n; ++i) {
+  const int64_t len = static_cast<int64_t>(user::StrLen(key));
+  for (int64_t i = 0; i + len <= n; ++i) {
+    if (i != 0 && text[i - 1] != ' ') continue;
     int64_t k = 0;
-    while (k < 19 && text[i + k] == key[k]) ++k;
-    if (k == 19) return true;
+    while (k < len && text[i + k] == key[k]) ++k;
+    if (k == len) return true;
   }
   return false;
 }
@@ -52,7 +56,7 @@ bool Start(Service& s, uint64_t index) {
     if (h < 0) user::Print("[init] cannot give {} a token: {}\n", s.name, h);
   }
   user::Invoke(static_cast<uint64_t>(proc), kOpSetSupervisor, g_sup, index + 1);
-  user::Invoke(static_cast<uint64_t>(proc), kOpStart, 0);
+  user::Invoke(static_cast<uint64_t>(proc), kOpStart, s.arg);
   s.proc = static_cast<uint64_t>(proc);
   return true;
 }
@@ -72,9 +76,9 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
   const uint64_t ep_server = kRightRecv | kRightSend | kRightDerive | kRightTransfer;
   const uint64_t ep_client = kRightSend | kRightTransfer;
   Service services[] = {
-      {"namesvc", 150, {{&g_ns, ep_server}, {}, {}, {}, {}}, 0, 0},
-      {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}, {}, {}}, 0, 0},
-      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}, {}, {}}, 0, 0},
+      {"namesvc", 150, {{&g_ns, ep_server}, {}, {}, {}, {}}, 0, 0, 0},
+      {"echo", 140, {{&g_echo, ep_server}, {&g_ns, ep_client}, {}, {}, {}}, 0, 0, 0},
+      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}, {}, {}}, 0, 0, 0},
       // The virtio driver (user/virtio.cc) and the file service: started only
       // with devices present.
       {"virtio",
@@ -86,6 +90,7 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
         {&g_ctl,
          kRightDerive | kRightCtlCreate | kRightCtlMemory | kRightCtlInfo | kRightCtlClock}},
        0,
+       0,
        0},
       // The vmmfs file service (user/files.cc), a client of the driver.
       {"files",
@@ -96,16 +101,22 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t pid, uint64_t, uint64_t
         {},
         {}},
        0,
+       0,
        0},
+      // `vconsole=shell`: the shell again, on the virtio console (argument 1).
+      {"shell", 90, {{&g_ns, ep_client}, {&g_shell_ctl, kRightsAll}, {}, {}, {}}, 0, 0, 1},
   };
-  const bool virtio = HasVirtio();
-  const uint64_t kCount = sizeof(services) / sizeof(services[0]) - (virtio ? 0 : 2);
+  const bool virtio = HasWord("virtio_mmio.device=");
+  const bool vshell = virtio && HasWord("vconsole=shell");
+  const uint64_t kCount = sizeof(services) / sizeof(services[0]) - (virtio ? (vshell ? 0 : 1) : 3);
   if (virtio) {
     g_virtio = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
     g_files = static_cast<uint64_t>(user::Invoke(kCtl, kOpCreateEndpoint));
   }
   for (uint64_t i = 0; i < kCount; ++i) {
-    if (Start(services[i], i)) user::Print("[init] started {}\n", services[i].name);
+    if (Start(services[i], i))
+      user::Print("[init] started {}{}\n", services[i].name,
+                  services[i].arg == 1 ? " (virtio console)" : "");
   }
   user::Print("[init] user space ready\n");
   for (;;) {

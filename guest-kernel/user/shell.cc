@@ -5,6 +5,13 @@
 // backspace/DEL, Ctrl-U (kill line), Ctrl-C (cancel), CR or LF ends a line.
 // `sh=CMD;CMD` on the kernel command line runs commands first (',' stands
 // for a space), for boot-suite cases.
+//
+// A second instance runs on the virtio console when init starts it with
+// argument 1 (kernel command-line word `vconsole=shell`): then Out() sends
+// the text to the virtio driver (label 11), GetChar() takes input from it
+// (label 12) and sleeps on the driver's input notification (label 13)
+// instead of COM1. Everything else is the same program
+// (docs/guest-drivers.md, "The virtio console").
 #include "user/files_protocol.h"
 #include "user/runtime.h"
 
@@ -12,7 +19,6 @@ namespace {
 
 using namespace abi;
 using user::Invoke;
-using user::Print;
 constexpr uint64_t kNs = kFirstGivenHandle, kCtl = kFirstGivenHandle + 1;
 // Guest instructions of one round trip, counted by single-stepping under
 // QEMU TCG with gdb (guest-kernel/tools/count-ipc-path.sh, docs/ipc.md):
@@ -25,12 +31,72 @@ char g_in[256];
 size_t g_in_pos = 0, g_in_len = 0;
 uint64_t g_heap = 0;
 
-void Out(const char* s, size_t n) { user::DebugPrint(s, n); }
+// The virtio console backend (argument 1): the driver's endpoint, 0 on COM1.
+uint64_t g_vcon = 0;
+
+// Text to the virtio console through the driver, in IPC-buffer pieces. `s`
+// may lie in this thread's IpcBuffer (e.g. a reply being printed): the
+// forward copy is then a no-op or moves bytes down, both safe.
+void VconOut(const char* s, size_t n) {
+  abi::IpcBuffer* b = user::Buffer();
+  while (n > 0) {
+    const size_t k = n < kIpcDataMax ? n : kIpcDataMax;
+    uint8_t* dst = b->data;
+    const uint8_t* src = reinterpret_cast<const uint8_t*>(s);
+    if (src != dst) {
+      for (size_t i = 0; i < k; ++i) dst[i] = src[i];
+    }
+    b->xfer_handle = 0;
+    user::Msg m;
+    m.tag = MakeTag(11, k);
+    if (user::Call(g_vcon, &m) < 0 || static_cast<int64_t>(m.w[0]) < 0) return;
+    s += k;
+    n -= k;
+  }
+}
+
+void Out(const char* s, size_t n) {
+  if (g_vcon != 0) {
+    VconOut(s, n);
+  } else {
+    user::DebugPrint(s, n);
+  }
+}
 void Out(const char* s) { Out(s, user::StrLen(s)); }
+
+// user::Print, but through Out() (so it follows the shell's console).
+template <typename... Args>
+void Print(const char* fmt, Args... args) {
+  char text[512];
+  size_t len;
+  if constexpr (sizeof...(Args) == 0) {
+    len = lib::VFormatBuffer(text, sizeof(text), fmt, nullptr, 0);
+  } else {
+    const lib::FmtArg list[] = {lib::MakeFmtArg(args)...};
+    len = lib::VFormatBuffer(text, sizeof(text), fmt, list, sizeof...(Args));
+  }
+  if (len >= sizeof(text)) len = sizeof(text) - 1;
+  Out(text, len);
+}
+
+// Input from the virtio console: what the driver holds, else 0.
+int64_t VconRead(char* out, size_t cap) {
+  abi::IpcBuffer* b = user::Buffer();
+  b->xfer_handle = 0;
+  user::Msg m;
+  m.tag = MakeTag(12);
+  m.w[0] = cap;
+  if (user::Call(g_vcon, &m) < 0) return 0;
+  const size_t n = TagLen(m.tag) < cap ? TagLen(m.tag) : cap;
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>(b->data[i]);
+  return static_cast<int64_t>(n);
+}
 
 char GetChar() {
   while (g_in_pos == g_in_len) {
-    const int64_t n = Invoke(kCtl, kOpConsoleRead, reinterpret_cast<uint64_t>(g_in), sizeof(g_in));
+    const int64_t n =
+        g_vcon != 0 ? VconRead(g_in, sizeof(g_in))
+                    : Invoke(kCtl, kOpConsoleRead, reinterpret_cast<uint64_t>(g_in), sizeof(g_in));
     if (n > 0) {
       g_in_pos = 0;
       g_in_len = static_cast<size_t>(n);
@@ -158,8 +224,11 @@ void Rng(uint64_t n) {
     Print("rng: failed: {}\r\n", user::ErrorName(r < 0 ? r : static_cast<int64_t>(m.w[0])));
     return;
   }
+  uint8_t bytes[64];
+  const uint64_t got = m.w[0] < sizeof(bytes) ? m.w[0] : sizeof(bytes);
+  for (uint64_t i = 0; i < got; ++i) bytes[i] = user::Buffer()->data[i];  // Print may reuse it
   Print("[rng] {} random bytes: ", m.w[0]);
-  Hex(user::Buffer()->data, m.w[0]);
+  Hex(bytes, got);
   Out("\r\n");
 }
 
@@ -230,8 +299,10 @@ void Blk(const char* arg, size_t n) {
       Print("blk: read failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
       return;
     }
+    uint8_t first[16];
+    for (size_t k = 0; k < sizeof(first); ++k) first[k] = b->data[k];  // Print may reuse it
     Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v[0], m.w[2], m.w[1]);
-    Hex(b->data, 16);
+    Hex(first, sizeof(first));
     Out("\r\n");
   } else if (write) {
     Print("blk: wrote sector {}: status {}, flush {}\r\n", v[0], static_cast<int64_t>(m.w[0]),
@@ -285,6 +356,62 @@ void BlkBench(const char* arg, size_t n) {
   Out(" MB/s, ");
   Tenths(reqs * 10000000 / us);
   Print(" IOPS; {} virtqueue requests in {} notifies\r\n", m.w[3] & 0xffffffff, m.w[3] >> 32);
+}
+
+// vcon write TEXT... | vcon read | vcon (counters): the virtio console
+// (--console on vmm) as seen from this shell.
+void Vcon(const char* arg, size_t n) {
+  size_t i = 0;
+  const char* w;
+  const size_t wl = Word(arg, n, &i, &w);
+  const bool write = user::StrEq(w, wl, "write"), read = user::StrEq(w, wl, "read");
+  if (wl != 0 && !write && !read) {
+    Out("usage: vcon write TEXT... | vcon read | vcon\r\n");
+    return;
+  }
+  const int64_t h = Service("virtio");
+  if (h < 0) {
+    Print("vcon: no driver ({}); start vmm with --console\r\n", user::ErrorName(h));
+    return;
+  }
+  abi::IpcBuffer* b = user::Buffer();
+  user::Msg m;
+  if (write) {
+    while (i < n && arg[i] == ' ') ++i;
+    size_t len = n - i;
+    if (len > kIpcDataMax - 1) len = kIpcDataMax - 1;
+    for (size_t k = 0; k < len; ++k) b->data[k] = static_cast<uint8_t>(arg[i + k]);
+    b->data[len] = '\n';  // a line, as echo would write it
+    m.tag = MakeTag(11, len + 1);
+  } else if (read) {
+    m.tag = MakeTag(12);
+    m.w[0] = 200;
+  } else {
+    m.tag = MakeTag(14);
+  }
+  if (!CallService("vcon", h, &m)) return;
+  const int64_t st = static_cast<int64_t>(m.w[0]);
+  if (st < 0) {
+    Print("vcon: {}\r\n", st == kErrNotFound ? "no virtio console (start vmm with --console)"
+                                             : user::ErrorName(st));
+  } else if (write) {
+    Print("vcon: wrote {} bytes\r\n", m.w[0]);
+  } else if (read) {
+    // Printable bytes as they are, anything else as '.', on one line.
+    char text[200];
+    const size_t got = TagLen(m.tag) < sizeof(text) ? TagLen(m.tag) : sizeof(text);
+    for (size_t k = 0; k < got; ++k) {
+      const char c = static_cast<char>(b->data[k]);
+      text[k] = c >= 0x20 && c < 0x7f ? c : '.';
+    }
+    Print("vcon: read {} bytes: ", got);
+    Out(text, got);
+    Out("\r\n");
+  } else {
+    Print("vcon: {} bytes in, {} bytes out, {} buffered; {} interrupts, {} bad used entries, ",
+          m.w[0], m.w[1], m.w[2], m.w[3] & 0xffffff, (m.w[3] >> 24) & 0xfffff);
+    Print("{} transmit timeouts\r\n", m.w[3] >> 44);
+  }
 }
 
 int64_t Files() {
@@ -363,8 +490,8 @@ void Cat(const char* arg, size_t n, bool print) {
     const uint64_t got = m.w[2];
     for (uint64_t k = 0; k < got; ++k) hash = (hash ^ b->data[k]) * 16777619u;
     if (print && got != 0) {
-      Out(reinterpret_cast<const char*>(b->data), got);
       last = b->data[got - 1];
+      Out(reinterpret_cast<const char*>(b->data), got);
     }
     off += got;
     if (got == 0) break;
@@ -430,6 +557,9 @@ void Help() {
       "  blkbench M [A] [R] [D]  M = seq-read|seq-write|rand-read: MB/s, IOPS (seq-write\r\n"
       "                  overwrites the disk from sector 0)\r\n"
       "  virtio          driver counters: completions after an IRQ / a timeout\r\n"
+      "  vcon write TEXT the line TEXT to the virtio console (--console)\r\n"
+      "  vcon read       input that arrived on the virtio console (up to 200 bytes)\r\n"
+      "  vcon            virtio console counters\r\n"
       "  ls              files on the vmmfs disk (NAME SIZE checksum)\r\n"
       "  cat NAME        prints a file\r\n"
       "  cksum NAME      FNV-1a of a file as read\r\n"
@@ -629,6 +759,8 @@ void Execute(const char* line, size_t n) {
       Print("{} timeouts, {} spurious wake-ups, {} interrupt acks\r\n", m.w[3] & 0xfffff,
             (m.w[3] >> 20) & 0xfffff, m.w[3] >> 40);
     }
+  } else if (user::StrEq(cmd, cmd_len, "vcon")) {
+    Vcon(arg, arg_len);
   } else if (user::StrEq(cmd, cmd_len, "ls")) {
     Ls();
   } else if (user::StrEq(cmd, cmd_len, "cat")) {
@@ -684,10 +816,36 @@ void RunCmdline() {
   }
 }
 
+// Argument 1 (init, `vconsole=shell`): the shell of the virtio console.
+int64_t VconMain() {
+  const int64_t h = Service("virtio");
+  abi::IpcBuffer* b = user::Buffer();
+  b->xfer_handle = 0;
+  user::Msg m;
+  m.tag = MakeTag(13);
+  const int64_t r = h < 0 ? h : user::Call(static_cast<uint64_t>(h), &m);
+  const int64_t st = r < 0 ? r : static_cast<int64_t>(m.w[0]);
+  if (st < 0 || b->xfer_handle == 0) {
+    user::Print("[shell] no virtio console: {}\n", user::ErrorName(st));
+    return 1;
+  }
+  g_notify = b->xfer_handle;
+  g_vcon = static_cast<uint64_t>(h);
+  user::Print("[shell] running on the virtio console too\n");  // COM1
+  Out("[shell] ready on the virtio console, type help\r\n");
+  char line[256];
+  for (;;) {
+    Out("vmm> ");
+    const size_t len = ReadLine(line, sizeof(line));
+    Execute(line, len);
+  }
+}
+
 }  // namespace
 
-extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_t) {
+extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t arg, uint64_t) {
   g_heap = heap;
+  if (arg == 1) return VconMain();
   const int64_t n = Invoke(kCtl, kOpCreateNotification);
   if (n < 0 || Invoke(kCtl, kOpConsoleBind, static_cast<uint64_t>(n)) < 0) {
     Print("[shell] no console: {}\n", n);

@@ -20,6 +20,18 @@
 // blk: up to kSlots requests in flight, each up to kSlotBytes, from the
 // driver's own DMA area or from a client's DMA buffer attached by label 5.
 // IPC (label: request -> reply), docs/guest-drivers.md has the table.
+//
+// console (the first virtio-console device, port 0 only): receiveq 0 keeps
+// kRxBufs buffers of kRxBufBytes posted at all times; a second thread of
+// this process (ConsoleThread) sleeps on the console's IRQ notification,
+// ACKs, copies filled receive buffers into a bounded input ring (kInBytes)
+// and posts them again at once. When the ring is full it leaves the used
+// buffers where they are: the host then holds further input in its own
+// queue (flow control), nothing is dropped, and a reader's label 12 wakes
+// the thread to continue. transmitq 1 is driven by the main thread (label
+// 11): one buffer of up to 1 KiB at a time, completion signalled by the
+// console thread. A host that reports bad ids or lengths, or never
+// completes a transmit, is counted and bounded, never followed.
 #include "user/runtime.h"
 
 namespace {
@@ -81,6 +93,32 @@ struct Dev {
   uint64_t acks;        // InterruptACK writes (InterruptStatus was non-zero)
   uint64_t batches;     // QueueNotify writes
 };
+
+// The virtio console (one device). The console thread owns the receive
+// side (rx_*) and InterruptACK; the main thread owns the transmit side
+// (tx_*). The input ring is single-producer (thread: in_head) and
+// single-consumer (main: in_tail).
+constexpr uint32_t kRxBufs = kQsz, kRxBufBytes = 128, kInBytes = 4096, kTxBytes = 1024;
+// Console DMA area: receiveq at 0 (desc, avail 256, used 512), transmitq at
+// 1024 (desc, avail 1280, used 1536), receive buffers at 2048, transmit
+// buffer at 4096.
+constexpr uint64_t kOffTxQ = 1024, kOffRxBuf = 2048, kOffTxBuf = 4096;
+constexpr int kTxMaxTimeouts = 4;
+struct Console {
+  Dev* dev = nullptr;
+  uint64_t tx_note = 0;    // signalled by the thread when an interrupt came
+  uint64_t in_note = 0;    // bit 0: input arrived (a reader waits on it; label 13)
+  uint64_t self_note = 0;  // the thread's notification: bit 0 IRQ, bit 1 ring has room again
+  uint16_t rx_avail = 0, rx_used = 0;
+  uint16_t tx_avail = 0;
+  bool tx_broken = false;
+  volatile uint32_t in_head = 0, in_tail = 0;  // free-running
+  uint8_t in[kInBytes];
+  // Counters (label 14).
+  uint64_t bytes_in = 0, bytes_out = 0, rx_buffers = 0, bad_used = 0, irqs = 0, full_stalls = 0,
+           tx_timeouts = 0;
+};
+Console g_con;
 Dev g_dev[kMaxDev];
 int g_count = 0;
 
@@ -130,7 +168,8 @@ bool Setup(Dev& d, uint64_t index) {
     return false;
   }
   d.id = Rd(d, kDeviceId);
-  if (d.id != 2 && d.id != 4) return false;
+  if (d.id != 2 && d.id != 3 && d.id != 4) return false;
+  if (d.id == 3 && g_con.dev != nullptr) return false;  // one console
   Wr(d, kStatus, 0);
   Wr(d, kStatus, kStAck);
   Wr(d, kStatus, kStAck | kStDriver);
@@ -156,7 +195,7 @@ bool Setup(Dev& d, uint64_t index) {
   }
   // blk: the ring page plus kSlots data slots (contiguous, so one
   // descriptor covers a slot); rng: the ring page.
-  const uint64_t pages = d.id == 2 ? 1 + kSlots * kSlotBytes / 4096 : 1;
+  const uint64_t pages = d.id == 2 ? 1 + kSlots * kSlotBytes / 4096 : d.id == 3 ? 2 : 1;
   uint64_t phys = 0;
   const int64_t fr = Invoke(kCtl, kOpAllocFrames, pages, 0, 0, &phys);
   if (fr < 0) {
@@ -175,6 +214,15 @@ bool Setup(Dev& d, uint64_t index) {
   SetAddr(d, kAvailLo, phys + kOffAvail);
   SetAddr(d, kUsedLo, phys + kOffUsed);
   Wr(d, kQueueReady, 1);
+  if (d.id == 3) {  // transmitq (§5.3.2)
+    Wr(d, kQueueSel, 1);
+    if (Rd(d, kQueueNumMax) < kQsz) return false;
+    Wr(d, kQueueNum, kQsz);
+    SetAddr(d, kDescLo, phys + kOffTxQ + kOffDesc);
+    SetAddr(d, kAvailLo, phys + kOffTxQ + kOffAvail);
+    SetAddr(d, kUsedLo, phys + kOffTxQ + kOffUsed);
+    Wr(d, kQueueReady, 1);
+  }
   if (d.id == 2) d.capacity = Rd(d, kConfig) | (static_cast<uint64_t>(Rd(d, kConfig + 4)) << 32);
   return true;
 }
@@ -403,7 +451,185 @@ int64_t BlkBench(Dev& d, uint64_t mode, uint64_t amount, uint64_t req, uint64_t 
   return 0;
 }
 
-void ParseDevices() {
+// ---- console ----------------------------------------------------------------
+
+volatile uint16_t* RxAvail(Console& c) { return Avail(*c.dev); }
+volatile uint16_t* RxUsed(Console& c) { return Used(*c.dev); }
+volatile uint16_t* TxAvail(Console& c) {
+  return reinterpret_cast<volatile uint16_t*>(c.dev->dma + kOffTxQ + kOffAvail);
+}
+volatile uint16_t* TxUsed(Console& c) {
+  return reinterpret_cast<volatile uint16_t*>(c.dev->dma + kOffTxQ + kOffUsed);
+}
+
+// Offers receive buffer `id` to the device again.
+void RxPost(Console& c, uint32_t id) {
+  Dev& d = *c.dev;
+  Descs(d)[id] = Desc{d.phys + kOffRxBuf + id * kRxBufBytes, kRxBufBytes, kDescWrite, 0};
+  RxAvail(c)[2 + (c.rx_avail % kQsz)] = static_cast<uint16_t>(id);
+  Barrier();
+  c.rx_avail = static_cast<uint16_t>(c.rx_avail + 1);
+  RxAvail(c)[1] = c.rx_avail;
+}
+
+// Console thread: moves filled receive buffers into the input ring and posts
+// them again. Stops (leaving the rest for later) when the ring cannot take a
+// buffer's bytes. Returns the bytes moved.
+uint32_t RxDrain(Console& c) {
+  Dev& d = *c.dev;
+  uint32_t moved = 0;
+  bool posted = false;
+  Barrier();
+  const uint16_t used_idx = RxUsed(c)[1];
+  // The device cannot have used more than was posted; a host that claims so
+  // is counted and only the plausible entries are looked at.
+  uint16_t avail_limit = static_cast<uint16_t>(c.rx_avail - c.rx_used);
+  if (static_cast<uint16_t>(used_idx - c.rx_used) > avail_limit) ++c.bad_used;
+  while (c.rx_used != used_idx && avail_limit > 0) {
+    const uint32_t* elem =
+        reinterpret_cast<const uint32_t*>(d.dma + kOffUsed + 4) + 2 * (c.rx_used % kQsz);
+    const uint32_t id = elem[0];
+    uint32_t len = elem[1];
+    if (id >= kRxBufs) {  // not a buffer of ours: skip the entry
+      ++c.bad_used;
+      c.rx_used = static_cast<uint16_t>(c.rx_used + 1);
+      --avail_limit;
+      continue;
+    }
+    if (len > kRxBufBytes) {
+      ++c.bad_used;
+      len = kRxBufBytes;
+    }
+    const uint32_t room = kInBytes - (c.in_head - c.in_tail);
+    if (len > room) {
+      ++c.full_stalls;
+      break;  // the reader frees room and signals bit 1
+    }
+    const uint8_t* src = d.dma + kOffRxBuf + id * kRxBufBytes;
+    uint32_t head = c.in_head;
+    for (uint32_t i = 0; i < len; ++i) c.in[(head + i) % kInBytes] = src[i];
+    Barrier();
+    c.in_head = head + len;
+    moved += len;
+    c.bytes_in += len;
+    ++c.rx_buffers;
+    c.rx_used = static_cast<uint16_t>(c.rx_used + 1);
+    --avail_limit;
+    RxPost(c, id);
+    posted = true;
+  }
+  if (posted) {
+    Barrier();
+    Wr(d, kQueueNotify, 0);
+  }
+  return moved;
+}
+
+// The console thread (kOpCreateThread): sleeps on the console's notification
+// (bit 0 its IRQ line, bit 1 "the reader made room"), ACKs the interrupt the
+// way WaitAll does (ACK, then look), drains the receive queue and tells the
+// transmit side and the reader. `ipc` is this thread's own IpcBuffer.
+extern "C" [[noreturn]] void ConsoleThread(uint64_t, uint64_t ipc) {
+  Console& c = g_con;
+  Dev& d = *c.dev;
+  IpcBuffer* buf = reinterpret_cast<IpcBuffer*>(ipc);
+  for (;;) {
+    buf->timeout_us = kSafetyTimeoutUs;  // a lost interrupt costs at most this
+    user::Msg m;
+    m.tag = kTagTimeout;
+    user::Recv(c.self_note, &m);
+    const uint32_t isr = Rd(d, kIntStatus);
+    if (isr != 0) {
+      Wr(d, kIntAck, isr);
+      ++c.irqs;
+    }
+    Barrier();
+    if (RxDrain(c) > 0) {
+      user::Msg s;
+      s.w[0] = 1;
+      user::Send(c.in_note, &s);
+    }
+    user::Msg t;
+    t.w[0] = 1;
+    user::Send(c.tx_note, &t);
+  }
+}
+
+// After DRIVER_OK: notifications, the receive buffers, the thread.
+bool ConsoleStart(Dev& d, uint64_t heap) {
+  Console& c = g_con;
+  c.dev = &d;
+  const int64_t tx = Invoke(kCtl, kOpCreateNotification);
+  const int64_t in = Invoke(kCtl, kOpCreateNotification);
+  if (tx < 0 || in < 0) return false;
+  c.tx_note = static_cast<uint64_t>(tx);
+  c.in_note = static_cast<uint64_t>(in);
+  c.self_note = d.notify;
+  for (uint32_t id = 0; id < kRxBufs; ++id) RxPost(c, id);
+  Barrier();
+  Wr(d, kQueueNotify, 0);
+  // The thread's stack: the top of the first 64 KiB of the lazily backed heap.
+  const int64_t t = Invoke(kSelfHandle, kOpCreateThread, reinterpret_cast<uint64_t>(&ConsoleThread),
+                           heap + 64 * 1024, 0);
+  return t > 0;
+}
+
+// label 11: transmits n (<= kTxBytes) bytes and waits until the device has
+// used the buffer. -> n, or kErrTimeout (then every later write fails fast:
+// the device does not complete transmits).
+int64_t ConWrite(Console& c, const uint8_t* p, uint64_t n) {
+  if (c.dev == nullptr) return kErrNotFound;
+  if (c.tx_broken) return kErrTimeout;
+  if (n == 0) return 0;
+  if (n > kTxBytes) n = kTxBytes;
+  Dev& d = *c.dev;
+  for (uint64_t i = 0; i < n; ++i) d.dma[kOffTxBuf + i] = p[i];
+  Desc* ds = reinterpret_cast<Desc*>(d.dma + kOffTxQ + kOffDesc);
+  ds[0] = Desc{d.phys + kOffTxBuf, static_cast<uint32_t>(n), 0, 0};
+  TxAvail(c)[2 + (c.tx_avail % kQsz)] = 0;
+  Barrier();
+  c.tx_avail = static_cast<uint16_t>(c.tx_avail + 1);
+  TxAvail(c)[1] = c.tx_avail;
+  Barrier();
+  Wr(d, kQueueNotify, 1);
+  int timeouts = 0;
+  for (;;) {
+    Barrier();
+    if (TxUsed(c)[1] == c.tx_avail) break;
+    user::Buffer()->timeout_us = kSafetyTimeoutUs;
+    user::Msg m;
+    m.tag = kTagTimeout;
+    if (user::Recv(c.tx_note, &m) < 0) {
+      ++c.tx_timeouts;
+      if (++timeouts >= kTxMaxTimeouts) {
+        c.tx_broken = true;
+        return kErrTimeout;
+      }
+    }
+  }
+  c.bytes_out += n;
+  return static_cast<int64_t>(n);
+}
+
+// label 12: up to n bytes of input, never blocks. Wakes the console thread
+// when the ring had been too full to take a buffer.
+uint64_t ConRead(Console& c, uint8_t* out, uint64_t n) {
+  Barrier();
+  const uint32_t head = c.in_head, tail = c.in_tail;
+  uint64_t avail = head - tail;
+  if (avail > n) avail = n;
+  for (uint64_t i = 0; i < avail; ++i) out[i] = c.in[(tail + i) % kInBytes];
+  Barrier();
+  c.in_tail = tail + static_cast<uint32_t>(avail);
+  if (avail > 0 && kInBytes - (head - tail) < kRxBufBytes) {
+    user::Msg s;
+    s.w[0] = 2;
+    user::Send(c.self_note, &s);
+  }
+  return avail;
+}
+
+void ParseDevices(uint64_t heap) {
   char text[1024];
   const int64_t n = Invoke(kCtl, kOpCmdline, reinterpret_cast<uint64_t>(text), sizeof(text));
   if (n <= 0) return;
@@ -438,7 +664,7 @@ void ParseDevices() {
     }
     d.regs = reinterpret_cast<volatile uint8_t*>(va);
     if (!Setup(d, index)) {
-      if (d.id != 2 && d.id != 4)
+      if (d.id != 2 && d.id != 3 && d.id != 4)
         Print("[virtio] device id {} at {:#x} irq {}: no driver\n", d.id, addr, irq);
       Wr(d, kStatus, 0x80);  // FAILED (§2.1)
       continue;
@@ -456,7 +682,17 @@ void ParseDevices() {
     d.notify = static_cast<uint64_t>(note);
     Wr(d, kStatus, kStAck | kStDriver | kStFeaturesOk | kStDriverOk);
     d.ok = true;
-    if (d.id == 2) {
+    if (d.id == 3) {
+      if (!ConsoleStart(d, heap)) {
+        Print("[virtio] console at {:#x}: cannot start its thread\n", addr);
+        d.ok = false;
+        g_con.dev = nullptr;
+        Wr(d, kStatus, 0x80);
+        continue;
+      }
+      Print("[virtio] console at {:#x} irq {}: {} receive buffers of {} bytes\n", addr, irq,
+            kRxBufs, kRxBufBytes);
+    } else if (d.id == 2) {
       Print("[virtio] blk at {:#x} irq {}: {} sectors{}\n", addr, irq, d.capacity,
             d.read_only ? " (read-only)" : "");
     } else {
@@ -479,8 +715,8 @@ int64_t AttachedIo(Dev& d, const user::Msg& m) {
 
 }  // namespace
 
-extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
-  ParseDevices();
+extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_t) {
+  ParseDevices(heap);
   IpcBuffer* buf = user::Buffer();
   const int64_t mine = Invoke(kEp, kOpDerive, kRightSend | kRightTransfer);
   const char name[] = "virtio";
@@ -500,7 +736,30 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
     const uint64_t xfer = buf->xfer_handle;
     buf->xfer_handle = 0;
     Dev* blk = Find(2, m.w[0] & 0xff);
-    if (label == 1) {
+    uint64_t xfer_out = kXferNone, xfer_close = 0;
+    if (label >= 11 && label <= 14 && g_con.dev == nullptr) {
+      m.w[0] = static_cast<uint64_t>(kErrNotFound);
+    } else if (label == 11) {  // console write: the buffer's bytes -> w0 bytes or error
+      m.w[0] = static_cast<uint64_t>(ConWrite(g_con, buf->data, TagLen(m.tag)));
+    } else if (label == 12) {  // console read: w0 max -> w0 bytes, the bytes in the buffer
+      const uint64_t n = m.w[0] > kIpcDataMax ? kIpcDataMax : m.w[0];
+      len = ConRead(g_con, buf->data, n);
+      m.w[0] = len;
+    } else if (label == 13) {  // console input notification (wait right) by kXferCopy
+      const int64_t h = Invoke(g_con.in_note, kOpDerive, kRightRecv | kRightTransfer);
+      m.w[0] = static_cast<uint64_t>(h < 0 ? h : 0);
+      if (h > 0) {
+        buf->xfer_handle = static_cast<uint64_t>(h);
+        xfer_out = kXferCopy;
+        xfer_close = static_cast<uint64_t>(h);
+      }
+    } else if (label == 14) {  // console counters
+      m.w[0] = g_con.bytes_in;
+      m.w[1] = g_con.bytes_out;
+      m.w[2] = g_con.in_head - g_con.in_tail;
+      m.w[3] = (g_con.irqs & 0xffffff) | (g_con.bad_used & 0xfffff) << 24 |
+               (g_con.tx_timeouts & 0xfffff) << 44;
+    } else if (label == 1) {
       uint64_t n = m.w[0];
       if (n > 1024) n = 1024;
       const int64_t got = RngRead(buf->data, n);
@@ -585,7 +844,9 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
     } else {
       m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
     }
-    m.tag = MakeTag(label, len);
+    m.tag = MakeTag(label, len, xfer_out);
     user::ReplyRecv(kEp, &m);
+    // The receiver has its own child token now; ours is not needed.
+    if (xfer_close != 0) Invoke(xfer_close, kOpClose);
   }
 }

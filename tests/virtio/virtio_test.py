@@ -14,9 +14,11 @@ and vmm's stderr are printed and the status is 1.
 import argparse
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import time
 
 FORBID = [r"\[panic\]", r"faulted: exception", r"\[irq\] unexpected", r"killed by exception"]
 
@@ -57,24 +59,33 @@ class Harness:
             f.truncate(size)
         return p
 
-    def boot(self, cmdline, disks=(), rng=False, timeout=90, expect_status=0):
+    def command(self, cmdline, disks=(), rng=False, timeout=90, console=None):
         cmd = [self.vmm, "--kernel", self.kernel, "--memory", "128M", "--cmdline", cmdline,
                "--timeout", str(timeout)]
         for d in disks:
             cmd += ["--disk", d]
         if rng:
             cmd.append("--rng")
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout + 30)
-        out = proc.stdout.decode("utf-8", "replace").replace("\r", "")
-        self.log.append((" ".join(cmd), proc.returncode, out, proc.stderr.decode("utf-8", "replace")))
+        if console:
+            cmd += ["--console", console]
+        return cmd
+
+    def check(self, cmd, status, stdout, stderr, expect_status):
+        out = stdout.decode("utf-8", "replace").replace("\r", "")
+        self.log.append((" ".join(cmd), status, out, stderr.decode("utf-8", "replace")))
         for pat in FORBID:
             m = re.search(pat, out)
             if m:
                 raise Failure(f"forbidden output {pat!r}: {m.group(0)}")
-        if proc.returncode != expect_status:
-            raise Failure(f"vmm exited with {proc.returncode}, expected {expect_status}")
+        if status != expect_status:
+            raise Failure(f"vmm exited with {status}, expected {expect_status}")
         return out
+
+    def boot(self, cmdline, disks=(), rng=False, timeout=90, expect_status=0, console=None):
+        cmd = self.command(cmdline, disks, rng, timeout, console)
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout + 30)
+        return self.check(cmd, proc.returncode, proc.stdout, proc.stderr, expect_status)
 
     def tool(self, *args, expect_status=0):
         proc = subprocess.run([self.vmmfs, *args], capture_output=True)
@@ -274,6 +285,101 @@ def case_tool_cli(h):
     run("ls", img, status=65, err="bad magic")
 
 
+def case_console_file(h):
+    """The guest writes a line to the virtio console; the host finds it in --console file:PATH."""
+    path = h.path("console.out")
+    if os.path.exists(path):
+        os.unlink(path)  # the file backend appends
+    text = "hello from the virtio console"
+    out = h.boot("sh=vcon,write,%s;vcon;poweroff,0" % text.replace(" ", ","),
+                 console="file:" + path)
+    h.find(out, r"^\[virtio\] console at 0xd0000000 irq 5: 16 receive buffers of 128 bytes$")
+    h.find(out, r"^vcon: wrote %d bytes$" % (len(text) + 1))
+    h.find(out, r"^vcon: 0 bytes in, %d bytes out, 0 buffered; \d+ interrupts, 0 bad used "
+                r"entries, 0 transmit timeouts$" % (len(text) + 1))
+    got = open(path, "rb").read()
+    if got != (text + "\n").encode():
+        raise Failure(f"console file holds {got!r}")
+
+
+class ConsoleClient:
+    """A client of vmm's --console socket:PATH (the backlog first, then live output)."""
+
+    def __init__(self, path, proc, deadline):
+        self.deadline = deadline
+        # Readiness: vmm creates the socket before it starts the guest.
+        while not os.path.exists(path):
+            if proc.poll() is not None:
+                raise Failure(f"vmm ended with {proc.returncode} before creating {path}")
+            if time.monotonic() > deadline:
+                raise Failure(f"no console socket {path}")
+            time.sleep(0.02)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.data = b""
+        self.seen = 0  # wait_for() looks from here on
+
+    def wait_for(self, pattern):
+        """Reads until `pattern` (bytes regex) matches output after the last match."""
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.data, self.seen)
+            if m:
+                self.seen = m.end()
+                return m
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Failure(f"virtio console: no {pattern!r} in {self.data[-400:]!r}")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise Failure(f"virtio console closed before {pattern!r}: {self.data[-400:]!r}")
+            self.data += chunk
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+
+def case_console_shell(h):
+    """vconsole=shell: a shell on the virtio console, driven through --console socket:PATH.
+    A command's output comes back; a 10000-byte paste (more than the receive buffers and the
+    driver's input ring hold) arrives whole; poweroff typed there ends vmm."""
+    sock = h.path("console.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    cmd = h.command("vconsole=shell", console="socket:" + sock, timeout=90)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        c = ConsoleClient(sock, proc, time.monotonic() + 90)
+        c.wait_for(rb"\[shell\] ready on the virtio console, type help\r\nvmm> ")
+        c.send(b"echo over virtio\r")
+        c.wait_for(rb"echo over virtio\r\nover virtio\r\nvmm> ")
+        paste = bytes(0x20 + (i * 7 + i // 95) % 95 for i in range(10000))
+        c.send(b"sum 10000\r")
+        c.wait_for(rb"sum 10000\r\n")
+        c.send(paste)
+        m = c.wait_for(rb"sum: (\d+) bytes fnv1a 0x([0-9a-f]{8}) in \d+ ms\r\nvmm> ")
+        if int(m.group(1)) != len(paste) or int(m.group(2), 16) != fnv1a(paste):
+            raise Failure(f"guest {m.group(0)!r}, host {len(paste)} bytes fnv1a {fnv1a(paste):#x}")
+        c.send(b"vcon\r")
+        m = c.wait_for(rb"vcon: (\d+) bytes in, \d+ bytes out, 0 buffered; \d+ interrupts, "
+                       rb"0 bad used entries, 0 transmit timeouts")
+        c.send(b"poweroff 5\r")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    out = h.check(cmd, proc.returncode, stdout, stderr, 5)
+    h.find(out, r"^\[init\] started shell \(virtio console\)$")
+    h.find(out, r"\[shell\] running on the virtio console too$")  # may follow "vmm> "
+    h.find(out, r"^\[shell\] ready, type help")  # the COM1 shell is still there
+
+
 CASES = {
     "pattern": case_pattern,
     "checksum": case_checksum,
@@ -282,6 +388,8 @@ CASES = {
     "irq": case_irq,
     "files": case_files,
     "files_hostile": case_files_hostile,
+    "console_file": case_console_file,
+    "console_shell": case_console_shell,
     "tool_cli": case_tool_cli,
 }
 
