@@ -26,10 +26,12 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
-# Unit tests under ASan+UBSan (the "asan" preset, into build-asan/).
+# Unit tests under ASan+UBSan (the "asan" preset, into build-asan/). Everything
+# is built: the unit label spans several binaries (unit_tests,
+# kernel_unit_tests, vmmfs_unit_tests) and the vmmfs tool.
 test-asan: deps
 	cmake --preset asan
-	cmake --build build-asan -j$(JOBS) --target unit_tests
+	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -L unit -j$(JOBS)
 
 bench: build
