@@ -408,8 +408,9 @@ void Vcon(const char* arg, size_t n) {
     Out(text, got);
     Out("\r\n");
   } else {
-    Print("vcon: {} bytes in, {} bytes out, {} buffered; {} interrupts, {} bad used entries, ",
-          m.w[0], m.w[1], m.w[2], m.w[3] & 0xffffff, (m.w[3] >> 24) & 0xfffff);
+    Print("vcon: {} bytes in, {} bytes out, {} buffered ({} ring-full stalls); ", m.w[0], m.w[1],
+          m.w[2] & 0xffffffff, m.w[2] >> 32);
+    Print("{} interrupts, {} bad used entries, ", m.w[3] & 0xffffff, (m.w[3] >> 24) & 0xfffff);
     Print("{} transmit timeouts\r\n", m.w[3] >> 44);
   }
 }

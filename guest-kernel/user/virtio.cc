@@ -113,6 +113,7 @@ struct Console {
   uint16_t tx_avail = 0;
   bool tx_broken = false;
   volatile uint32_t in_head = 0, in_tail = 0;  // free-running
+  volatile bool stalled = false;  // the thread left used buffers: the ring was too full
   uint8_t in[kInBytes];
   // Counters (label 14).
   uint64_t bytes_in = 0, bytes_out = 0, rx_buffers = 0, bad_used = 0, irqs = 0, full_stalls = 0,
@@ -479,6 +480,7 @@ uint32_t RxDrain(Console& c) {
   Dev& d = *c.dev;
   uint32_t moved = 0;
   bool posted = false;
+  c.stalled = false;
   Barrier();
   const uint16_t used_idx = RxUsed(c)[1];
   // The device cannot have used more than was posted; a host that claims so
@@ -503,6 +505,8 @@ uint32_t RxDrain(Console& c) {
     const uint32_t room = kInBytes - (c.in_head - c.in_tail);
     if (len > room) {
       ++c.full_stalls;
+      c.stalled = true;
+      Barrier();
       break;  // the reader frees room and signals bit 1
     }
     const uint8_t* src = d.dma + kOffRxBuf + id * kRxBufBytes;
@@ -621,7 +625,9 @@ uint64_t ConRead(Console& c, uint8_t* out, uint64_t n) {
   for (uint64_t i = 0; i < avail; ++i) out[i] = c.in[(tail + i) % kInBytes];
   Barrier();
   c.in_tail = tail + static_cast<uint32_t>(avail);
-  if (avail > 0 && kInBytes - (head - tail) < kRxBufBytes) {
+  // A stall happens only with more than kInBytes - kRxBufBytes bytes in the
+  // ring, more than one read takes: a stall this read misses, the next sees.
+  if (avail > 0 && c.stalled) {
     user::Msg s;
     s.w[0] = 2;
     user::Send(c.self_note, &s);
@@ -756,7 +762,7 @@ extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_
     } else if (label == 14) {  // console counters
       m.w[0] = g_con.bytes_in;
       m.w[1] = g_con.bytes_out;
-      m.w[2] = g_con.in_head - g_con.in_tail;
+      m.w[2] = (g_con.in_head - g_con.in_tail) | (g_con.full_stalls & 0xffffffff) << 32;
       m.w[3] = (g_con.irqs & 0xffffff) | (g_con.bad_used & 0xfffff) << 24 |
                (g_con.tx_timeouts & 0xfffff) << 44;
     } else if (label == 1) {

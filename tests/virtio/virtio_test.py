@@ -295,8 +295,8 @@ def case_console_file(h):
                  console="file:" + path)
     h.find(out, r"^\[virtio\] console at 0xd0000000 irq 5: 16 receive buffers of 128 bytes$")
     h.find(out, r"^vcon: wrote %d bytes$" % (len(text) + 1))
-    h.find(out, r"^vcon: 0 bytes in, %d bytes out, 0 buffered; \d+ interrupts, 0 bad used "
-                r"entries, 0 transmit timeouts$" % (len(text) + 1))
+    h.find(out, r"^vcon: 0 bytes in, %d bytes out, 0 buffered \(0 ring-full stalls\); \d+ "
+                r"interrupts, 0 bad used entries, 0 transmit timeouts$" % (len(text) + 1))
     got = open(path, "rb").read()
     if got != (text + "\n").encode():
         raise Failure(f"console file holds {got!r}")
@@ -346,7 +346,8 @@ class ConsoleClient:
 def case_console_shell(h):
     """vconsole=shell: a shell on the virtio console, driven through --console socket:PATH.
     A command's output comes back; a 10000-byte paste (more than the receive buffers and the
-    driver's input ring hold) arrives whole; poweroff typed there ends vmm."""
+    driver's input ring hold) arrives whole; every byte value and an overlong line do no harm;
+    poweroff typed there ends vmm."""
     sock = h.path("console.sock")
     if os.path.exists(sock):
         os.unlink(sock)
@@ -365,9 +366,12 @@ def case_console_shell(h):
         m = c.wait_for(rb"sum: (\d+) bytes fnv1a 0x([0-9a-f]{8}) in \d+ ms\r\nvmm> ")
         if int(m.group(1)) != len(paste) or int(m.group(2), 16) != fnv1a(paste):
             raise Failure(f"guest {m.group(0)!r}, host {len(paste)} bytes fnv1a {fnv1a(paste):#x}")
+        # Every byte value, a line far longer than the shell's, then a real command.
+        c.send(bytes(range(256)) * 4 + b"x" * 3000 + b"\x15echo still here\r")
+        c.wait_for(rb"\r\nstill here\r\nvmm> ")
         c.send(b"vcon\r")
-        m = c.wait_for(rb"vcon: (\d+) bytes in, \d+ bytes out, 0 buffered; \d+ interrupts, "
-                       rb"0 bad used entries, 0 transmit timeouts")
+        c.wait_for(rb"vcon: \d+ bytes in, \d+ bytes out, 0 buffered \(\d+ ring-full stalls\); "
+                   rb"\d+ interrupts, 0 bad used entries, 0 transmit timeouts")
         c.send(b"poweroff 5\r")
         stdout, stderr = proc.communicate(timeout=60)
     finally:
