@@ -14,6 +14,7 @@ and vmm's stderr are printed and the status is 1.
 import argparse
 import os
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -302,6 +303,33 @@ def case_console_file(h):
         raise Failure(f"console file holds {got!r}")
 
 
+class PipeReader:
+    """wait_for() on a pipe (vmm's stdout, i.e. COM1 with --serial stdio)."""
+
+    def __init__(self, pipe, deadline):
+        self.fd = pipe.fileno()
+        self.deadline = deadline
+        self.data = b""
+        self.seen = 0
+
+    def wait_for(self, pattern):
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.data, self.seen)
+            if m:
+                self.seen = m.end()
+                return m
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Failure(f"serial: no {pattern!r} in {self.data[-400:]!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    raise Failure(f"serial closed before {pattern!r}: {self.data[-400:]!r}")
+                self.data += chunk
+
+
 class ConsoleClient:
     """A client of vmm's --console socket:PATH (the backlog first, then live output)."""
 
@@ -384,6 +412,51 @@ def case_console_shell(h):
     h.find(out, r"^\[shell\] ready, type help")  # the COM1 shell is still there
 
 
+def case_console_read(h):
+    """The COM1 shell and the virtio console: bytes a socket client sends are held by the
+    driver until `vcon read` shows them; `vcon write` reaches the client."""
+    sock = h.path("console.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    cmd = h.command("", console="socket:" + sock, timeout=90)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    stdout = b""
+    try:
+        deadline = time.monotonic() + 90
+        serial = PipeReader(proc.stdout, deadline)
+        c = ConsoleClient(sock, proc, deadline)
+        serial.wait_for(rb"\[virtio\] ready, 1 devices")
+        serial.wait_for(rb"\[shell\] ready, type help")
+
+        def com1(line):
+            proc.stdin.write(line + b"\r")
+            proc.stdin.flush()
+
+        c.send(b"from host\n")
+        # Readiness, not a sleep: ask the driver until it has the 10 bytes.
+        while True:
+            com1(b"vcon")
+            m = serial.wait_for(rb"vcon: (\d+) bytes in, [^\r\n]*\r\n")
+            if int(m.group(1)) >= 10:
+                break
+        com1(b"vcon read")
+        serial.wait_for(rb"\r\nvcon: read 10 bytes: from host\.\r\n")
+        com1(b"vcon read")
+        serial.wait_for(rb"\r\nvcon: read 0 bytes: \r\n")
+        com1(b"vcon write back to the host")
+        serial.wait_for(rb"\r\nvcon: wrote 17 bytes\r\n")
+        c.wait_for(rb"^back to the host\n")
+        com1(b"poweroff 0")
+        rest, stderr = proc.communicate(timeout=60)
+        stdout = serial.data + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    h.check(cmd, proc.returncode, stdout, stderr, 0)
+
+
 CASES = {
     "pattern": case_pattern,
     "checksum": case_checksum,
@@ -394,6 +467,7 @@ CASES = {
     "files_hostile": case_files_hostile,
     "console_file": case_console_file,
     "console_shell": case_console_shell,
+    "console_read": case_console_read,
     "tool_cli": case_tool_cli,
 }
 
