@@ -1,4 +1,4 @@
-// virtio: the user-space virtio-mmio driver (virtio-rng and virtio-blk).
+// virtio: the user-space virtio-mmio driver (virtio-rng, virtio-blk, virtio-console).
 // Started by init only when the kernel command line has virtio_mmio.device=
 // words. Handles: 2 its endpoint (receive), 3 the name service (send), 4 the
 // MMIO root (map, write, derive), 5 the IRQ lines (map, derive), 6 a control
@@ -6,8 +6,9 @@
 //
 // For each `virtio_mmio.device=4K@0xADDR:IRQ` word it derives the device's
 // window from the MMIO token, maps it, checks magic/version, negotiates
-// VERSION_1 (+ FLUSH/RO for blk), sets queue 0 up (16 entries) and binds
-// the device's IRQ line to a notification, then sets DRIVER_OK.
+// VERSION_1 (+ FLUSH/RO for blk), sets queue 0 (and 1 for the console) up
+// (16 entries) and binds the device's IRQ line to a notification, then sets
+// DRIVER_OK.
 //
 // Completions are interrupt-driven (docs/guest-drivers.md, "Interrupts"):
 // after posting a batch of requests the driver sleeps on the notification;
