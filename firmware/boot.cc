@@ -108,6 +108,39 @@ vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& 
   return info;
 }
 
+// What the bzImage paths share: the command line (within the header's
+// cmdline_size), the initrd (above `kernel_end`, below initrd_addr_max, or
+// above 4 GiB with XLF_CAN_BE_LOADED_ABOVE_4G) and the zero page built from
+// the image's setup header.
+vmm::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(const vmm::GuestMemory& memory,
+                                                                const BootConfig& config, File file,
+                                                                const BzImageHeader& header,
+                                                                std::string_view name,
+                                                                BootProtocol protocol,
+                                                                uint64_t kernel_end) {
+  // boot.rst "cmdline_size": the maximum size without the terminating zero.
+  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
+  const uint64_t cmdline_size =
+      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
+              fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
+  // initrd_addr_max is the address of the highest byte the initrd may use.
+  const auto initrd = TRY(
+      LoadSingleInitrd(memory, config, protocol, kernel_end, uint64_t{header.initrd_addr_max} + 1,
+                       (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
+  ZeroPageConfig zero_page;
+  zero_page.setup_header =
+      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
+  zero_page.ram_size = memory.ram_size();
+  zero_page.cmdline_address = kCmdline;
+  zero_page.cmdline_size = cmdline_size;
+  if (initrd) {
+    zero_page.initrd_address = initrd->address;
+    zero_page.initrd_size = initrd->size;
+  }
+  TRY(WriteZeroPage(memory, zero_page));
+  return initrd;
+}
+
 // Linux 64-bit boot protocol (boot.rst "64-bit Boot Protocol"): the
 // protected-mode kernel at pref_address, zero page from the setup header,
 // entry at load address + 0x200 in long mode, RSI = zero page.
@@ -123,26 +156,8 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
                      memory.ram_size() / vmm::MiB, name, load, load_end);
   }
   TRY(memory.Write(load, file.subspan(header.setup_size)));
-  // boot.rst "cmdline_size": the maximum size without the terminating zero.
-  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
-  const uint64_t cmdline_size =
-      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
-              fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
-  // initrd_addr_max is the address of the highest byte the initrd may use.
-  const auto initrd = TRY(LoadSingleInitrd(
-      memory, config, BootProtocol::kBzImage, load_end, uint64_t{header.initrd_addr_max} + 1,
-      (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
-  ZeroPageConfig zero_page;
-  zero_page.setup_header =
-      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
-  zero_page.ram_size = memory.ram_size();
-  zero_page.cmdline_address = kCmdline;
-  zero_page.cmdline_size = cmdline_size;
-  if (initrd) {
-    zero_page.initrd_address = initrd->address;
-    zero_page.initrd_size = initrd->size;
-  }
-  TRY(WriteZeroPage(memory, zero_page));
+  const auto initrd = TRY(
+      WriteBzImageBootParams(memory, config, file, header, name, BootProtocol::kBzImage, load_end));
 
   BootInfo info;
   info.protocol = BootProtocol::kBzImage;
@@ -188,24 +203,8 @@ vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const 
                      memory.ram_size() / vmm::MiB, inner, elf.lowest, end);
   }
   TRY(LoadElfSegments(memory, vmlinux, elf, inner));
-  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
-  const uint64_t cmdline_size =
-      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
-              fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
-  const auto initrd = TRY(LoadSingleInitrd(
-      memory, config, BootProtocol::kBzImageUnpacked, end, uint64_t{header.initrd_addr_max} + 1,
-      (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
-  ZeroPageConfig zero_page;
-  zero_page.setup_header =
-      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
-  zero_page.ram_size = memory.ram_size();
-  zero_page.cmdline_address = kCmdline;
-  zero_page.cmdline_size = cmdline_size;
-  if (initrd) {
-    zero_page.initrd_address = initrd->address;
-    zero_page.initrd_size = initrd->size;
-  }
-  TRY(WriteZeroPage(memory, zero_page));
+  const auto initrd = TRY(WriteBzImageBootParams(memory, config, file, header, name,
+                                                 BootProtocol::kBzImageUnpacked, end));
 
   BootInfo info;
   info.protocol = BootProtocol::kBzImageUnpacked;

@@ -12,56 +12,24 @@
 #include <string>
 #include <vector>
 
+#include "tests/kvm/kvm_test_util.h"
 #include "tests/kvm/subprocess.h"
 
 namespace {
 
+using vmm_test::Has;
 using vmm_test::ProcessResult;
 using vmm_test::RunProcess;
+using vmm_test::SoftwareKvmHost;
+using vmm_test::TempDir;
+using vmm_test::Vmm;
 namespace fs = std::filesystem;
-
-bool KvmUsable() {
-  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
-#define REQUIRE_KVM()                                                                   \
-  do {                                                                                  \
-    if (!KvmUsable()) GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here"; \
-  } while (0)
-
-ProcessResult Vmm(std::vector<std::string> args, double limit = 60,
-                  std::vector<std::string> env = {}) {
-  args.insert(args.begin(), VMM_BINARY);
-  return RunProcess(args, limit, env);
-}
 
 ProcessResult Boot(const std::string& cmdline, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"--kernel", GUEST_KERNEL, "--cmdline",
                                    cmdline,    "--timeout",  "30"};
   args.insert(args.end(), extra.begin(), extra.end());
   return Vmm(args);
-}
-
-bool Has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-fs::path TempDir() {
-  fs::path dir =
-      fs::temp_directory_path() / ("vmm_kvm_test_" + std::to_string(getpid()) + "_" +
-                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  return dir;
-}
-
-bool SoftwareKvmHost() {
-  unsigned a, b, c, d;
-  bool vmx = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5));
-  bool svm = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 2));
-  return !vmx && !svm;
 }
 
 TEST(Boot, BannerAndMarkersOnSerial) {

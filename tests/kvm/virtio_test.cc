@@ -16,44 +16,19 @@
 #include <thread>
 #include <vector>
 
+#include "tests/kvm/kvm_test_util.h"
 #include "tests/kvm/subprocess.h"
 
 extern "C" char** environ;
 
 namespace {
 
+using vmm_test::Has;
 using vmm_test::ProcessResult;
 using vmm_test::RunProcess;
+using vmm_test::TempDir;
+using vmm_test::Vmm;
 namespace fs = std::filesystem;
-
-bool KvmUsable() {
-  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
-#define REQUIRE_KVM()                                                                   \
-  do {                                                                                  \
-    if (!KvmUsable()) GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here"; \
-  } while (0)
-
-ProcessResult Vmm(std::vector<std::string> args, double limit = 60) {
-  args.insert(args.begin(), VMM_BINARY);
-  return RunProcess(args, limit);
-}
-
-bool Has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-fs::path TempDir() {
-  fs::path dir =
-      fs::temp_directory_path() / ("vmm_virtio_test_" + std::to_string(getpid()) + "_" +
-                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -73,7 +48,7 @@ size_t CountLines(const std::string& text, const std::string& needle) {
 // must be in the file backend by then.
 TEST(VirtioConsole, GuestTransmitReachesTheFileBackend) {
   REQUIRE_KVM();
-  fs::path dir = TempDir();
+  fs::path dir = TempDir("vmm_virtio_test");
   fs::path out = dir / "hvc0.log";
   auto r =
       Vmm({"--kernel", VIRTIO_GUEST, "--cmdline", "console", "--console", "file:" + out.string(),
@@ -91,7 +66,7 @@ TEST(VirtioConsole, GuestTransmitReachesTheFileBackend) {
 // back on the transmit queue, which reaches the client.
 TEST(VirtioConsole, SocketInputReachesTheGuestAndComesBack) {
   REQUIRE_KVM();
-  fs::path dir = TempDir();
+  fs::path dir = TempDir("vmm_virtio_test");
   const std::string sock = (dir / "hvc0.sock").string();
   std::vector<std::string> args = {
       VMM_BINARY,       "--kernel", VIRTIO_GUEST, "--cmdline", "echo", "--console",
@@ -140,7 +115,7 @@ TEST(VirtioConsole, SocketInputReachesTheGuestAndComesBack) {
 
 TEST(VirtioConsole, IsAnnouncedAfterDisksAndRng) {
   REQUIRE_KVM();
-  fs::path dir = TempDir();
+  fs::path dir = TempDir("vmm_virtio_test");
   {
     std::ofstream image(dir / "disk.img", std::ios::binary);
     image.seekp(4096);
@@ -176,7 +151,7 @@ TEST(VirtioConsole, SerialAndConsoleCannotBothUseStdio) {
 // and the warnings on stderr must be rate-limited.
 TEST(VirtioHostile, ScribblingGuestEndsWithItsOwnExitCode) {
   REQUIRE_KVM();
-  fs::path dir = TempDir();
+  fs::path dir = TempDir("vmm_virtio_test");
   {
     std::ofstream image(dir / "disk.img", std::ios::binary);
     image.seekp(64 * 1024 - 1);
@@ -235,7 +210,7 @@ std::string Http(const std::string& socket_path, const std::string& request) {
 // bundled kernel's drivers use them (the kernel waits at its shell).
 TEST(VirtioMetrics, EveryDeviceHasItsCountersInGetMetrics) {
   REQUIRE_KVM();
-  fs::path dir = TempDir();
+  fs::path dir = TempDir("vmm_virtio_test");
   {
     std::ofstream image(dir / "disk.img", std::ios::binary);
     image.seekp(8 * 512 - 1);
