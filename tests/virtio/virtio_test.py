@@ -335,15 +335,20 @@ class ConsoleClient:
 
     def __init__(self, path, proc, deadline):
         self.deadline = deadline
-        # Readiness: vmm creates the socket before it starts the guest.
-        while not os.path.exists(path):
+        # Readiness: vmm listens on the socket before it starts the guest. The file appears
+        # at bind(), a moment before listen(): a refused connect is retried.
+        while True:
             if proc.poll() is not None:
-                raise Failure(f"vmm ended with {proc.returncode} before creating {path}")
+                raise Failure(f"vmm ended with {proc.returncode} before serving {path}")
             if time.monotonic() > deadline:
-                raise Failure(f"no console socket {path}")
-            time.sleep(0.02)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+                raise Failure(f"cannot connect to the console socket {path}")
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.sock.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock.close()
+                time.sleep(0.02)
         self.data = b""
         self.seen = 0  # wait_for() looks from here on
 
@@ -488,7 +493,7 @@ def main():
     h = Harness(args)
     try:
         CASES[args.case](h)
-    except (Failure, subprocess.TimeoutExpired) as e:
+    except (Failure, subprocess.TimeoutExpired, OSError) as e:
         print(f"FAIL virtio.{args.case}: {e}")
         for cmd, status, out, err in h.log[-1:]:
             print(f"--- {cmd}\n--- status {status}; serial output:\n{out}\n--- stderr:\n{err}")
