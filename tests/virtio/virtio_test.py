@@ -467,6 +467,23 @@ def case_console_read(h):
     h.check(cmd, proc.returncode, stdout, stderr, 0)
 
 
+def case_console_stdio(h):
+    """--console stdio --serial file:PATH, vconsole=shell: input piped in before the guest's
+    driver is even up is kept (by vmm's queue, then the driver's buffers) and runs as typed."""
+    com1 = h.path("com1.log")
+    if os.path.exists(com1):
+        os.unlink(com1)
+    cmd = h.command("vconsole=shell", console="stdio", timeout=60) + ["--serial", "file:" + com1]
+    proc = subprocess.run(cmd, input=b"echo typed ahead\rpoweroff 3\r", capture_output=True,
+                          timeout=90)
+    out = h.check(cmd, proc.returncode, open(com1, "rb").read(), proc.stderr, 3)
+    h.find(out, r"\[shell\] running on the virtio console too$")
+    h.find(out, r"^\[kernel\] power off by shell pid 7, status 3$")
+    vcon = proc.stdout.decode("utf-8", "replace")
+    if not re.search(r"vmm> echo typed ahead\r\ntyped ahead\r\nvmm> poweroff 3\r\n", vcon):
+        raise Failure(f"virtio console output (stdout): {vcon!r}")
+
+
 CASES = {
     "pattern": case_pattern,
     "checksum": case_checksum,
@@ -478,6 +495,7 @@ CASES = {
     "console_file": case_console_file,
     "console_shell": case_console_shell,
     "console_read": case_console_read,
+    "console_stdio": case_console_stdio,
     "tool_cli": case_tool_cli,
 }
 
