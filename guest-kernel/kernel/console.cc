@@ -1,6 +1,7 @@
 #include "kernel/console.h"
 
 #include "arch/x86_64/cpu.h"
+#include "kernel/serial_input.h"
 
 namespace kernel {
 namespace {
@@ -24,6 +25,9 @@ void ConsoleInit() {
   arch::Outb(kCom1 + kDivisorLow, 0x01);  // 115200 baud
   arch::Outb(kCom1 + kRegIer, 0x00);
   arch::Outb(kCom1 + kRegLcr, 0x03);  // 8N1
+  // Switching the FIFOs on drops what the receiver holds: keep input typed
+  // before boot first.
+  SerialInputCollectEarly();
   arch::Outb(kCom1 + kRegFcr, 0x07);  // FIFOs on and cleared
   arch::Outb(kCom1 + kRegMcr, 0x0b);  // DTR, RTS, OUT2 (IRQ gate on PCs)
 }

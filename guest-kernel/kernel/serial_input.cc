@@ -24,16 +24,31 @@ constinit uint32_t g_head = 0, g_tail = 0;
 constinit uint64_t g_irqs = 0;
 constinit bool g_echo = true;
 
+// Moves what the UART holds into the ring (echoing it while no program has
+// bound the input).
+void Collect();
+
 }  // namespace
+
+void SerialInputCollectEarly() { Collect(); }
 
 void SerialInputInit() {
   arch::IoApicRoute(kIrq);
-  while ((arch::Inb(kCom1 + 5) & 1) != 0) (void)arch::Inb(kCom1);  // drain
-  arch::Outb(kCom1 + 1, kIerRxAvailable);
+  // Keep what was typed before the kernel got here (e.g. commands piped into
+  // vmm's stdin): it goes into the ring like later input, for the shell.
+  Collect();
+  if (!g_rx_paused) arch::Outb(kCom1 + 1, kIerRxAvailable);
 }
 
 void SerialIrq() {
   ++g_irqs;
+  Collect();
+  if (g_notify != nullptr && g_head != g_tail) Signal(g_notify, 1);
+}
+
+namespace {
+
+void Collect() {
   // Drain until the UART has nothing more (its FIFO refills from the host
   // as it is read): the IOAPIC pin is edge-triggered, so a line left high
   // would never interrupt again. A full ring switches the interrupt off
@@ -55,8 +70,9 @@ void SerialIrq() {
       ConsoleFlush();
     }
   }
-  if (g_notify != nullptr && g_head != g_tail) Signal(g_notify, 1);
 }
+
+}  // namespace
 
 size_t SerialRead(char* buf, size_t cap) {
   size_t n = 0;
@@ -71,6 +87,7 @@ size_t SerialRead(char* buf, size_t cap) {
 void SerialBindNotification(Notification* n) {
   g_notify = n;
   g_echo = false;
+  if (g_notify != nullptr && g_head != g_tail) Signal(g_notify, 1);  // typed before the bind
 }
 
 uint64_t SerialIrqCount() { return g_irqs; }

@@ -7,6 +7,10 @@
 
 namespace kernel {
 
+// Moves bytes the UART already holds (typed before boot, e.g. piped into
+// vmm's stdin) into the ring. ConsoleInit calls it before it switches the
+// FIFOs on, which drops whatever the receiver holds (PC16550D FCR bit 0).
+void SerialInputCollectEarly();
 void SerialInputInit();
 void SerialIrq();
 // Takes up to `cap` buffered bytes; returns how many.

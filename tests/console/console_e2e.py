@@ -405,6 +405,19 @@ def case_stdio_pipe(args, tmp):
                                               f"{r.stdout[:100]!r}")
 
 
+def case_stdio_piped_commands(args, tmp):
+    """Commands piped into --serial stdio before the guest has booted are not
+    lost: the guest kernel keeps what the UART received before it switched
+    the FIFOs on, and the shell runs them (`echo ... | vmm`)."""
+    r = subprocess.run([args.vmm, "--kernel", args.kernel, "--serial", "stdio",
+                        "--timeout", "60"],
+                       input=b"echo piped-4711\npoweroff 7\n", capture_output=True, timeout=90)
+    check(r.returncode == 7, f"status {r.returncode} (want 7 from `poweroff 7`); "
+                             f"stdout tail {r.stdout[-400:]!r}")
+    check(has(r.stdout, b"vmm> echo piped-4711"), f"the first command lost its first bytes: "
+                                                   f"{r.stdout[-400:]!r}")
+
+
 def case_file_appends(args, tmp):
     """--serial file:PATH appends."""
     path = os.path.join(tmp, "serial.log")
@@ -726,6 +739,7 @@ CASES = {
     "stdio_tty_restore": case_stdio_tty_restore,
     "stdio_tty_restore_on_error": case_stdio_tty_restore_on_error,
     "stdio_pipe": case_stdio_pipe,
+    "stdio_piped_commands": case_stdio_piped_commands,
     "file_appends": case_file_appends,
     "socket_refuses_non_socket": case_socket_refuses_non_socket,
     "socket_mode": case_socket_mode,
