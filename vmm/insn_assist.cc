@@ -94,7 +94,8 @@ std::optional<AssistInsn> DecodeAssist(std::span<const uint8_t> bytes, const Ass
   constexpr size_t kMaxLength = 15;  // Vol. 2A §2.3.11
   size_t i = 0;
   int segment = -1;  // index into seg_base, -1: the default
-  bool address32 = !cpu.long_mode;
+  // Default address size: 64 in 64-bit mode, else CS.D (32 or 16); 67 toggles.
+  bool address32 = !cpu.long_mode && cpu.default32;
   bool address_override = false;
   uint8_t rex = 0;
   auto at = [&](size_t n) -> std::optional<uint8_t> {
@@ -139,7 +140,7 @@ std::optional<AssistInsn> DecodeAssist(std::span<const uint8_t> bytes, const Ass
     ++i;
   }
 prefixes_done:
-  if (address_override) address32 = !address32;
+  if (address_override) address32 = cpu.long_mode ? true : !address32;
   if (!cpu.long_mode && !address32) return std::nullopt;  // 16-bit addressing: not handled
   if (auto b = at(i); cpu.long_mode && b && (*b & 0xf0) == 0x40) {
     rex = *b;

@@ -98,6 +98,16 @@ TEST(InsnAssist, ProtectedModeUsesSegmentBasesAndAbsoluteDisp32) {
   EXPECT_EQ(stack->linear, 0x20108u);
 }
 
+TEST(InsnAssist, SixteenBitAddressingIsLeftToKvm) {
+  AssistCpu cpu;  // protected mode with a 16-bit code segment (CS.D clear)
+  EXPECT_FALSE(Decode({0x0f, 0xae, 0x16, 0x00, 0x30}, cpu));
+  auto with_67 = Decode({0x67, 0x0f, 0xae, 0x15, 0x00, 0x30, 0x00, 0x00}, cpu);  // 32-bit form
+  ASSERT_TRUE(with_67);
+  EXPECT_EQ(with_67->linear, 0x3000u);
+  cpu.default32 = true;
+  EXPECT_FALSE(Decode({0x67, 0x0f, 0xae, 0x16, 0x00, 0x30}, cpu)) << "67 in 32-bit code: 16-bit";
+}
+
 TEST(InsnAssist, RejectsEverythingElse) {
   EXPECT_FALSE(Decode({0x0f, 0xae, 0xf0}));              // mfence (register form)
   EXPECT_FALSE(Decode({0x0f, 0xae, 0x38}));              // clflush (/7)
