@@ -57,18 +57,7 @@ int64_t Flush() {
   return r < 0 || m.w[0] != 0 ? files::kErrIo : 0;
 }
 
-int64_t LookUp(const char* name) {
-  IpcBuffer* b = user::Buffer();
-  const size_t len = user::StrLen(name);
-  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(name[i]);
-  b->xfer_handle = 0;
-  user::Msg m;
-  m.tag = MakeTag(2, len);
-  const int64_t r = user::Call(kNs, &m);
-  if (r < 0) return r;
-  if (m.w[0] != 0) return static_cast<int64_t>(m.w[0]);
-  return static_cast<int64_t>(b->xfer_handle);
-}
+int64_t LookUp(const char* name) { return user::LookUpName(kNs, name); }
 
 // The driver registers shortly after boot (it runs first: higher priority).
 bool Connect() {

@@ -140,6 +140,21 @@ void Print(const char* fmt, Args... args) {
   }
 }
 
+// Asks the name service (an endpoint handle, user/namesvc.cc label 2) for
+// `name`: a handle to the registered token, or a negative kErr* code.
+inline int64_t LookUpName(uint64_t namesvc, const char* name) {
+  abi::IpcBuffer* b = Buffer();
+  const size_t len = StrLen(name);
+  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(name[i]);
+  b->xfer_handle = 0;
+  Msg m;
+  m.tag = abi::MakeTag(2, len);
+  const int64_t r = Call(namesvc, &m);
+  if (r < 0) return r;
+  if (m.w[0] != 0) return static_cast<int64_t>(m.w[0]);
+  return static_cast<int64_t>(b->xfer_handle);
+}
+
 // Sorts v[0..n) ascending (shell sort: few instructions, no recursion).
 void Sort(uint64_t* v, size_t n);
 

@@ -154,18 +154,7 @@ uint64_t Median(uint64_t* v, size_t n) {
   return v[n / 2];
 }
 
-int64_t LookUp(const char* name) {
-  abi::IpcBuffer* b = user::Buffer();
-  const size_t len = user::StrLen(name);
-  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(name[i]);
-  b->xfer_handle = 0;
-  user::Msg m;
-  m.tag = MakeTag(2, len);
-  const int64_t r = user::Call(kNs, &m);
-  if (r < 0) return r;
-  if (m.w[0] != 0) return static_cast<int64_t>(m.w[0]);
-  return static_cast<int64_t>(b->xfer_handle);
-}
+int64_t LookUp(const char* name) { return user::LookUpName(kNs, name); }
 
 // Sleeps about `us` microseconds (a timed wait on a notification nobody signals).
 uint64_t g_sleeper = 0;
