@@ -41,6 +41,24 @@ vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory
   return TRY(LoadInitrdHigh(memory, config.initrd_paths[0], floor, limit, above_4g));
 }
 
+// The zero page of the Linux-style paths (elf64, bzimage, bzimage-unpacked):
+// the command line at kCmdline, the initrd, and the bzImage's setup header
+// (empty for a vmlinux, which gets a synthetic one).
+vmm::Result<void> WriteLinuxZeroPage(const vmm::GuestMemory& memory,
+                                     std::span<const uint8_t> setup_header, uint64_t cmdline_size,
+                                     const std::optional<PlacedInitrd>& initrd) {
+  ZeroPageConfig zero_page;
+  zero_page.setup_header = setup_header;
+  zero_page.ram_size = memory.ram_size();
+  zero_page.cmdline_address = kCmdline;
+  zero_page.cmdline_size = cmdline_size;
+  if (initrd) {
+    zero_page.initrd_address = initrd->address;
+    zero_page.initrd_size = initrd->size;
+  }
+  return WriteZeroPage(memory, zero_page);
+}
+
 void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
   if (!initrd) return;
   info.initrd_start = initrd->address;
@@ -58,15 +76,7 @@ vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig
   // boot_params.ext_ramdisk_image carries bits 63:32 (boot.rst).
   const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
                                            std::max(elf.highest, kHighMemory), UINT64_MAX, true));
-  ZeroPageConfig zero_page;
-  zero_page.ram_size = memory.ram_size();
-  zero_page.cmdline_address = kCmdline;
-  zero_page.cmdline_size = cmdline_size;
-  if (initrd) {
-    zero_page.initrd_address = initrd->address;
-    zero_page.initrd_size = initrd->size;
-  }
-  TRY(WriteZeroPage(memory, zero_page));
+  TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd));
 
   BootInfo info;
   info.protocol = BootProtocol::kElf64;
@@ -127,17 +137,10 @@ vmm::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(const vmm::Guest
   const auto initrd = TRY(
       LoadSingleInitrd(memory, config, protocol, kernel_end, uint64_t{header.initrd_addr_max} + 1,
                        (header.xloadflags & boot_params::kXlfCanBeLoadedAbove4G) != 0));
-  ZeroPageConfig zero_page;
-  zero_page.setup_header =
-      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader);
-  zero_page.ram_size = memory.ram_size();
-  zero_page.cmdline_address = kCmdline;
-  zero_page.cmdline_size = cmdline_size;
-  if (initrd) {
-    zero_page.initrd_address = initrd->address;
-    zero_page.initrd_size = initrd->size;
-  }
-  TRY(WriteZeroPage(memory, zero_page));
+  TRY(WriteLinuxZeroPage(
+      memory,
+      file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader),
+      cmdline_size, initrd));
   return initrd;
 }
 
