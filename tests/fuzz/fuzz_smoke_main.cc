@@ -7,11 +7,11 @@
 // mutation run.
 #include <cstdint>
 #include <cstdio>
-#include <random>
 #include <vector>
 
 #include "firmware/image_file.h"
 #include "firmware/multiboot.h"
+#include "tests/fuzz/mutation_run.h"
 #include "tests/unit/firmware/test_images.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -56,41 +56,8 @@ int main(int argc, char** argv) {
     PutAt<uint32_t>(mb, 28, 0x100020);
     seeds.push_back(mb);
   }
-  std::mt19937_64 rng(20261122);
   constexpr int kRunsPerSeed = 20000;
-  for (const auto& seed : seeds) {
-    LLVMFuzzerTestOneInput(seed.data(), seed.size());
-    for (int run = 0; run < kRunsPerSeed; ++run) {
-      std::vector<uint8_t> input = seed;
-      const int edits = 1 + static_cast<int>(rng() % 8);
-      for (int e = 0; e < edits; ++e) {
-        // Headers live near the start: bias edits there.
-        const size_t limit =
-            (rng() % 4 == 0) ? input.size() : std::min<size_t>(input.size(), 0x300);
-        const size_t at = rng() % limit;
-        switch (rng() % 4) {
-          case 0:
-            input[at] = static_cast<uint8_t>(rng());
-            break;
-          case 1:
-            input[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
-            break;
-          case 2:
-            if (at + 8 <= input.size()) {
-              const uint64_t values[] = {0,          UINT64_MAX, 0x7fffffff, 0x80000000,
-                                         0xffffffff, 0x100000,   rng()};
-              PutAt<uint64_t>(input, at, values[rng() % 7]);
-            }
-            break;
-          case 3:
-            input.resize(rng() % (input.size() + 1));
-            break;
-        }
-        if (input.empty()) break;
-      }
-      LLVMFuzzerTestOneInput(input.data(), input.size());
-    }
-  }
+  fuzz_smoke::RunMutations(seeds, kRunsPerSeed, {.hot = 0x300, .keep = 0}, LLVMFuzzerTestOneInput);
   std::printf("boot_image_fuzz_smoke: %zu seeds x %d mutations, no crash\n", seeds.size(),
               kRunsPerSeed);
   return 0;

@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <span>
 #include <vector>
 
@@ -131,6 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 }
 
 #ifdef VMM_FUZZ_SMOKE
+#include "tests/fuzz/mutation_run.h"
+
 // Seeds: a valid two-descriptor chain (virtqueue) and a 4-level mapping with
 // an ldmxcsr (assist); then a fixed-seed run of byte edits over each.
 namespace {
@@ -176,34 +177,11 @@ std::vector<uint8_t> AssistSeed() {
 }  // namespace
 
 int main() {
-  std::mt19937_64 rng(20261122);
   constexpr int kRuns = 30000;
-  for (const auto& seed : {VirtqueueSeed(), AssistSeed()}) {
-    LLVMFuzzerTestOneInput(seed.data(), seed.size());
-    for (int run = 0; run < kRuns; ++run) {
-      std::vector<uint8_t> input = seed;
-      const int edits = 1 + static_cast<int>(rng() % 8);
-      for (int e = 0; e < edits; ++e) {
-        // The interesting bytes (flags, descriptors, rings, instruction,
-        // the first table entries) are near the start.
-        const size_t limit =
-            (rng() % 4 == 0) ? input.size() : std::min<size_t>(input.size(), 0x200);
-        const size_t at = 1 + rng() % (limit - 1);  // keep the target byte
-        switch (rng() % 3) {
-          case 0:
-            input[at] = static_cast<uint8_t>(rng());
-            break;
-          case 1:
-            input[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
-            break;
-          default:
-            PutAt<uint64_t>(input, at, rng() % 2 ? rng() : rng() % kRam);
-            break;
-        }
-      }
-      LLVMFuzzerTestOneInput(input.data(), input.size());
-    }
-  }
+  // Byte 0 selects the target; flags, descriptors, rings, the instruction
+  // and the first table entries are near the start.
+  fuzz_smoke::RunMutations({VirtqueueSeed(), AssistSeed()}, kRuns, {.hot = 0x200, .keep = 1},
+                           LLVMFuzzerTestOneInput);
   std::printf("guest_input_fuzz_smoke: %d mutated inputs per target, no invariant broken\n", kRuns);
   return 0;
 }
