@@ -6,6 +6,7 @@
 #include <cpuid.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "tests/kvm/subprocess.h"
+
+extern "C" char** environ;
 
 namespace vmm_test {
 
@@ -37,6 +40,24 @@ inline ProcessResult Vmm(std::vector<std::string> args, double limit = 60,
                          std::vector<std::string> env = {}) {
   args.insert(args.begin(), VMM_BINARY);
   return RunProcess(args, limit, env);
+}
+
+// Starts vmm with `args` in the background (stdin /dev/null, stderr to
+// `stderr_path`, stdout inherited); the caller waits for it. The pid, or -1.
+inline pid_t SpawnVmm(std::vector<std::string> args, const std::filesystem::path& stderr_path) {
+  args.insert(args.begin(), VMM_BINARY);
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return spawned == 0 ? pid : -1;
 }
 
 inline bool Has(const std::string& haystack, const std::string& needle) {

@@ -2,7 +2,6 @@
 // (tests/kvm/guest/virtio_guest.c) that drives virtio-mmio devices itself.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -18,8 +17,6 @@
 
 #include "tests/kvm/kvm_test_util.h"
 #include "tests/kvm/subprocess.h"
-
-extern "C" char** environ;
 
 namespace {
 
@@ -69,19 +66,10 @@ TEST(VirtioConsole, SocketInputReachesTheGuestAndComesBack) {
   fs::path dir = TempDir("vmm_virtio_test");
   const std::string sock = (dir / "hvc0.sock").string();
   std::vector<std::string> args = {
-      VMM_BINARY,       "--kernel", VIRTIO_GUEST, "--cmdline", "echo", "--console",
-      "socket:" + sock, "--serial", "none",       "--timeout", "60"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, (dir / "stderr").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+      "--kernel",       VIRTIO_GUEST, "--cmdline", "echo",      "--console",
+      "socket:" + sock, "--serial",   "none",      "--timeout", "60"};
+  const pid_t pid = vmm_test::SpawnVmm(args, dir / "stderr");
+  ASSERT_GT(pid, 0);
 
   int fd = -1;
   for (int attempt = 0; attempt < 300 && fd < 0; ++attempt) {
@@ -217,21 +205,11 @@ TEST(VirtioMetrics, EveryDeviceHasItsCountersInGetMetrics) {
     image.put(0);
   }
   const std::string api = (dir / "api.sock").string();
-  std::vector<std::string> args = {
-      VMM_BINARY,  "--kernel", GUEST_KERNEL, "--disk",     (dir / "disk.img").string(),
-      "--rng",     "--serial", "none",       "--api-sock", api,
-      "--timeout", "60"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, (dir / "stderr").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  std::vector<std::string> args = {"--kernel", GUEST_KERNEL, "--disk", (dir / "disk.img").string(),
+                                   "--rng",    "--serial",   "none",   "--api-sock",
+                                   api,        "--timeout",  "60"};
+  const pid_t pid = vmm_test::SpawnVmm(args, dir / "stderr");
+  ASSERT_GT(pid, 0);
 
   // Until the guest's driver has brought the rng up (status DRIVER_OK) or
   // 30 s pass.
