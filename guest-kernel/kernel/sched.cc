@@ -96,6 +96,23 @@ void RemoveSleeper(Thread* t) {
   }
 }
 
+// The switch itself, shared by Schedule and the IPC fast path: `next` (state
+// already kRunning) becomes current with a fresh slice, its stack, address
+// space and I/O ports. Returns when someone switches back to `prev`.
+void SwitchTo(Thread* prev, Thread* next) {
+  next->slice_left = kSliceTicks;
+  g_current = next;
+  ++g_stats.switches;
+  arch::SetKernelStack(next->stack_top);
+  arch::ThisCpu().current_thread = next;
+  SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
+                                                                          : KernelRoot());
+  SwitchIoPorts(next->process);
+  SwitchContext(&prev->saved_rsp, next->saved_rsp);
+  // Back in `prev`, switched to by someone else.
+  ReapZombies();
+}
+
 }  // namespace
 
 void SchedInit() {
@@ -180,17 +197,7 @@ void Schedule() {
   if (next == nullptr) Panic("no runnable thread (idle missing)");
   next->state = ThreadState::kRunning;
   if (next == prev) return;
-  next->slice_left = kSliceTicks;
-  g_current = next;
-  ++g_stats.switches;
-  arch::SetKernelStack(next->stack_top);
-  arch::ThisCpu().current_thread = next;
-  SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
-                                                                          : KernelRoot());
-  SwitchIoPorts(next->process);
-  SwitchContext(&prev->saved_rsp, next->saved_rsp);
-  // Back in `prev`, switched to by someone else.
-  ReapZombies();
+  SwitchTo(prev, next);
 }
 
 void Yield() {
@@ -251,16 +258,7 @@ void BlockAndSwitchTo(Thread* next) {
   // Direct switch (the IPC fast path): `next` never touches the run queue.
   g_need_resched = false;
   next->state = ThreadState::kRunning;
-  next->slice_left = kSliceTicks;
-  g_current = next;
-  ++g_stats.switches;
-  arch::SetKernelStack(next->stack_top);
-  arch::ThisCpu().current_thread = next;
-  SwitchAddressSpace(next->process != nullptr && next->process->root != 0 ? next->process->root
-                                                                          : KernelRoot());
-  SwitchIoPorts(next->process);
-  SwitchContext(&prev->saved_rsp, next->saved_rsp);
-  ReapZombies();
+  SwitchTo(prev, next);
 }
 
 void SetTickHook(void (*hook)(uint64_t)) { g_tick_hook = hook; }
