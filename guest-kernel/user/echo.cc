@@ -10,14 +10,9 @@
 extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   constexpr uint64_t kEp = abi::kFirstGivenHandle, kNs = abi::kFirstGivenHandle + 1;
   abi::IpcBuffer* buf = user::Buffer();
-  const int64_t mine = user::Invoke(kEp, abi::kOpDerive, abi::kRightSend | abi::kRightTransfer);
-  const char name[] = "echo";
-  for (size_t i = 0; i < 4; ++i) buf->data[i] = static_cast<uint8_t>(name[i]);
-  buf->xfer_handle = static_cast<uint64_t>(mine);
-  user::Msg reg;
-  reg.tag = abi::MakeTag(1, 4, abi::kXferCopy);
-  const int64_t r = user::Call(kNs, &reg);
-  if (r < 0 || reg.w[0] != 0) user::Print("[echo] cannot register: {} {}\n", r, reg.w[0]);
+  if (const int64_t r = user::RegisterName(kNs, "echo", kEp); r != 0) {
+    user::Print("[echo] cannot register: {}\n", user::ErrorName(r));
+  }
   uint64_t window = abi::kUserMapBase;
   buf->map_window = window;
   user::Msg m;

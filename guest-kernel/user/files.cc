@@ -308,13 +308,7 @@ extern "C" int64_t UserMain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
     Print("[files] no virtio driver or no DMA memory: not mounted\n");
   }
   IpcBuffer* buf = user::Buffer();
-  const int64_t mine = Invoke(kEp, kOpDerive, kRightSend | kRightTransfer);
-  const char name[] = "files";
-  for (size_t i = 0; i < 5; ++i) buf->data[i] = static_cast<uint8_t>(name[i]);
-  buf->xfer_handle = static_cast<uint64_t>(mine);
-  user::Msg reg;
-  reg.tag = MakeTag(1, 5, kXferCopy);
-  if (user::Call(kNs, &reg) < 0 || reg.w[0] != 0) Print("[files] cannot register\n");
+  if (user::RegisterName(kNs, "files", kEp) != 0) Print("[files] cannot register\n");
   user::Msg m;
   buf->xfer_handle = 0;
   user::Recv(kEp, &m);

@@ -155,6 +155,24 @@ inline int64_t LookUpName(uint64_t namesvc, const char* name) {
   return static_cast<int64_t>(b->xfer_handle);
 }
 
+// Registers `name` with the name service (label 1): a child of endpoint
+// `endpoint` with send and transfer rights goes with it (kXferCopy). 0, or a
+// negative kErr* code (of the derive, the call, or the service's answer).
+inline int64_t RegisterName(uint64_t namesvc, const char* name, uint64_t endpoint) {
+  const int64_t mine = Invoke(endpoint, abi::kOpDerive, abi::kRightSend | abi::kRightTransfer);
+  if (mine < 0) return mine;
+  abi::IpcBuffer* b = Buffer();
+  const size_t len = StrLen(name);
+  for (size_t i = 0; i < len; ++i) b->data[i] = static_cast<uint8_t>(name[i]);
+  b->xfer_handle = static_cast<uint64_t>(mine);
+  Msg m;
+  m.tag = abi::MakeTag(1, len, abi::kXferCopy);
+  const int64_t r = Call(namesvc, &m);
+  b->xfer_handle = 0;
+  if (r < 0) return r;
+  return static_cast<int64_t>(m.w[0]);
+}
+
 // Sorts v[0..n) ascending (shell sort: few instructions, no recursion).
 void Sort(uint64_t* v, size_t n);
 

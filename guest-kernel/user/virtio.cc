@@ -725,14 +725,9 @@ int64_t AttachedIo(Dev& d, const user::Msg& m) {
 extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_t) {
   ParseDevices(heap);
   IpcBuffer* buf = user::Buffer();
-  const int64_t mine = Invoke(kEp, kOpDerive, kRightSend | kRightTransfer);
-  const char name[] = "virtio";
-  for (size_t i = 0; i < 6; ++i) buf->data[i] = static_cast<uint8_t>(name[i]);
-  buf->xfer_handle = static_cast<uint64_t>(mine);
-  user::Msg reg;
-  reg.tag = MakeTag(1, 6, kXferCopy);
-  const int64_t r = user::Call(kNs, &reg);
-  if (r < 0 || reg.w[0] != 0) Print("[virtio] cannot register: {} {}\n", r, reg.w[0]);
+  if (const int64_t r = user::RegisterName(kNs, "virtio", kEp); r != 0) {
+    Print("[virtio] cannot register: {}\n", user::ErrorName(r));
+  }
   Print("[virtio] ready, {} devices\n", static_cast<uint64_t>(g_count));
   user::Msg m;
   buf->xfer_handle = 0;
