@@ -2,35 +2,35 @@
 
 namespace devices {
 
-vmm::Result<void> Bus::Insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
+base::Result<void> Bus::Insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
   const std::string_view dev_name = device ? device->name() : std::string_view("(null)");
   if (!device) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "{} bus: null device at {:#x}", name_, base);
+    return base::MakeError(base::ErrorKind::kInternal, "{} bus: null device at {:#x}", name_, base);
   }
   if (length == 0) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "{} bus: {} at {:#x} has zero length", name_,
-                          dev_name, base);
+    return base::MakeError(base::ErrorKind::kInternal, "{} bus: {} at {:#x} has zero length", name_,
+                           dev_name, base);
   }
   if (base + (length - 1) < base) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "{} bus: {} range {:#x}+{:#x} wraps past the end of the address space",
-                          name_, dev_name, base, length);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "{} bus: {} range {:#x}+{:#x} wraps past the end of the address space",
+                           name_, dev_name, base, length);
   }
   const uint64_t last = base + (length - 1);
   // The first range starting after `base`, and the one before it.
   auto next = ranges_.upper_bound(base);
   if (next != ranges_.end() && next->first <= last) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "{} bus: {} [{:#x}, {:#x}] overlaps {} at {:#x}", name_, dev_name, base,
-                          last, next->second.device->name(), next->first);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "{} bus: {} [{:#x}, {:#x}] overlaps {} at {:#x}", name_, dev_name, base,
+                           last, next->second.device->name(), next->first);
   }
   if (next != ranges_.begin()) {
     auto prev = std::prev(next);
     const uint64_t prev_last = prev->first + (prev->second.length - 1);
     if (prev_last >= base) {
-      return vmm::MakeError(vmm::ErrorKind::kInternal,
-                            "{} bus: {} [{:#x}, {:#x}] overlaps {} [{:#x}, {:#x}]", name_, dev_name,
-                            base, last, prev->second.device->name(), prev->first, prev_last);
+      return base::MakeError(
+          base::ErrorKind::kInternal, "{} bus: {} [{:#x}, {:#x}] overlaps {} [{:#x}, {:#x}]", name_,
+          dev_name, base, last, prev->second.device->name(), prev->first, prev_last);
     }
   }
   ranges_.emplace(base, Entry{base, length, std::move(device)});

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace devices {
 
@@ -54,8 +54,8 @@ class Bus {
 
   // Fails (kInternal) on zero length, wrap-around past UINT64_MAX, or overlap
   // with an existing range; the message names both devices and ranges.
-  [[nodiscard]] vmm::Result<void> Insert(std::shared_ptr<BusDevice> device, uint64_t base,
-                                         uint64_t length);
+  [[nodiscard]] base::Result<void> Insert(std::shared_ptr<BusDevice> device, uint64_t base,
+                                          uint64_t length);
 
   struct Entry {
     uint64_t base;

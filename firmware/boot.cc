@@ -5,12 +5,12 @@
 #include <span>
 #include <string_view>
 
+#include "base/layout.h"
 #include "firmware/bzimage.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/elf.h"
 #include "firmware/image_file.h"
 #include "firmware/initrd.h"
-#include "firmware/layout.h"
 #include "firmware/mptable.h"
 #include "firmware/multiboot.h"
 #include "firmware/pvh.h"
@@ -20,23 +20,24 @@
 namespace firmware {
 namespace {
 
-using vmm::ErrorKind;
-using vmm::MakeError;
+using base::ErrorKind;
+using base::MakeError;
 
 using File = std::span<const uint8_t>;
 
 // The one initrd of a non-multiboot protocol, placed high in [floor, limit),
 // or above the MMIO hole when it does not fit there and `above_4g`.
-vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory& memory,
-                                                          const BootConfig& config,
-                                                          BootProtocol protocol, uint64_t floor,
-                                                          uint64_t limit, bool above_4g) {
+base::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const base::GuestMemory& memory,
+                                                           const BootConfig& config,
+                                                           BootProtocol protocol, uint64_t floor,
+                                                           uint64_t limit, bool above_4g) {
   if (config.initrd_paths.empty()) return std::optional<PlacedInitrd>();
   if (config.initrd_paths.size() > 1) {
-    return MakeError(ErrorKind::kConfig,
-                     "{} initrds given: the {} protocol takes one (only multiboot takes several, "
-                     "as modules)",
-                     config.initrd_paths.size(), BootProtocolName(protocol));
+    return base::MakeError(
+        base::ErrorKind::kConfig,
+        "{} initrds given: the {} protocol takes one (only multiboot takes several, "
+        "as modules)",
+        config.initrd_paths.size(), BootProtocolName(protocol));
   }
   return TRY(LoadInitrdHigh(memory, config.initrd_paths[0], floor, limit, above_4g));
 }
@@ -44,13 +45,13 @@ vmm::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const vmm::GuestMemory
 // The zero page of the Linux-style paths (elf64, bzimage, bzimage-unpacked):
 // the command line at kCmdline, the initrd, and the bzImage's setup header
 // (empty for a vmlinux, which gets a synthetic one).
-vmm::Result<void> WriteLinuxZeroPage(const vmm::GuestMemory& memory,
-                                     std::span<const uint8_t> setup_header, uint64_t cmdline_size,
-                                     const std::optional<PlacedInitrd>& initrd) {
+base::Result<void> WriteLinuxZeroPage(const base::GuestMemory& memory,
+                                      std::span<const uint8_t> setup_header, uint64_t cmdline_size,
+                                      const std::optional<PlacedInitrd>& initrd) {
   ZeroPageConfig zero_page;
   zero_page.setup_header = setup_header;
   zero_page.ram_size = memory.ram_size();
-  zero_page.cmdline_address = kCmdline;
+  zero_page.cmdline_address = base::kCmdline;
   zero_page.cmdline_size = cmdline_size;
   if (initrd) {
     zero_page.initrd_address = initrd->address;
@@ -68,21 +69,23 @@ void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
 
 // ELF64 without PVH (or with, when the 64-bit path wins; design.md "Boot
 // protocols"): segments by p_paddr, long mode at e_entry, RSI = zero page.
-vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig& config, File file,
-                                const ElfImage& elf, std::string_view name) {
+base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConfig& config,
+                                 File file, const ElfImage& elf, std::string_view name) {
   TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
-  const uint64_t cmdline_size = TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  const uint64_t cmdline_size =
+      TRY(WriteCmdline(memory, config.cmdline, base::kCmdline, base::kCmdlineMax));
   // boot_params.ext_ramdisk_image carries bits 63:32 (boot.rst).
-  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
-                                           std::max(elf.highest, kHighMemory), UINT64_MAX, true));
+  const auto initrd =
+      TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
+                           std::max(elf.highest, base::kHighMemory), UINT64_MAX, true));
   TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd));
 
   BootInfo info;
   info.protocol = BootProtocol::kElf64;
   info.cpu = TRY(SetUpLongMode(memory, elf.entry));
-  info.cpu.rsi = kZeroPage;
-  info.boot_params = kZeroPage;
+  info.cpu.rsi = base::kZeroPage;
+  info.boot_params = base::kZeroPage;
   info.kernel_start = elf.lowest;
   info.kernel_end = elf.highest;
   info.description = fmt::format("ELF64 entry {:#x}, {} segment{}", elf.entry, elf.loads.size(),
@@ -93,22 +96,23 @@ vmm::Result<BootInfo> BootElf64(const vmm::GuestMemory& memory, const BootConfig
 
 // PVH (Xen docs/misc/pvh.pandoc): segments by p_paddr, 32-bit protected mode
 // at the note's entry, EBX = hvm_start_info.
-vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& config, File file,
-                              const ElfImage& elf, std::string_view name) {
+base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig& config, File file,
+                               const ElfImage& elf, std::string_view name) {
   const uint32_t entry = *elf.pvh_entry;
   TRY(CheckEntryInExecutableSegment(elf, entry, "PVH entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
-  TRY(WriteCmdline(memory, config.cmdline, kCmdline, kCmdlineMax));
+  TRY(WriteCmdline(memory, config.cmdline, base::kCmdline, base::kCmdlineMax));
   // hvm_modlist_entry.paddr is 64 bits wide.
-  const auto initrd = TRY(LoadSingleInitrd(memory, config, BootProtocol::kPvh,
-                                           std::max(elf.highest, kHighMemory), UINT64_MAX, true));
-  TRY(WritePvhStartInfo(memory, kCmdline, initrd));
+  const auto initrd =
+      TRY(LoadSingleInitrd(memory, config, BootProtocol::kPvh,
+                           std::max(elf.highest, base::kHighMemory), UINT64_MAX, true));
+  TRY(WritePvhStartInfo(memory, base::kCmdline, initrd));
 
   BootInfo info;
   info.protocol = BootProtocol::kPvh;
   info.cpu = TRY(SetUpProtectedMode(memory, entry));
-  info.cpu.rbx = kPvhStartInfo;
-  info.boot_params = kPvhStartInfo;
+  info.cpu.rbx = base::kPvhStartInfo;
+  info.boot_params = base::kPvhStartInfo;
   info.kernel_start = elf.lowest;
   info.kernel_end = elf.highest;
   info.description =
@@ -122,16 +126,15 @@ vmm::Result<BootInfo> BootPvh(const vmm::GuestMemory& memory, const BootConfig& 
 // cmdline_size), the initrd (above `kernel_end`, below initrd_addr_max, or
 // above 4 GiB with XLF_CAN_BE_LOADED_ABOVE_4G) and the zero page built from
 // the image's setup header.
-vmm::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(const vmm::GuestMemory& memory,
-                                                                const BootConfig& config, File file,
-                                                                const BzImageHeader& header,
-                                                                std::string_view name,
-                                                                BootProtocol protocol,
-                                                                uint64_t kernel_end) {
+base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
+    const base::GuestMemory& memory, const BootConfig& config, File file,
+    const BzImageHeader& header, std::string_view name, BootProtocol protocol,
+    uint64_t kernel_end) {
   // boot.rst "cmdline_size": the maximum size without the terminating zero.
-  const uint64_t cmdline_limit = std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, kCmdlineMax);
+  const uint64_t cmdline_limit =
+      std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, base::kCmdlineMax);
   const uint64_t cmdline_size =
-      TRY_CTX(WriteCmdline(memory, config.cmdline, kCmdline, cmdline_limit),
+      TRY_CTX(WriteCmdline(memory, config.cmdline, base::kCmdline, cmdline_limit),
               fmt::format("{} (cmdline_size {:#x})", name, header.cmdline_size));
   // initrd_addr_max is the address of the highest byte the initrd may use.
   const auto initrd = TRY(
@@ -147,16 +150,16 @@ vmm::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(const vmm::Guest
 // Linux 64-bit boot protocol (boot.rst "64-bit Boot Protocol"): the
 // protected-mode kernel at pref_address, zero page from the setup header,
 // entry at load address + 0x200 in long mode, RSI = zero page.
-vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConfig& config,
-                                  File file, std::string_view name) {
+base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootConfig& config,
+                                   File file, std::string_view name) {
   const BzImageHeader header = TRY(ParseBzImage(file, name));
   const uint64_t load = header.load_address();
   const uint64_t load_end = header.load_end();
   if (load_end > LowRamEnd(memory) || !memory.Contains(load, load_end - load)) {
-    return MakeError(ErrorKind::kConfig,
-                     "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
-                     "[{:#x}, {:#x}) (pref_address + init_size)",
-                     memory.ram_size() / vmm::MiB, name, load, load_end);
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
+                           "[{:#x}, {:#x}) (pref_address + init_size)",
+                           memory.ram_size() / base::MiB, name, load, load_end);
   }
   TRY(memory.Write(load, file.subspan(header.setup_size)));
   const auto initrd = TRY(
@@ -165,8 +168,8 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
   BootInfo info;
   info.protocol = BootProtocol::kBzImage;
   info.cpu = TRY(SetUpLongMode(memory, load + kBzImage64BitEntryOffset));
-  info.cpu.rsi = kZeroPage;
-  info.boot_params = kZeroPage;
+  info.cpu.rsi = base::kZeroPage;
+  info.boot_params = base::kZeroPage;
   info.kernel_start = load;
   info.kernel_end = load_end;
   info.description =
@@ -180,14 +183,15 @@ vmm::Result<BootInfo> BootBzImage(const vmm::GuestMemory& memory, const BootConf
 // payload loaded by p_paddr and entered at e_entry in long mode, as an ELF64
 // kernel, with the zero page and the command-line and initrd limits of the
 // bzImage's setup header, as the kernel's own decompressor would leave them.
-vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const BootConfig& config,
-                                          File file, std::string_view name) {
+base::Result<BootInfo> BootBzImageUnpacked(const base::GuestMemory& memory,
+                                           const BootConfig& config, File file,
+                                           std::string_view name) {
   const BzImageHeader header = TRY(ParseBzImage(file, name));
   if (header.payload_length == 0) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: the setup header names no payload (payload_length 0); use "
-                     "--boot-protocol bzimage",
-                     name);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: the setup header names no payload (payload_length 0); use "
+                           "--boot-protocol bzimage",
+                           name);
   }
   const File payload =
       file.subspan(header.setup_size + header.payload_offset, header.payload_length);
@@ -200,10 +204,10 @@ vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const 
   // page tables), which may reach past the ELF's last segment.
   const uint64_t end = std::max(elf.highest, elf.lowest + header.init_size);
   if (end > LowRamEnd(memory) || !memory.Contains(elf.lowest, end - elf.lowest)) {
-    return MakeError(ErrorKind::kConfig,
-                     "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
-                     "[{:#x}, {:#x})",
-                     memory.ram_size() / vmm::MiB, inner, elf.lowest, end);
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "guest memory of {} MiB is too small for {}: the kernel needs RAM over "
+                           "[{:#x}, {:#x})",
+                           memory.ram_size() / base::MiB, inner, elf.lowest, end);
   }
   TRY(LoadElfSegments(memory, vmlinux, elf, inner));
   const auto initrd = TRY(WriteBzImageBootParams(memory, config, file, header, name,
@@ -212,8 +216,8 @@ vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const 
   BootInfo info;
   info.protocol = BootProtocol::kBzImageUnpacked;
   info.cpu = TRY(SetUpLongMode(memory, elf.entry));
-  info.cpu.rsi = kZeroPage;
-  info.boot_params = kZeroPage;
+  info.cpu.rsi = base::kZeroPage;
+  info.boot_params = base::kZeroPage;
   info.kernel_start = elf.lowest;
   info.kernel_end = end;
   info.description = fmt::format(
@@ -226,9 +230,9 @@ vmm::Result<BootInfo> BootBzImageUnpacked(const vmm::GuestMemory& memory, const 
 
 // Multiboot v1 (spec §3.2 "Machine state"): the image by its address fields
 // or as ELF32, 32-bit protected mode, EAX = 0x2BADB002, EBX = info.
-vmm::Result<BootInfo> BootMultiboot(const vmm::GuestMemory& memory, const BootConfig& config,
-                                    File file, const MultibootHeader& header,
-                                    std::string_view name) {
+base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const BootConfig& config,
+                                     File file, const MultibootHeader& header,
+                                     std::string_view name) {
   uint64_t start = 0, end = 0, entry = 0;
   std::string how;
   if (header.flags & kMultibootAoutKludge) {
@@ -239,14 +243,15 @@ vmm::Result<BootInfo> BootMultiboot(const vmm::GuestMemory& memory, const BootCo
     how = "address fields";
   } else {
     if (!LooksLikeElf(file)) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot image is not ELF and its header has no address fields "
-                       "(flags bit 16 clear)",
-                       name);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot image is not ELF and its header has no address fields "
+                             "(flags bit 16 clear)",
+                             name);
     }
     const ElfImage elf = TRY(ParseElf(file, name, ElfClass::k32));
     if (elf.entry > UINT32_MAX || elf.highest > UINT32_MAX) {
-      return MakeError(ErrorKind::kBadImage, "{}: multiboot ELF image lies above 4 GiB", name);
+      return base::MakeError(base::ErrorKind::kBadImage, "{}: multiboot ELF image lies above 4 GiB",
+                             name);
     }
     TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
     TRY(LoadElfSegments(memory, file, elf, name));
@@ -281,8 +286,8 @@ vmm::Result<BootInfo> BootMultiboot(const vmm::GuestMemory& memory, const BootCo
   return info;
 }
 
-vmm::Result<BootInfo> Dispatch(const vmm::GuestMemory& memory, const BootConfig& config, File file,
-                               std::string_view name) {
+base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfig& config,
+                                File file, std::string_view name) {
   std::optional<ElfImage> elf;
   if (LooksLikeElf(file)) elf = TRY(ParseElf(file, name));
   const bool elf64 = elf && elf->is64;
@@ -298,16 +303,16 @@ vmm::Result<BootInfo> Dispatch(const vmm::GuestMemory& memory, const BootConfig&
       break;
     case BootProtocol::kElf64:
       if (!elf64) {
-        return MakeError(ErrorKind::kBadImage, "{}: not an ELF64 image (--boot-protocol elf64)",
-                         name);
+        return base::MakeError(base::ErrorKind::kBadImage,
+                               "{}: not an ELF64 image (--boot-protocol elf64)", name);
       }
       return BootElf64(memory, config, file, *elf, name);
     case BootProtocol::kPvh:
       if (!pvh) {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: no PVH entry (an ELF note XEN_ELFNOTE_PHYS32_ENTRY) "
-                         "(--boot-protocol pvh)",
-                         name);
+        return base::MakeError(base::ErrorKind::kBadImage,
+                               "{}: no PVH entry (an ELF note XEN_ELFNOTE_PHYS32_ENTRY) "
+                               "(--boot-protocol pvh)",
+                               name);
       }
       return BootPvh(memory, config, file, *elf, name);
     case BootProtocol::kBzImage:
@@ -320,30 +325,32 @@ vmm::Result<BootInfo> Dispatch(const vmm::GuestMemory& memory, const BootConfig&
   const auto multiboot = TRY(FindMultibootHeader(file, name));
   if (multiboot) return BootMultiboot(memory, config, file, *multiboot, name);
   if (config.protocol == BootProtocol::kMultiboot) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: no multiboot header in the first 8 KiB (--boot-protocol multiboot)",
-                     name);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: no multiboot header in the first 8 KiB (--boot-protocol multiboot)",
+                           name);
   }
   if (elf) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: ELF32 image with neither a PVH note nor a multiboot header", name);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: ELF32 image with neither a PVH note nor a multiboot header", name);
   }
-  return MakeError(ErrorKind::kBadImage,
-                   "{}: not a bootable image (not ELF, not a bzImage, no multiboot header)", name);
+  return base::MakeError(base::ErrorKind::kBadImage,
+                         "{}: not a bootable image (not ELF, not a bzImage, no multiboot header)",
+                         name);
 }
 
 }  // namespace
 
-vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory, const BootConfig& config) {
-  if (!memory.Contains(0, kBootStructuresEnd)) {
-    return MakeError(ErrorKind::kConfig,
-                     "guest memory of {} KiB is too small: the boot structures need the first "
-                     "{} KiB",
-                     memory.ram_size() / vmm::KiB, kBootStructuresEnd / vmm::KiB);
+base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory, const BootConfig& config) {
+  if (!memory.Contains(0, base::kBootStructuresEnd)) {
+    return base::MakeError(
+        base::ErrorKind::kConfig,
+        "guest memory of {} KiB is too small: the boot structures need the first "
+        "{} KiB",
+        memory.ram_size() / base::KiB, base::kBootStructuresEnd / base::KiB);
   }
   if (config.cpus == 0 || config.cpus > kMaxMpCpus) {
-    return MakeError(ErrorKind::kConfig, "{} CPUs: between 1 and {} are supported", config.cpus,
-                     kMaxMpCpus);
+    return base::MakeError(base::ErrorKind::kConfig, "{} CPUs: between 1 and {} are supported",
+                           config.cpus, kMaxMpCpus);
   }
   const std::vector<uint8_t> file = TRY(ReadImageFile(config.kernel_path, "kernel image"));
   const std::string name = "kernel image " + config.kernel_path;
@@ -374,16 +381,17 @@ const char* BootProtocolName(BootProtocol protocol) {
   return "unknown";
 }
 
-vmm::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
+base::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
   for (BootProtocol protocol :
        {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh, BootProtocol::kBzImage,
         BootProtocol::kMultiboot, BootProtocol::kBzImageUnpacked}) {
     if (name == BootProtocolName(protocol)) return protocol;
   }
-  return MakeError(ErrorKind::kUsage,
-                   "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage, multiboot or "
-                   "bzimage-unpacked",
-                   name);
+  return base::MakeError(
+      base::ErrorKind::kUsage,
+      "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage, multiboot or "
+      "bzimage-unpacked",
+      name);
 }
 
 }  // namespace firmware

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace firmware {
 
@@ -80,13 +80,13 @@ struct BootInfo {
 // kConfig (78) for a command line that is too long or an initrd that does
 // not fit. Never writes outside guest RAM (all writes go through
 // GuestMemory).
-[[nodiscard]] vmm::Result<BootInfo> LoadKernel(const vmm::GuestMemory& memory,
-                                               const BootConfig& config);
+[[nodiscard]] base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory,
+                                                const BootConfig& config);
 
 // "auto", "elf64", "pvh", "bzimage", "multiboot": the --boot-protocol values.
 const char* BootProtocolName(BootProtocol protocol);
 
 // The inverse of BootProtocolName; kUsage naming the accepted values otherwise.
-[[nodiscard]] vmm::Result<BootProtocol> ParseBootProtocol(std::string_view name);
+[[nodiscard]] base::Result<BootProtocol> ParseBootProtocol(std::string_view name);
 
 }  // namespace firmware

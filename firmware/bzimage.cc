@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
-#include "firmware/layout.h"
+#include "base/layout.h"
 #include "firmware/zero_page.h"
 
 namespace firmware {
 namespace {
 
-using vmm::ErrorKind;
-using vmm::MakeError;
+using base::ErrorKind;
+using base::MakeError;
 namespace bp = boot_params;
 
 template <typename T>
@@ -35,16 +35,16 @@ bool LooksLikeBzImage(std::span<const uint8_t> file) {
          Get<uint32_t>(file, bp::kHeader) == bp::kHeaderMagic;
 }
 
-vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::string_view name) {
+base::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::string_view name) {
   if (file.size() < kMinHeaderEnd) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: not a bzImage: {:#x} bytes is too short for a Linux setup header", name,
-                     file.size());
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: not a bzImage: {:#x} bytes is too short for a Linux setup header",
+                           name, file.size());
   }
   if (Get<uint16_t>(file, bp::kBootFlag) != bp::kBootFlagValue ||
       Get<uint32_t>(file, bp::kHeader) != bp::kHeaderMagic) {
-    return MakeError(
-        ErrorKind::kBadImage,
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
         "{}: not a bzImage: no Linux setup header (boot_flag {:#06x}, header {:#010x}; "
         "want 0xaa55 and \"HdrS\")",
         name, Get<uint16_t>(file, bp::kBootFlag), Get<uint32_t>(file, bp::kHeader));
@@ -52,55 +52,61 @@ vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::stri
   BzImageHeader header;
   header.version = Get<uint16_t>(file, bp::kVersion);
   if (header.version < kMinBzImageProtocol) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: boot protocol {}.{:02} is too old; the 64-bit entry needs 2.12 or later",
-                     name, header.version >> 8, header.version & 0xff);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: boot protocol {}.{:02} is too old; the 64-bit entry needs 2.12 or later", name,
+        header.version >> 8, header.version & 0xff);
   }
   header.header_end = bp::kHeader + file[bp::kJump + 1];
   if (header.header_end < kMinHeaderEnd) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: setup header ends at {:#x}, before init_size (protocol {}.{:02} needs "
-                     "{:#x})",
-                     name, header.header_end, header.version >> 8, header.version & 0xff,
-                     kMinHeaderEnd);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: setup header ends at {:#x}, before init_size (protocol {}.{:02} needs "
+        "{:#x})",
+        name, header.header_end, header.version >> 8, header.version & 0xff, kMinHeaderEnd);
   }
   header.setup_sects = file[bp::kSetupSects];
   header.setup_size =
       (uint64_t{header.setup_sects == 0 ? uint8_t{4} : header.setup_sects} + 1) * 512;
   if (header.setup_size >= file.size()) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: the setup code ({} sectors, {:#x} bytes) leaves no protected-mode kernel "
-                     "in the file ({:#x} bytes)",
-                     name, header.setup_size / 512 - 1, header.setup_size, file.size());
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: the setup code ({} sectors, {:#x} bytes) leaves no protected-mode kernel "
+        "in the file ({:#x} bytes)",
+        name, header.setup_size / 512 - 1, header.setup_size, file.size());
   }
   header.kernel_size = file.size() - header.setup_size;
   const uint64_t syssize = uint64_t{Get<uint32_t>(file, 0x1f4)} * 16;
   if (syssize > header.kernel_size + 15) {  // syssize is rounded up to 16 bytes
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: truncated: syssize says the protected-mode kernel is {:#x} bytes, the "
-                     "file holds {:#x}",
-                     name, syssize, header.kernel_size);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: truncated: syssize says the protected-mode kernel is {:#x} bytes, the "
+        "file holds {:#x}",
+        name, syssize, header.kernel_size);
   }
   header.loadflags = file[bp::kLoadFlags];
   if ((header.loadflags & bp::kLoadedHigh) == 0) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: a zImage (loadflags LOADED_HIGH clear) loads at 0x10000; only bzImages "
-                     "are supported",
-                     name);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: a zImage (loadflags LOADED_HIGH clear) loads at 0x10000; only bzImages "
+        "are supported",
+        name);
   }
   header.xloadflags = Get<uint16_t>(file, bp::kXLoadFlags);
   if ((header.xloadflags & bp::kXlfKernel64) == 0) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: no 64-bit entry point (xloadflags {:#x} lacks XLF_KERNEL_64); a 32-bit "
-                     "kernel cannot be booted",
-                     name, header.xloadflags);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: no 64-bit entry point (xloadflags {:#x} lacks XLF_KERNEL_64); a 32-bit "
+        "kernel cannot be booted",
+        name, header.xloadflags);
   }
   header.relocatable = file[bp::kRelocatableKernel] != 0;
   header.kernel_alignment = Get<uint32_t>(file, bp::kKernelAlignment);
   if (header.relocatable &&
       (header.kernel_alignment == 0 || (header.kernel_alignment & (header.kernel_alignment - 1)))) {
-    return MakeError(ErrorKind::kBadImage, "{}: kernel_alignment {:#x} is not a power of two", name,
-                     header.kernel_alignment);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: kernel_alignment {:#x} is not a power of two", name,
+                           header.kernel_alignment);
   }
   header.initrd_addr_max = Get<uint32_t>(file, bp::kInitrdAddrMax);
   header.cmdline_size = Get<uint32_t>(file, bp::kCmdlineSize);
@@ -108,26 +114,28 @@ vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file, std::stri
   header.payload_length = Get<uint32_t>(file, bp::kPayloadLength);
   header.pref_address = Get<uint64_t>(file, bp::kPrefAddress);
   header.init_size = Get<uint32_t>(file, bp::kInitSize);
-  if (header.pref_address < kHighMemory) {
-    return MakeError(ErrorKind::kBadImage, "{}: pref_address {:#x} is below 1 MiB", name,
-                     header.pref_address);
+  if (header.pref_address < base::kHighMemory) {
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: pref_address {:#x} is below 1 MiB",
+                           name, header.pref_address);
   }
   if (header.relocatable && header.pref_address % header.kernel_alignment != 0) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: pref_address {:#x} is not aligned to kernel_alignment {:#x}", name,
-                     header.pref_address, header.kernel_alignment);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: pref_address {:#x} is not aligned to kernel_alignment {:#x}", name,
+                           header.pref_address, header.kernel_alignment);
   }
   if (header.pref_address > UINT64_MAX - std::max<uint64_t>(header.init_size, header.kernel_size)) {
-    return MakeError(ErrorKind::kBadImage, "{}: pref_address {:#x} + init_size {:#x} overflows",
-                     name, header.pref_address, header.init_size);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: pref_address {:#x} + init_size {:#x} overflows", name,
+                           header.pref_address, header.init_size);
   }
   if (header.payload_length != 0 &&
       (header.payload_offset > header.kernel_size ||
        header.payload_length > header.kernel_size - header.payload_offset)) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: the compressed payload (offset {:#x}, length {:#x}) lies outside the "
-                     "protected-mode kernel ({:#x} bytes)",
-                     name, header.payload_offset, header.payload_length, header.kernel_size);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: the compressed payload (offset {:#x}, length {:#x}) lies outside the "
+        "protected-mode kernel ({:#x} bytes)",
+        name, header.payload_offset, header.payload_length, header.kernel_size);
   }
   // kernel_version: offset - 0x200 of a NUL-terminated string in the setup
   // code (boot.rst "kernel_version"). Informational: a bad pointer leaves it

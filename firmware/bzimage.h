@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace firmware {
 
@@ -54,7 +54,7 @@ bool LooksLikeBzImage(std::span<const uint8_t> file);
 // (LOADED_HIGH clear), no 64-bit entry (XLF_KERNEL_64 clear), setup or kernel
 // outside the file, pref_address below 1 MiB, kernel_alignment not a power of
 // two.
-[[nodiscard]] vmm::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file,
-                                                      std::string_view name);
+[[nodiscard]] base::Result<BzImageHeader> ParseBzImage(std::span<const uint8_t> file,
+                                                       std::string_view name);
 
 }  // namespace firmware

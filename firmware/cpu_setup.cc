@@ -15,14 +15,14 @@ constexpr uint16_t kCode64Flags = 0xa09b;  // G, L; P, DPL 0, S, execute/read ac
 constexpr uint16_t kCode32Flags = 0xc09b;  // G, D; P, DPL 0, S, execute/read accessed
 constexpr uint16_t kDataFlags = 0xc093;    // G, B; P, DPL 0, S, read/write accessed
 
-vmm::Result<void> WriteGdtAndIdt(const vmm::GuestMemory& memory, uint64_t code_descriptor,
-                                 uint64_t data_descriptor) {
+base::Result<void> WriteGdtAndIdt(const base::GuestMemory& memory, uint64_t code_descriptor,
+                                  uint64_t data_descriptor) {
   const std::array<uint64_t, kBootGdtEntries> gdt = {0, 0, code_descriptor, data_descriptor};
-  TRY(memory.WriteObj(kGdtAddress, gdt));
+  TRY(memory.WriteObj(base::kGdtAddress, gdt));
   // An IDT with limit 0: the first interrupt or exception triple-faults,
   // which the VMM reports (design.md, status 80), instead of running
   // garbage.
-  TRY(memory.WriteObj(kIdtAddress, uint64_t{0}));
+  TRY(memory.WriteObj(base::kIdtAddress, uint64_t{0}));
   return {};
 }
 
@@ -31,8 +31,8 @@ CpuBootState CommonState(uint64_t code_descriptor, uint64_t data_descriptor) {
   state.cs = SegmentFromDescriptor(kBootCodeSelector, code_descriptor);
   const SegmentState data = SegmentFromDescriptor(kBootDataSelector, data_descriptor);
   state.ds = state.es = state.fs = state.gs = state.ss = data;
-  state.gdt = {kGdtAddress, static_cast<uint16_t>(kBootGdtEntries * 8 - 1)};
-  state.idt = {kIdtAddress, 0};
+  state.gdt = {base::kGdtAddress, static_cast<uint16_t>(kBootGdtEntries * 8 - 1)};
+  state.idt = {base::kIdtAddress, 0};
   // There is no room for a TSS descriptor between the GDT and the IDT; TR
   // only has to be a usable busy TSS for VM entry (Intel SDM Vol. 3C
   // §27.3.1.2), and a kernel loads its own before it needs one. Base 0,
@@ -63,9 +63,9 @@ SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor) {
   return segment;
 }
 
-vmm::Result<void> WriteIdentityPageTables(const vmm::GuestMemory& memory) {
-  constexpr uint64_t kTwoMiB = 2 * vmm::MiB;
-  constexpr uint64_t kDirectories = kIdentityMappedBytes / vmm::GiB;
+base::Result<void> WriteIdentityPageTables(const base::GuestMemory& memory) {
+  constexpr uint64_t kTwoMiB = 2 * base::MiB;
+  constexpr uint64_t kDirectories = kIdentityMappedBytes / base::GiB;
   std::array<uint64_t, 512> table{};
   table[0] = kPdptAddress | kPtePresent | kPteWritable;
   TRY(memory.WriteObj(kPml4Address, table));
@@ -76,21 +76,21 @@ vmm::Result<void> WriteIdentityPageTables(const vmm::GuestMemory& memory) {
   TRY(memory.WriteObj(kPdptAddress, table));
   for (uint64_t d = 0; d < kDirectories; ++d) {
     for (uint64_t i = 0; i < 512; ++i) {
-      table[i] = (d * vmm::GiB + i * kTwoMiB) | kPtePresent | kPteWritable | kPtePageSize;
+      table[i] = (d * base::GiB + i * kTwoMiB) | kPtePresent | kPteWritable | kPtePageSize;
     }
     TRY(memory.WriteObj(kPageDirectoriesAddress + d * 0x1000, table));
   }
   return {};
 }
 
-vmm::Result<CpuBootState> SetUpLongMode(const vmm::GuestMemory& memory, uint64_t entry) {
+base::Result<CpuBootState> SetUpLongMode(const base::GuestMemory& memory, uint64_t entry) {
   constexpr uint64_t kCode = GdtEntry(kCode64Flags, 0, 0xfffff);
   constexpr uint64_t kData = GdtEntry(kDataFlags, 0, 0xfffff);
   TRY(WriteIdentityPageTables(memory));
   TRY(WriteGdtAndIdt(memory, kCode, kData));
   CpuBootState state = CommonState(kCode, kData);
   state.rip = entry;
-  state.rsp = kBootStackTop;
+  state.rsp = base::kBootStackTop;
   state.cr0 = kCr0Pe | kCr0Et | kCr0Ne | kCr0Pg;
   state.cr3 = kPml4Address;
   state.cr4 = kCr4Pae;
@@ -98,13 +98,13 @@ vmm::Result<CpuBootState> SetUpLongMode(const vmm::GuestMemory& memory, uint64_t
   return state;
 }
 
-vmm::Result<CpuBootState> SetUpProtectedMode(const vmm::GuestMemory& memory, uint32_t entry) {
+base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory, uint32_t entry) {
   constexpr uint64_t kCode = GdtEntry(kCode32Flags, 0, 0xfffff);
   constexpr uint64_t kData = GdtEntry(kDataFlags, 0, 0xfffff);
   TRY(WriteGdtAndIdt(memory, kCode, kData));
   CpuBootState state = CommonState(kCode, kData);
   state.rip = entry;
-  state.rsp = kBootStackTop;
+  state.rsp = base::kBootStackTop;
   state.cr0 = kCr0Pe | kCr0Et | kCr0Ne;
   return state;
 }

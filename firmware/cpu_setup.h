@@ -5,10 +5,10 @@
 
 #include <cstdint>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "base/layout.h"
 #include "firmware/boot.h"
-#include "firmware/layout.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
 
 namespace firmware {
 
@@ -17,12 +17,12 @@ namespace firmware {
 // Paging"). 4 GiB covers the low RAM and the MMIO hole (LAPIC, IOAPIC,
 // virtio-mmio); a kernel that wants RAM above 4 GiB maps it itself, as Linux
 // does.
-inline constexpr uint64_t kPml4Address = kPageTables;
-inline constexpr uint64_t kPdptAddress = kPageTables + 0x1000;
-inline constexpr uint64_t kPageDirectoriesAddress = kPageTables + 0x2000;
-inline constexpr uint64_t kIdentityMappedBytes = 4 * vmm::GiB;
+inline constexpr uint64_t kPml4Address = base::kPageTables;
+inline constexpr uint64_t kPdptAddress = base::kPageTables + 0x1000;
+inline constexpr uint64_t kPageDirectoriesAddress = base::kPageTables + 0x2000;
+inline constexpr uint64_t kIdentityMappedBytes = 4 * base::GiB;
 inline constexpr uint64_t kPageTablesEnd = kPageDirectoriesAddress + 4 * 0x1000;
-static_assert(kPageTablesEnd <= kCmdline, "page tables run into the command line");
+static_assert(kPageTablesEnd <= base::kCmdline, "page tables run into the command line");
 
 // Selectors of the boot GDT. Linux's boot protocol (Documentation/arch/x86/
 // boot.rst, "64-bit Boot Protocol" and "32-bit Boot Protocol") names
@@ -54,18 +54,18 @@ constexpr uint64_t GdtEntry(uint16_t flags, uint32_t base, uint32_t limit) {
 SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor);
 
 // Writes the identity page tables (described above).
-[[nodiscard]] vmm::Result<void> WriteIdentityPageTables(const vmm::GuestMemory& memory);
+[[nodiscard]] base::Result<void> WriteIdentityPageTables(const base::GuestMemory& memory);
 
 // 64-bit long mode, paging on (CR3 = kPml4Address), CS = 64-bit code at
 // 0x10, data segments 0x18, RSP = kBootStackTop, RIP = entry, IF clear.
 // Writes the page tables, the GDT and an empty IDT.
-[[nodiscard]] vmm::Result<CpuBootState> SetUpLongMode(const vmm::GuestMemory& memory,
-                                                      uint64_t entry);
+[[nodiscard]] base::Result<CpuBootState> SetUpLongMode(const base::GuestMemory& memory,
+                                                       uint64_t entry);
 
 // 32-bit protected mode, paging off, flat 4 GiB code at 0x10 and data at
 // 0x18 (as the PVH and multiboot specs ask), RIP = entry, IF clear. Writes
 // the GDT and an empty IDT.
-[[nodiscard]] vmm::Result<CpuBootState> SetUpProtectedMode(const vmm::GuestMemory& memory,
-                                                           uint32_t entry);
+[[nodiscard]] base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory,
+                                                            uint32_t entry);
 
 }  // namespace firmware

@@ -5,13 +5,13 @@
 #include <cstring>
 #include <limits>
 
-#include "firmware/layout.h"
+#include "base/layout.h"
 
 namespace firmware {
 namespace {
 
-using vmm::ErrorKind;
-using vmm::MakeError;
+using base::ErrorKind;
+using base::MakeError;
 
 // Xen public/elfnote.h: "XEN_ELFNOTE_PHYS32_ENTRY 18", note name "Xen".
 constexpr uint32_t kXenElfNotePhys32Entry = 18;
@@ -48,16 +48,17 @@ struct Elf32Types {
 
 // Walks the notes of one PT_NOTE segment (gABI "Note Section"): namesz,
 // descsz, type, then name and desc each padded to the segment's alignment.
-vmm::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, uint32_t phdr_index,
-                             std::string_view name, ElfImage& image) {
+base::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, uint32_t phdr_index,
+                              std::string_view name, ElfImage& image) {
   uint64_t pos = 0;
   auto pad = [align](uint64_t n) { return (n + align - 1) & ~(align - 1); };
   while (pos < notes.size()) {
     if (!RangeFits(pos, 12, notes.size())) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: note at offset {:#x} of program header {} is truncated (segment size "
-                       "{:#x})",
-                       name, pos, phdr_index, notes.size());
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: note at offset {:#x} of program header {} is truncated (segment size "
+          "{:#x})",
+          name, pos, phdr_index, notes.size());
     }
     const uint32_t namesz = Load<uint32_t>(notes, pos);
     const uint32_t descsz = Load<uint32_t>(notes, pos + 4);
@@ -66,10 +67,10 @@ vmm::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, uin
     const uint64_t desc_at = name_at + pad(namesz);
     const uint64_t next = desc_at + pad(descsz);  // no overflow: both < 2^33
     if (next > notes.size()) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: note at offset {:#x} of program header {} runs past its segment "
-                       "(name size {:#x}, desc size {:#x}, segment size {:#x})",
-                       name, pos, phdr_index, namesz, descsz, notes.size());
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: note at offset {:#x} of program header {} runs past its segment "
+                             "(name size {:#x}, desc size {:#x}, segment size {:#x})",
+                             name, pos, phdr_index, namesz, descsz, notes.size());
     }
     const bool is_xen = namesz == 4 && std::memcmp(notes.data() + name_at, "Xen", 4) == 0;
     if (is_xen && type == kXenElfNotePhys32Entry) {
@@ -80,20 +81,20 @@ vmm::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, uin
       } else if (descsz == 8) {
         entry = Load<uint64_t>(notes, desc_at);
       } else {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: PVH note (XEN_ELFNOTE_PHYS32_ENTRY) has a {}-byte descriptor; "
-                         "expected 4 or 8",
-                         name, descsz);
+        return base::MakeError(base::ErrorKind::kBadImage,
+                               "{}: PVH note (XEN_ELFNOTE_PHYS32_ENTRY) has a {}-byte descriptor; "
+                               "expected 4 or 8",
+                               name, descsz);
       }
       if (entry > std::numeric_limits<uint32_t>::max()) {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: PVH entry {:#x} (XEN_ELFNOTE_PHYS32_ENTRY) is not a 32-bit address",
-                         name, entry);
+        return base::MakeError(
+            base::ErrorKind::kBadImage,
+            "{}: PVH entry {:#x} (XEN_ELFNOTE_PHYS32_ENTRY) is not a 32-bit address", name, entry);
       }
       if (image.pvh_entry && *image.pvh_entry != entry) {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: two PVH notes disagree on the entry ({:#x} and {:#x})", name,
-                         *image.pvh_entry, entry);
+        return base::MakeError(base::ErrorKind::kBadImage,
+                               "{}: two PVH notes disagree on the entry ({:#x} and {:#x})", name,
+                               *image.pvh_entry, entry);
       }
       image.pvh_entry = static_cast<uint32_t>(entry);
     }
@@ -103,51 +104,53 @@ vmm::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, uin
 }
 
 template <typename Types>
-vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view name) {
+base::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view name) {
   using Ehdr = typename Types::Ehdr;
   using Phdr = typename Types::Phdr;
   if (file.size() < sizeof(Ehdr)) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: file is too short for an {} header ({:#x} bytes, need {:#x})", name,
-                     Types::kName, file.size(), sizeof(Ehdr));
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: file is too short for an {} header ({:#x} bytes, need {:#x})", name,
+                           Types::kName, file.size(), sizeof(Ehdr));
   }
   const auto ehdr = Load<Ehdr>(file, 0);
   if (ehdr.e_ident[EI_DATA] != ELFDATA2LSB) {
-    return MakeError(ErrorKind::kBadImage, "{}: not little-endian (EI_DATA {})", name,
-                     ehdr.e_ident[EI_DATA]);
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: not little-endian (EI_DATA {})", name,
+                           ehdr.e_ident[EI_DATA]);
   }
   if (ehdr.e_ident[EI_VERSION] != EV_CURRENT || ehdr.e_version != EV_CURRENT) {
-    return MakeError(ErrorKind::kBadImage, "{}: unknown ELF version (EI_VERSION {}, e_version {})",
-                     name, ehdr.e_ident[EI_VERSION], ehdr.e_version);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: unknown ELF version (EI_VERSION {}, e_version {})", name,
+                           ehdr.e_ident[EI_VERSION], ehdr.e_version);
   }
   if (ehdr.e_machine != Types::kMachine) {
-    return MakeError(ErrorKind::kBadImage, "{}: machine {} is not {}", name, ehdr.e_machine,
-                     Types::kMachineName);
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: machine {} is not {}", name,
+                           ehdr.e_machine, Types::kMachineName);
   }
   if (ehdr.e_type != ET_EXEC) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: ELF type {} is not an executable (ET_EXEC); relocatable and shared "
-                     "objects cannot be booted",
-                     name, ehdr.e_type);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: ELF type {} is not an executable (ET_EXEC); relocatable and shared "
+                           "objects cannot be booted",
+                           name, ehdr.e_type);
   }
   if (ehdr.e_phnum == 0) {
-    return MakeError(ErrorKind::kBadImage, "{}: no program headers", name);
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: no program headers", name);
   }
   if (ehdr.e_phnum == PN_XNUM) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: extended program header numbering (e_phnum {:#x}) is not supported", name,
-                     ehdr.e_phnum);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: extended program header numbering (e_phnum {:#x}) is not supported",
+                           name, ehdr.e_phnum);
   }
   if (ehdr.e_phentsize != sizeof(Phdr)) {
-    return MakeError(ErrorKind::kBadImage, "{}: program header size {} is not {}", name,
-                     ehdr.e_phentsize, sizeof(Phdr));
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: program header size {} is not {}", name,
+                           ehdr.e_phentsize, sizeof(Phdr));
   }
   const uint64_t table_size = uint64_t{ehdr.e_phnum} * sizeof(Phdr);
   if (!RangeFits(ehdr.e_phoff, table_size, file.size())) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: program header table lies outside the file (offset {:#x}, size {:#x}, "
-                     "file {:#x})",
-                     name, uint64_t{ehdr.e_phoff}, table_size, file.size());
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: program header table lies outside the file (offset {:#x}, size {:#x}, "
+        "file {:#x})",
+        name, uint64_t{ehdr.e_phoff}, table_size, file.size());
   }
 
   ElfImage image;
@@ -158,10 +161,11 @@ vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view
     const auto phdr = Load<Phdr>(file, ehdr.e_phoff + uint64_t{i} * sizeof(Phdr));
     if (phdr.p_type != PT_LOAD && phdr.p_type != PT_NOTE) continue;
     if (!RangeFits(phdr.p_offset, phdr.p_filesz, file.size())) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} lies outside the file (offset {:#x}, size {:#x}, "
-                       "file {:#x})",
-                       name, i, uint64_t{phdr.p_offset}, uint64_t{phdr.p_filesz}, file.size());
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: program header {} lies outside the file (offset {:#x}, size {:#x}, "
+          "file {:#x})",
+          name, i, uint64_t{phdr.p_offset}, uint64_t{phdr.p_filesz}, file.size());
     }
     if (phdr.p_type == PT_NOTE) {
       const uint64_t align = phdr.p_align == 8 ? 8 : 4;
@@ -169,16 +173,18 @@ vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view
       continue;
     }
     if (phdr.p_filesz > phdr.p_memsz) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} has a file size {:#x} larger than its memory size "
-                       "{:#x}",
-                       name, i, uint64_t{phdr.p_filesz}, uint64_t{phdr.p_memsz});
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: program header {} has a file size {:#x} larger than its memory size "
+          "{:#x}",
+          name, i, uint64_t{phdr.p_filesz}, uint64_t{phdr.p_memsz});
     }
     if (!RangeFits(phdr.p_paddr, phdr.p_memsz, std::numeric_limits<uint64_t>::max())) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} wraps around the address space (paddr {:#x}, size "
-                       "{:#x})",
-                       name, i, uint64_t{phdr.p_paddr}, uint64_t{phdr.p_memsz});
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: program header {} wraps around the address space (paddr {:#x}, size "
+          "{:#x})",
+          name, i, uint64_t{phdr.p_paddr}, uint64_t{phdr.p_memsz});
     }
     if (phdr.p_memsz == 0) continue;
     image.loads.push_back(
@@ -187,7 +193,8 @@ vmm::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view
     image.highest = std::max<uint64_t>(image.highest, phdr.p_paddr + phdr.p_memsz);
   }
   if (image.loads.empty()) {
-    return MakeError(ErrorKind::kBadImage, "{}: no loadable segment (PT_LOAD with memory)", name);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: no loadable segment (PT_LOAD with memory)", name);
   }
   return image;
 }
@@ -198,13 +205,13 @@ bool LooksLikeElf(std::span<const uint8_t> file) {
   return file.size() >= SELFMAG && std::memcmp(file.data(), ELFMAG, SELFMAG) == 0;
 }
 
-vmm::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
-                               ElfClass want) {
+base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
+                                ElfClass want) {
   if (!LooksLikeElf(file)) {
-    return MakeError(ErrorKind::kBadImage, "{}: not an ELF file (bad magic)", name);
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: not an ELF file (bad magic)", name);
   }
   if (file.size() <= EI_CLASS) {
-    return MakeError(ErrorKind::kBadImage, "{}: ELF header is truncated", name);
+    return base::MakeError(base::ErrorKind::kBadImage, "{}: ELF header is truncated", name);
   }
   const uint8_t elf_class = file[EI_CLASS];
   if (elf_class == ELFCLASS64 && want != ElfClass::k32) return ParseClass<Elf64Types>(file, name);
@@ -212,32 +219,35 @@ vmm::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view n
   const char* expected = want == ElfClass::k64   ? "ELFCLASS64"
                          : want == ElfClass::k32 ? "ELFCLASS32"
                                                  : "ELFCLASS32 or ELFCLASS64";
-  return MakeError(ErrorKind::kBadImage, "{}: ELF class {} is not {}", name, elf_class, expected);
+  return base::MakeError(base::ErrorKind::kBadImage, "{}: ELF class {} is not {}", name, elf_class,
+                         expected);
 }
 
-vmm::Result<void> LoadElfSegments(const vmm::GuestMemory& memory, std::span<const uint8_t> file,
-                                  const ElfImage& image, std::string_view name) {
+base::Result<void> LoadElfSegments(const base::GuestMemory& memory, std::span<const uint8_t> file,
+                                   const ElfImage& image, std::string_view name) {
   // Check everything before writing anything.
   for (const auto& segment : image.loads) {
     if (!memory.Contains(segment.paddr, segment.mem_size)) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} [{:#x}, {:#x}) lies outside guest RAM ({} MiB)", name,
-                       segment.index, segment.paddr, segment.paddr + segment.mem_size,
-                       memory.ram_size() / vmm::MiB);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: program header {} [{:#x}, {:#x}) lies outside guest RAM ({} MiB)",
+                             name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
+                             memory.ram_size() / base::MiB);
     }
-    if (segment.paddr < kHighMemory && segment.paddr + segment.mem_size > kEbdaStart) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} [{:#x}, {:#x}) overlaps the reserved legacy area "
-                       "[{:#x}, {:#x}) (EBDA with the MP table, VGA, BIOS)",
-                       name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
-                       kEbdaStart, kHighMemory);
+    if (segment.paddr < base::kHighMemory && segment.paddr + segment.mem_size > base::kEbdaStart) {
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: program header {} [{:#x}, {:#x}) overlaps the reserved legacy area "
+          "[{:#x}, {:#x}) (EBDA with the MP table, VGA, BIOS)",
+          name, segment.index, segment.paddr, segment.paddr + segment.mem_size, base::kEbdaStart,
+          base::kHighMemory);
     }
-    if (segment.paddr < kBootStructuresEnd) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: program header {} [{:#x}, {:#x}) overlaps the boot structures below "
-                       "{:#x}",
-                       name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
-                       kBootStructuresEnd);
+    if (segment.paddr < base::kBootStructuresEnd) {
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: program header {} [{:#x}, {:#x}) overlaps the boot structures below "
+          "{:#x}",
+          name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
+          base::kBootStructuresEnd);
     }
   }
   for (const auto& segment : image.loads) {
@@ -247,15 +257,16 @@ vmm::Result<void> LoadElfSegments(const vmm::GuestMemory& memory, std::span<cons
   return {};
 }
 
-vmm::Result<void> CheckEntryInExecutableSegment(const ElfImage& image, uint64_t entry,
-                                                std::string_view what, std::string_view name) {
+base::Result<void> CheckEntryInExecutableSegment(const ElfImage& image, uint64_t entry,
+                                                 std::string_view what, std::string_view name) {
   for (const auto& segment : image.loads) {
     if ((segment.flags & PF_X) == 0) continue;
     if (entry >= segment.paddr && entry - segment.paddr < segment.mem_size) return {};
   }
-  return MakeError(ErrorKind::kBadImage,
-                   "{}: {} {:#x} is not inside a loaded executable segment (by physical address)",
-                   name, what, entry);
+  return base::MakeError(
+      base::ErrorKind::kBadImage,
+      "{}: {} {:#x} is not inside a loaded executable segment (by physical address)", name, what,
+      entry);
 }
 
 }  // namespace firmware

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace firmware {
 
@@ -48,20 +48,21 @@ bool LooksLikeElf(std::span<const uint8_t> file);
 // file name used in messages. Errors are kBadImage, e.g.
 // "kernel image /x/y.elf: program header 3 lies outside the file (...)".
 // Needs at least one PT_LOAD with memory.
-[[nodiscard]] vmm::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
-                                             ElfClass want = ElfClass::kAny);
+[[nodiscard]] base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
+                                              ElfClass want = ElfClass::kAny);
 
 // Checks that every segment lies in guest RAM and at or above
 // kBootStructuresEnd, then copies the file part to p_paddr and zeroes the rest
 // (p_memsz - p_filesz). kBadImage naming the segment otherwise.
-[[nodiscard]] vmm::Result<void> LoadElfSegments(const vmm::GuestMemory& memory,
-                                                std::span<const uint8_t> file,
-                                                const ElfImage& image, std::string_view name);
+[[nodiscard]] base::Result<void> LoadElfSegments(const base::GuestMemory& memory,
+                                                 std::span<const uint8_t> file,
+                                                 const ElfImage& image, std::string_view name);
 
 // Checks that `entry` lies inside a loaded executable (PF_X) segment, by
 // physical address. `what` names the entry in messages ("e_entry", "PVH entry").
-[[nodiscard]] vmm::Result<void> CheckEntryInExecutableSegment(const ElfImage& image, uint64_t entry,
-                                                              std::string_view what,
-                                                              std::string_view name);
+[[nodiscard]] base::Result<void> CheckEntryInExecutableSegment(const ElfImage& image,
+                                                               uint64_t entry,
+                                                               std::string_view what,
+                                                               std::string_view name);
 
 }  // namespace firmware

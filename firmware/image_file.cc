@@ -8,22 +8,22 @@
 
 namespace firmware {
 
-vmm::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const char* what) {
+base::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const char* what) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "{} {}", what, path);
+  if (fd < 0) return base::MakeErrnoError(base::ErrorKind::kNoInput, "{} {}", what, path);
   struct FdCloser {
     int fd;
     ~FdCloser() { close(fd); }
   } closer{fd};
   struct stat st {};
   if (fstat(fd, &st) != 0) {
-    return vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "{} {}: fstat", what, path);
+    return base::MakeErrnoError(base::ErrorKind::kNoInput, "{} {}: fstat", what, path);
   }
   if (!S_ISREG(st.st_mode)) {
-    return vmm::MakeError(vmm::ErrorKind::kNoInput, "{} {}: not a regular file", what, path);
+    return base::MakeError(base::ErrorKind::kNoInput, "{} {}: not a regular file", what, path);
   }
   if (st.st_size == 0) {
-    return vmm::MakeError(vmm::ErrorKind::kBadImage, "{} {}: the file is empty", what, path);
+    return base::MakeError(base::ErrorKind::kBadImage, "{} {}: the file is empty", what, path);
   }
   std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
   size_t done = 0;
@@ -31,15 +31,15 @@ vmm::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const c
     const ssize_t n = read(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "{} {}: read at offset {:#x}", what,
-                                 path, done);
+      return base::MakeErrnoError(base::ErrorKind::kNoInput, "{} {}: read at offset {:#x}", what,
+                                  path, done);
     }
     if (n == 0) break;  // the file shrank under us; keep what is there
     done += static_cast<size_t>(n);
   }
   data.resize(done);
   if (data.empty()) {
-    return vmm::MakeError(vmm::ErrorKind::kBadImage, "{} {}: the file is empty", what, path);
+    return base::MakeError(base::ErrorKind::kBadImage, "{} {}: the file is empty", what, path);
   }
   return data;
 }

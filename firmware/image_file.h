@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace firmware {
 
@@ -13,7 +13,7 @@ namespace firmware {
 // in messages ("kernel image", "initrd"). Errors: kNoInput (66) when the file
 // is missing, unreadable or not a regular file; kBadImage (65) when it is
 // empty.
-[[nodiscard]] vmm::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path,
-                                                              const char* what);
+[[nodiscard]] base::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path,
+                                                               const char* what);
 
 }  // namespace firmware

@@ -5,8 +5,8 @@
 #include <span>
 #include <string>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace firmware {
 
@@ -17,7 +17,7 @@ struct PlacedInitrd {
 };
 
 // Top of the RAM below the MMIO hole: min(ram_size, 3 GiB).
-uint64_t LowRamEnd(const vmm::GuestMemory& memory);
+uint64_t LowRamEnd(const base::GuestMemory& memory);
 
 // Reads `path` and copies it to the highest 4 KiB-aligned address in
 // [max(floor, 1 MiB), limit) where it fits (Linux boot.rst: "as high as possible" below
@@ -28,16 +28,16 @@ uint64_t LowRamEnd(const vmm::GuestMemory& memory);
 // guest needs more than 3 GiB for there to be any). kNoInput when the file
 // cannot be read; kConfig naming the file, its size and the window(s) when it
 // does not fit.
-[[nodiscard]] vmm::Result<PlacedInitrd> LoadInitrdHigh(const vmm::GuestMemory& memory,
-                                                       const std::string& path, uint64_t floor,
-                                                       uint64_t limit, bool above_4g = false);
+[[nodiscard]] base::Result<PlacedInitrd> LoadInitrdHigh(const base::GuestMemory& memory,
+                                                        const std::string& path, uint64_t floor,
+                                                        uint64_t limit, bool above_4g = false);
 
 // Copies `data` (an image already read) to the lowest 4 KiB-aligned address at
 // or above `floor` below `limit`; used for multiboot modules, which go one
 // after another above the kernel. kConfig when it does not fit.
-[[nodiscard]] vmm::Result<PlacedInitrd> PlaceLow(const vmm::GuestMemory& memory,
-                                                 std::span<const uint8_t> data,
-                                                 std::string_view name, uint64_t floor,
-                                                 uint64_t limit);
+[[nodiscard]] base::Result<PlacedInitrd> PlaceLow(const base::GuestMemory& memory,
+                                                  std::span<const uint8_t> data,
+                                                  std::string_view name, uint64_t floor,
+                                                  uint64_t limit);
 
 }  // namespace firmware

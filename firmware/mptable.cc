@@ -51,10 +51,10 @@ uint64_t MpTableSize(uint32_t cpus) {
          8 * kIsaIrqs + 2 * 8 /*LINT0, LINT1*/;
 }
 
-vmm::Result<void> WriteMpTable(const vmm::GuestMemory& memory, uint32_t cpus) {
+base::Result<void> WriteMpTable(const base::GuestMemory& memory, uint32_t cpus) {
   if (cpus == 0 || cpus > kMaxMpCpus) {
-    return vmm::MakeError(vmm::ErrorKind::kConfig, "{} CPUs: the MP table describes 1 to {} CPUs",
-                          cpus, kMaxMpCpus);
+    return base::MakeError(base::ErrorKind::kConfig, "{} CPUs: the MP table describes 1 to {} CPUs",
+                           cpus, kMaxMpCpus);
   }
   const uint64_t table_address = kMpTableAddress + kFloatingPointerSize;
   const uint8_t ioapic_id = static_cast<uint8_t>(cpus);

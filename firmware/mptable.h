@@ -8,15 +8,15 @@
 
 #include <cstdint>
 
-#include "firmware/layout.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "base/layout.h"
 
 namespace firmware {
 
-inline constexpr uint64_t kMpTableAddress = kEbdaStart;  // 0x9fc00, reserved in e820
-inline constexpr uint32_t kLapicAddress = 0xfee00000;    // Intel SDM Vol. 3A §11.4.1
-inline constexpr uint32_t kIoapicAddress = 0xfec00000;   // 82093AA datasheet, default base
+inline constexpr uint64_t kMpTableAddress = base::kEbdaStart;  // 0x9fc00, reserved in e820
+inline constexpr uint32_t kLapicAddress = 0xfee00000;          // Intel SDM Vol. 3A §11.4.1
+inline constexpr uint32_t kIoapicAddress = 0xfec00000;         // 82093AA datasheet, default base
 // APIC IDs are 8 bits and 0xff is broadcast; the IOAPIC takes the ID after
 // the CPUs.
 inline constexpr uint32_t kMaxMpCpus = 254;
@@ -37,6 +37,6 @@ uint64_t MpTableSize(uint32_t cpus);
 // kIoapicAddress), an I/O interrupt entry per ISA IRQ 0-15 to IOAPIC pin of
 // the same number (KVM's default GSI routing, kvm_setup_default_irq_routing),
 // LINT0 ExtINT and LINT1 NMI. kConfig when cpus is 0 or above kMaxMpCpus.
-[[nodiscard]] vmm::Result<void> WriteMpTable(const vmm::GuestMemory& memory, uint32_t cpus);
+[[nodiscard]] base::Result<void> WriteMpTable(const base::GuestMemory& memory, uint32_t cpus);
 
 }  // namespace firmware

@@ -8,8 +8,8 @@
 namespace firmware {
 namespace {
 
-using vmm::ErrorKind;
-using vmm::MakeError;
+using base::ErrorKind;
+using base::MakeError;
 
 template <typename T>
 T Get(std::span<const uint8_t> file, uint64_t offset) {
@@ -64,38 +64,38 @@ static_assert(sizeof(MultibootModuleEntry) == 16);
 
 }  // namespace
 
-vmm::Result<std::optional<MultibootHeader>> FindMultibootHeader(std::span<const uint8_t> file,
-                                                                std::string_view name) {
+base::Result<std::optional<MultibootHeader>> FindMultibootHeader(std::span<const uint8_t> file,
+                                                                 std::string_view name) {
   const uint64_t end = std::min<uint64_t>(file.size(), kMultibootSearchBytes);
   for (uint64_t offset = 0; offset + 4 <= end; offset += 4) {
     if (Get<uint32_t>(file, offset) != kMultibootHeaderMagic) continue;
     if (offset + 12 > file.size()) {
-      return MakeError(ErrorKind::kBadImage, "{}: multiboot header at {:#x} is truncated", name,
-                       offset);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot header at {:#x} is truncated", name, offset);
     }
     MultibootHeader header;
     header.offset = offset;
     header.flags = Get<uint32_t>(file, offset + 4);
     const uint32_t checksum = Get<uint32_t>(file, offset + 8);
     if (static_cast<uint32_t>(kMultibootHeaderMagic + header.flags + checksum) != 0) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot header at {:#x} has a wrong checksum ({:#010x}; magic + "
-                       "flags + checksum must be 0, expected {:#010x})",
-                       name, offset, checksum,
-                       static_cast<uint32_t>(0u - kMultibootHeaderMagic - header.flags));
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: multiboot header at {:#x} has a wrong checksum ({:#010x}; magic + "
+          "flags + checksum must be 0, expected {:#010x})",
+          name, offset, checksum, static_cast<uint32_t>(0u - kMultibootHeaderMagic - header.flags));
     }
     const uint32_t unsupported = header.flags & 0xffff & ~kSupportedRequirements;
     if (unsupported != 0) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot header requires features {:#x} this loader does not "
-                       "provide (flags {:#x})",
-                       name, unsupported, header.flags);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot header requires features {:#x} this loader does not "
+                             "provide (flags {:#x})",
+                             name, unsupported, header.flags);
     }
     if (header.flags & kMultibootAoutKludge) {
       if (offset + 32 > file.size()) {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: multiboot header at {:#x} is truncated before its address fields",
-                         name, offset);
+        return base::MakeError(
+            base::ErrorKind::kBadImage,
+            "{}: multiboot header at {:#x} is truncated before its address fields", name, offset);
       }
       header.header_addr = Get<uint32_t>(file, offset + 12);
       header.load_addr = Get<uint32_t>(file, offset + 16);
@@ -108,98 +108,102 @@ vmm::Result<std::optional<MultibootHeader>> FindMultibootHeader(std::span<const 
   return std::optional<MultibootHeader>();
 }
 
-vmm::Result<KludgeLoad> LoadMultibootKludge(const vmm::GuestMemory& memory,
-                                            std::span<const uint8_t> file,
-                                            const MultibootHeader& header, std::string_view name) {
+base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
+                                             std::span<const uint8_t> file,
+                                             const MultibootHeader& header, std::string_view name) {
   // spec §3.1.3: header_addr is where the magic lands; load_addr <= it; the
   // file offset of load_addr is header offset - (header_addr - load_addr).
   if (header.load_addr > header.header_addr) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot load_addr {:#x} is above header_addr {:#x}", name,
-                     header.load_addr, header.header_addr);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: multiboot load_addr {:#x} is above header_addr {:#x}", name,
+                           header.load_addr, header.header_addr);
   }
   const uint64_t before_header = header.header_addr - header.load_addr;
   if (before_header > header.offset) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot header_addr {:#x} - load_addr {:#x} reaches before the start "
-                     "of the file (header at offset {:#x})",
-                     name, header.header_addr, header.load_addr, header.offset);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: multiboot header_addr {:#x} - load_addr {:#x} reaches before the start "
+        "of the file (header at offset {:#x})",
+        name, header.header_addr, header.load_addr, header.offset);
   }
   const uint64_t file_offset = header.offset - before_header;
   uint64_t load_size = file.size() - file_offset;
   if (header.load_end_addr != 0) {
     if (header.load_end_addr < header.load_addr) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot load_end_addr {:#x} is below load_addr {:#x}", name,
-                       header.load_end_addr, header.load_addr);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot load_end_addr {:#x} is below load_addr {:#x}", name,
+                             header.load_end_addr, header.load_addr);
     }
     load_size = header.load_end_addr - header.load_addr;
     if (load_size > file.size() - file_offset) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot load range [{:#x}, {:#x}) needs {:#x} bytes from file offset "
-                       "{:#x}; the file has {:#x}",
-                       name, header.load_addr, header.load_end_addr, load_size, file_offset,
-                       file.size());
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: multiboot load range [{:#x}, {:#x}) needs {:#x} bytes from file offset "
+          "{:#x}; the file has {:#x}",
+          name, header.load_addr, header.load_end_addr, load_size, file_offset, file.size());
     }
   }
   const uint64_t load_end = uint64_t{header.load_addr} + load_size;
   uint64_t end = load_end;
   if (header.bss_end_addr != 0) {
     if (header.bss_end_addr < load_end) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: multiboot bss_end_addr {:#x} is below the end of the loaded image "
-                       "{:#x}",
-                       name, header.bss_end_addr, load_end);
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: multiboot bss_end_addr {:#x} is below the end of the loaded image "
+          "{:#x}",
+          name, header.bss_end_addr, load_end);
     }
     end = header.bss_end_addr;
   }
   if (header.entry_addr < header.load_addr || header.entry_addr >= end) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot entry_addr {:#x} is outside the loaded image [{:#x}, {:#x})",
-                     name, header.entry_addr, header.load_addr, end);
+    return base::MakeError(
+        base::ErrorKind::kBadImage,
+        "{}: multiboot entry_addr {:#x} is outside the loaded image [{:#x}, {:#x})", name,
+        header.entry_addr, header.load_addr, end);
   }
-  if (header.load_addr < kBootStructuresEnd) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot image [{:#x}, {:#x}) overlaps the boot structures below "
-                     "{:#x}",
-                     name, header.load_addr, end, kBootStructuresEnd);
+  if (header.load_addr < base::kBootStructuresEnd) {
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: multiboot image [{:#x}, {:#x}) overlaps the boot structures below "
+                           "{:#x}",
+                           name, header.load_addr, end, base::kBootStructuresEnd);
   }
-  if (header.load_addr < kHighMemory && end > kEbdaStart) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot image [{:#x}, {:#x}) overlaps the reserved legacy area "
-                     "[{:#x}, {:#x})",
-                     name, header.load_addr, end, kEbdaStart, kHighMemory);
+  if (header.load_addr < base::kHighMemory && end > base::kEbdaStart) {
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: multiboot image [{:#x}, {:#x}) overlaps the reserved legacy area "
+                           "[{:#x}, {:#x})",
+                           name, header.load_addr, end, base::kEbdaStart, base::kHighMemory);
   }
   if (!memory.Contains(header.load_addr, end - header.load_addr)) {
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: multiboot image [{:#x}, {:#x}) lies outside guest RAM ({} MiB)", name,
-                     header.load_addr, end, memory.ram_size() / vmm::MiB);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: multiboot image [{:#x}, {:#x}) lies outside guest RAM ({} MiB)",
+                           name, header.load_addr, end, memory.ram_size() / base::MiB);
   }
   TRY(memory.Write(header.load_addr, file.subspan(file_offset, load_size)));
   TRY(memory.Fill(load_end, 0, end - load_end));
   return KludgeLoad{header.load_addr, end};
 }
 
-vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
-    const vmm::GuestMemory& memory, std::string_view cmdline,
+base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
+    const base::GuestMemory& memory, std::string_view cmdline,
     const std::vector<MultibootModule>& modules, uint64_t kernel_end) {
   if (modules.size() * sizeof(MultibootModuleEntry) >
       kMultibootModulesEnd - kMultibootModulesAddress) {
-    return MakeError(
-        ErrorKind::kConfig, "{} multiboot modules: at most {} are supported", modules.size(),
+    return base::MakeError(
+        base::ErrorKind::kConfig, "{} multiboot modules: at most {} are supported", modules.size(),
         (kMultibootModulesEnd - kMultibootModulesAddress) / sizeof(MultibootModuleEntry));
   }
   // Strings, NUL-terminated, one after another in the command-line area.
-  uint64_t string_at = kCmdline;
-  auto put_string = [&](std::string_view text, std::string_view what) -> vmm::Result<uint32_t> {
+  uint64_t string_at = base::kCmdline;
+  auto put_string = [&](std::string_view text, std::string_view what) -> base::Result<uint32_t> {
     if (text.find('\0') != std::string_view::npos) {
-      return MakeError(ErrorKind::kConfig, "{} contains a NUL byte", what);
+      return base::MakeError(base::ErrorKind::kConfig, "{} contains a NUL byte", what);
     }
-    if (text.size() + 1 > kCmdline + kCmdlineMax - string_at) {
-      return MakeError(ErrorKind::kConfig,
-                       "multiboot command line and module strings need more than {} bytes ({} "
-                       "is {} bytes)",
-                       kCmdlineMax, what, text.size());
+    if (text.size() + 1 > base::kCmdline + base::kCmdlineMax - string_at) {
+      return base::MakeError(
+          base::ErrorKind::kConfig,
+          "multiboot command line and module strings need more than {} bytes ({} "
+          "is {} bytes)",
+          base::kCmdlineMax, what, text.size());
     }
     const uint64_t at = string_at;
     TRY(memory.Write(at, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
@@ -212,10 +216,10 @@ vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
   info.flags = kMbiMemory | kMbiCmdline | kMbiMmap | kMbiLoaderName;
   // mem_lower: KiB of RAM from 0 (max 640); mem_upper: KiB from 1 MiB to the
   // first hole (spec §3.3).
-  info.mem_lower = static_cast<uint32_t>(std::min(memory.ram_size(), kEbdaStart) / 1024);
+  info.mem_lower = static_cast<uint32_t>(std::min(memory.ram_size(), base::kEbdaStart) / 1024);
   const uint64_t low_end = LowRamEnd(memory);
   info.mem_upper =
-      low_end > kHighMemory ? static_cast<uint32_t>((low_end - kHighMemory) / 1024) : 0;
+      low_end > base::kHighMemory ? static_cast<uint32_t>((low_end - base::kHighMemory) / 1024) : 0;
   info.cmdline = TRY(put_string(cmdline, "the kernel command line"));
   info.boot_loader_name = TRY(put_string("vmm", "the boot loader name"));
 

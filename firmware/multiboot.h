@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "base/layout.h"
 #include "firmware/initrd.h"
-#include "firmware/layout.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
 
 namespace firmware {
 
@@ -34,10 +34,10 @@ inline constexpr uint32_t kMbiLoaderName = 1u << 9;
 // Where the info goes: the 4 KiB at kPvhStartInfo (the two protocols never
 // share a boot). Info structure, then the mmap, then the module list. Strings
 // (command line, module strings, loader name) go to the command-line area.
-inline constexpr uint64_t kMultibootInfoAddress = kPvhStartInfo;
-inline constexpr uint64_t kMultibootMmapAddress = kPvhStartInfo + 0x100;
-inline constexpr uint64_t kMultibootModulesAddress = kPvhStartInfo + 0x400;
-inline constexpr uint64_t kMultibootModulesEnd = kZeroPage;  // 192 modules of 16 bytes
+inline constexpr uint64_t kMultibootInfoAddress = base::kPvhStartInfo;
+inline constexpr uint64_t kMultibootMmapAddress = base::kPvhStartInfo + 0x100;
+inline constexpr uint64_t kMultibootModulesAddress = base::kPvhStartInfo + 0x400;
+inline constexpr uint64_t kMultibootModulesEnd = base::kZeroPage;  // 192 modules of 16 bytes
 
 struct MultibootHeader {
   uint64_t offset = 0;  // file offset of the magic
@@ -50,7 +50,7 @@ struct MultibootHeader {
 // matches. nullopt when there is no magic at all; kBadImage when the magic is
 // there but the checksum is wrong, the header is truncated, or it asks for
 // features this loader cannot provide (flags bits 3-15).
-[[nodiscard]] vmm::Result<std::optional<MultibootHeader>> FindMultibootHeader(
+[[nodiscard]] base::Result<std::optional<MultibootHeader>> FindMultibootHeader(
     std::span<const uint8_t> file, std::string_view name);
 
 // An image loaded by its address fields (a.out kludge): validates them against
@@ -59,10 +59,10 @@ struct MultibootHeader {
 struct KludgeLoad {
   uint64_t start = 0, end = 0;
 };
-[[nodiscard]] vmm::Result<KludgeLoad> LoadMultibootKludge(const vmm::GuestMemory& memory,
-                                                          std::span<const uint8_t> file,
-                                                          const MultibootHeader& header,
-                                                          std::string_view name);
+[[nodiscard]] base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
+                                                           std::span<const uint8_t> file,
+                                                           const MultibootHeader& header,
+                                                           std::string_view name);
 
 // One boot module: its bytes and its string.
 struct MultibootModule {
@@ -75,8 +75,8 @@ struct MultibootModule {
 // structure (mem_lower/mem_upper, cmdline, mods, mmap from BuildE820Map,
 // boot_loader_name "vmm") at kMultibootInfoAddress. kConfig when strings
 // exceed kCmdlineMax or modules do not fit in memory.
-[[nodiscard]] vmm::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
-    const vmm::GuestMemory& memory, std::string_view cmdline,
+[[nodiscard]] base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
+    const base::GuestMemory& memory, std::string_view cmdline,
     const std::vector<MultibootModule>& modules, uint64_t kernel_end);
 
 }  // namespace firmware

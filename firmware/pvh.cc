@@ -38,14 +38,14 @@ static_assert(sizeof(HvmMemmapEntry) == 24);
 
 }  // namespace
 
-vmm::Result<void> WritePvhStartInfo(const vmm::GuestMemory& memory, uint64_t cmdline_address,
-                                    const std::optional<PlacedInitrd>& initrd) {
+base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory, uint64_t cmdline_address,
+                                     const std::optional<PlacedInitrd>& initrd) {
   const auto map = BuildE820Map(memory.ram_size());
   if (map.size() * sizeof(HvmMemmapEntry) > kPvhMemmapEnd - kPvhMemmapAddress) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "PVH memory map of {} entries does not fit",
-                          map.size());
+    return base::MakeError(base::ErrorKind::kInternal, "PVH memory map of {} entries does not fit",
+                           map.size());
   }
-  TRY(memory.Fill(kPvhStartInfo, 0, kPvhMemmapEnd - kPvhStartInfo));
+  TRY(memory.Fill(base::kPvhStartInfo, 0, kPvhMemmapEnd - base::kPvhStartInfo));
   HvmStartInfo info{};
   info.magic = kHvmStartMagic;
   info.version = kHvmStartInfoVersion;
@@ -57,7 +57,7 @@ vmm::Result<void> WritePvhStartInfo(const vmm::GuestMemory& memory, uint64_t cmd
     info.modlist_paddr = kPvhModlistAddress;
     TRY(memory.WriteObj(kPvhModlistAddress, HvmModlistEntry{initrd->address, initrd->size, 0, 0}));
   }
-  TRY(memory.WriteObj(kPvhStartInfo, info));
+  TRY(memory.WriteObj(base::kPvhStartInfo, info));
   for (size_t i = 0; i < map.size(); ++i) {
     TRY(memory.WriteObj(kPvhMemmapAddress + i * sizeof(HvmMemmapEntry),
                         HvmMemmapEntry{map[i].addr, map[i].size, map[i].type, 0}));

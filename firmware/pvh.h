@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <optional>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
+#include "base/layout.h"
 #include "firmware/initrd.h"
-#include "firmware/layout.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
 
 namespace firmware {
 
@@ -20,15 +20,15 @@ inline constexpr uint32_t kHvmStartInfoVersion = 1;     // has memmap_paddr/memm
 // Layout inside the 4 KiB at kPvhStartInfo: the 56-byte start info, the
 // module list (one 32-byte hvm_modlist_entry: the initrd), then the memory
 // map (24-byte hvm_memmap_table_entry each, up to the zero page).
-inline constexpr uint64_t kPvhModlistAddress = kPvhStartInfo + 0x40;
-inline constexpr uint64_t kPvhMemmapAddress = kPvhStartInfo + 0x80;
-inline constexpr uint64_t kPvhMemmapEnd = kZeroPage;
+inline constexpr uint64_t kPvhModlistAddress = base::kPvhStartInfo + 0x40;
+inline constexpr uint64_t kPvhMemmapAddress = base::kPvhStartInfo + 0x80;
+inline constexpr uint64_t kPvhMemmapEnd = base::kZeroPage;
 
 // Fills hvm_start_info: magic, version 1, cmdline_paddr, the initrd as
 // module 0 (when there is one), rsdp_paddr 0 (no ACPI), and the memory map
 // from BuildE820Map (same types as e820).
-[[nodiscard]] vmm::Result<void> WritePvhStartInfo(const vmm::GuestMemory& memory,
-                                                  uint64_t cmdline_address,
-                                                  const std::optional<PlacedInitrd>& initrd);
+[[nodiscard]] base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory,
+                                                   uint64_t cmdline_address,
+                                                   const std::optional<PlacedInitrd>& initrd);
 
 }  // namespace firmware

@@ -10,8 +10,8 @@
 namespace firmware {
 namespace {
 
-using vmm::ErrorKind;
-using vmm::MakeError;
+using base::ErrorKind;
+using base::MakeError;
 
 constexpr size_t kChunk = 4 << 20;  // output grows by this much at a time
 
@@ -19,11 +19,11 @@ bool StartsWith(std::span<const uint8_t> data, std::initializer_list<uint8_t> ma
   return data.size() >= magic.size() && std::equal(magic.begin(), magic.end(), data.begin());
 }
 
-vmm::Result<std::vector<uint8_t>> UnpackXz(std::span<const uint8_t> payload, std::string_view name,
-                                           uint64_t limit) {
+base::Result<std::vector<uint8_t>> UnpackXz(std::span<const uint8_t> payload, std::string_view name,
+                                            uint64_t limit) {
   lzma_stream stream = LZMA_STREAM_INIT;
   if (lzma_stream_decoder(&stream, UINT64_MAX, 0) != LZMA_OK) {
-    return MakeError(ErrorKind::kInternal, "{}: cannot start the xz decoder", name);
+    return base::MakeError(base::ErrorKind::kInternal, "{}: cannot start the xz decoder", name);
   }
   std::vector<uint8_t> out;
   stream.next_in = payload.data();
@@ -45,23 +45,23 @@ vmm::Result<std::vector<uint8_t>> UnpackXz(std::span<const uint8_t> payload, std
   lzma_end(&stream);
   if (ret != LZMA_STREAM_END) {
     if (ret == LZMA_OK) {
-      return MakeError(ErrorKind::kBadImage, "{}: the xz payload unpacks to more than {} MiB", name,
-                       limit >> 20);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: the xz payload unpacks to more than {} MiB", name, limit >> 20);
     }
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: the xz payload is corrupt or truncated (liblzma "
-                     "error {})",
-                     name, static_cast<int>(ret));
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: the xz payload is corrupt or truncated (liblzma "
+                           "error {})",
+                           name, static_cast<int>(ret));
   }
   out.resize(produced);
   return out;
 }
 
-vmm::Result<std::vector<uint8_t>> UnpackGzip(std::span<const uint8_t> payload,
-                                             std::string_view name, uint64_t limit) {
+base::Result<std::vector<uint8_t>> UnpackGzip(std::span<const uint8_t> payload,
+                                              std::string_view name, uint64_t limit) {
   z_stream stream{};
   if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {  // 16: gzip header and trailer
-    return MakeError(ErrorKind::kInternal, "{}: cannot start the gzip decoder", name);
+    return base::MakeError(base::ErrorKind::kInternal, "{}: cannot start the gzip decoder", name);
   }
   std::vector<uint8_t> out;
   stream.next_in = const_cast<Bytef*>(payload.data());
@@ -87,11 +87,12 @@ vmm::Result<std::vector<uint8_t>> UnpackGzip(std::span<const uint8_t> payload,
   inflateEnd(&stream);
   if (ret != Z_STREAM_END) {
     if (ret == Z_OK && out.size() >= limit) {
-      return MakeError(ErrorKind::kBadImage, "{}: the gzip payload unpacks to more than {} MiB",
-                       name, limit >> 20);
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: the gzip payload unpacks to more than {} MiB", name, limit >> 20);
     }
-    return MakeError(ErrorKind::kBadImage,
-                     "{}: the gzip payload is corrupt or truncated (zlib error {})", name, ret);
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: the gzip payload is corrupt or truncated (zlib error {})", name,
+                           ret);
   }
   out.resize(produced);
   return out;
@@ -134,8 +135,8 @@ const char* PayloadFormatName(PayloadFormat format) {
   return "unknown";
 }
 
-vmm::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload,
-                                                std::string_view name, uint64_t limit) {
+base::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload,
+                                                 std::string_view name, uint64_t limit) {
   const PayloadFormat format = DetectPayloadFormat(payload);
   switch (format) {
     case PayloadFormat::kXz:
@@ -143,14 +144,16 @@ vmm::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload
     case PayloadFormat::kGzip:
       return UnpackGzip(payload, name, limit);
     case PayloadFormat::kUnknown:
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: the payload's compression is not recognised (first bytes {:02x})", name,
-                       fmt::join(payload.first(std::min<size_t>(payload.size(), 6)), " "));
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: the payload's compression is not recognised (first bytes {:02x})",
+                             name,
+                             fmt::join(payload.first(std::min<size_t>(payload.size(), 6)), " "));
     default:
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: the payload is {}-compressed; vmm unpacks xz and gzip (boot it with "
-                       "--boot-protocol bzimage, which runs the kernel's own decompressor)",
-                       name, PayloadFormatName(format));
+      return base::MakeError(
+          base::ErrorKind::kBadImage,
+          "{}: the payload is {}-compressed; vmm unpacks xz and gzip (boot it with "
+          "--boot-protocol bzimage, which runs the kernel's own decompressor)",
+          name, PayloadFormatName(format));
   }
 }
 

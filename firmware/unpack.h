@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace firmware {
 
@@ -29,8 +29,8 @@ const char* PayloadFormatName(PayloadFormat format);
 // Decompresses `payload`. kBadImage naming `name` when the format is not
 // supported (saying which it is), the data is corrupt or truncated, or the
 // result would exceed `limit` bytes.
-[[nodiscard]] vmm::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload,
-                                                              std::string_view name,
-                                                              uint64_t limit = kMaxUnpackedKernel);
+[[nodiscard]] base::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload,
+                                                               std::string_view name,
+                                                               uint64_t limit = kMaxUnpackedKernel);
 
 }  // namespace firmware

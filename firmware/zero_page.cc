@@ -4,8 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "base/layout.h"
 #include "firmware/e820.h"
-#include "firmware/layout.h"
 
 namespace firmware {
 namespace {
@@ -19,7 +19,7 @@ void Put(Page& page, uint64_t offset, T value) {
 
 }  // namespace
 
-vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory, const ZeroPageConfig& config) {
+base::Result<void> WriteZeroPage(const base::GuestMemory& memory, const ZeroPageConfig& config) {
   namespace bp = boot_params;
   Page page{};
   if (!config.setup_header.empty()) {
@@ -42,16 +42,17 @@ vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory, const ZeroPageCo
   Put<uint32_t>(page, bp::kExtRamdiskImage, static_cast<uint32_t>(config.initrd_address >> 32));
   Put<uint32_t>(page, bp::kRamdiskSize, static_cast<uint32_t>(config.initrd_size));
   Put<uint32_t>(page, bp::kExtRamdiskSize, static_cast<uint32_t>(config.initrd_size >> 32));
-  const uint64_t below_hole = std::min(config.ram_size, vmm::kMmioHoleStart);
-  if (below_hole > kHighMemory) {
-    Put<uint32_t>(page, bp::kAltMemK, static_cast<uint32_t>((below_hole - kHighMemory) / 1024));
+  const uint64_t below_hole = std::min(config.ram_size, base::kMmioHoleStart);
+  if (below_hole > base::kHighMemory) {
+    Put<uint32_t>(page, bp::kAltMemK,
+                  static_cast<uint32_t>((below_hole - base::kHighMemory) / 1024));
   }
 
   const auto map = BuildE820Map(config.ram_size);
   if (map.size() > bp::kE820MaxEntries) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "e820 map has {} entries; the zero page holds {}", map.size(),
-                          bp::kE820MaxEntries);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "e820 map has {} entries; the zero page holds {}", map.size(),
+                           bp::kE820MaxEntries);
   }
   Put<uint8_t>(page, bp::kE820Entries, static_cast<uint8_t>(map.size()));
   for (size_t i = 0; i < map.size(); ++i) {
@@ -60,21 +61,21 @@ vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory, const ZeroPageCo
     Put<uint64_t>(page, at + 8, map[i].size);
     Put<uint32_t>(page, at + 16, map[i].type);
   }
-  return memory.WriteObj(kZeroPage, page);
+  return memory.WriteObj(base::kZeroPage, page);
 }
 
-vmm::Result<uint64_t> WriteCmdline(const vmm::GuestMemory& memory, std::string_view cmdline,
-                                   uint64_t address, uint64_t limit) {
+base::Result<uint64_t> WriteCmdline(const base::GuestMemory& memory, std::string_view cmdline,
+                                    uint64_t address, uint64_t limit) {
   if (cmdline.find('\0') != std::string_view::npos) {
-    return vmm::MakeError(vmm::ErrorKind::kConfig,
-                          "kernel command line contains a NUL byte at offset {}",
-                          cmdline.find('\0'));
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "kernel command line contains a NUL byte at offset {}",
+                           cmdline.find('\0'));
   }
   if (cmdline.size() + 1 > limit) {
-    return vmm::MakeError(vmm::ErrorKind::kConfig,
-                          "kernel command line is {} bytes; the limit is {} bytes (including the "
-                          "terminating NUL)",
-                          cmdline.size(), limit);
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "kernel command line is {} bytes; the limit is {} bytes (including the "
+                           "terminating NUL)",
+                           cmdline.size(), limit);
   }
   TRY(memory.Write(address,
                    std::span(reinterpret_cast<const uint8_t*>(cmdline.data()), cmdline.size())));

@@ -8,8 +8,8 @@
 #include <span>
 #include <string_view>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace firmware {
 
@@ -81,14 +81,14 @@ inline constexpr uint16_t kSyntheticProtocolVersion = 0x020f;
 // loadflags LOADED_HIGH, cmd_line_ptr/ext_cmd_line_ptr, cmdline_size,
 // ramdisk_image/size (and ext_), alt_mem_k and the e820 map from
 // BuildE820Map(ram_size).
-[[nodiscard]] vmm::Result<void> WriteZeroPage(const vmm::GuestMemory& memory,
-                                              const ZeroPageConfig& config);
+[[nodiscard]] base::Result<void> WriteZeroPage(const base::GuestMemory& memory,
+                                               const ZeroPageConfig& config);
 
 // Copies `cmdline` NUL-terminated to `address`. `limit` is the most bytes the
 // kernel accepts including the NUL. kConfig when it is longer or contains a
 // NUL byte. Returns the length without the NUL.
-[[nodiscard]] vmm::Result<uint64_t> WriteCmdline(const vmm::GuestMemory& memory,
-                                                 std::string_view cmdline, uint64_t address,
-                                                 uint64_t limit);
+[[nodiscard]] base::Result<uint64_t> WriteCmdline(const base::GuestMemory& memory,
+                                                  std::string_view cmdline, uint64_t address,
+                                                  uint64_t limit);
 
 }  // namespace firmware

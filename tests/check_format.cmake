@@ -1,6 +1,7 @@
-# clang-format --dry-run -Werror over the host code (vmm/, devices/, firmware/,
-# tools/, tests/). The guest kernel keeps its own style rules and is not checked here.
+# clang-format --dry-run -Werror over the host code (base/, vmm/, devices/,
+# firmware/, tools/, tests/). The guest kernel keeps its own style rules and is not checked here.
 file(GLOB_RECURSE files
+  ${SOURCE_DIR}/base/*.cc ${SOURCE_DIR}/base/*.h
   ${SOURCE_DIR}/vmm/*.cc ${SOURCE_DIR}/vmm/*.h
   ${SOURCE_DIR}/devices/*.cc ${SOURCE_DIR}/devices/*.h
   ${SOURCE_DIR}/firmware/*.cc ${SOURCE_DIR}/firmware/*.h

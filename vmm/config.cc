@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "vmm/base/guest_memory.h"
+#include "base/guest_memory.h"
 #include "vmm/console/console.h"
 
 namespace vmm {
@@ -20,35 +20,38 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
 
 }  // namespace
 
-Result<DiskConfig> ParseDiskSpec(std::string_view spec) {
+base::Result<DiskConfig> ParseDiskSpec(std::string_view spec) {
   DiskConfig disk;
   std::string_view path = spec;
   if (auto comma = spec.find(','); comma != std::string_view::npos) {
     path = spec.substr(0, comma);
     std::string_view options = spec.substr(comma + 1);
     if (options != "ro") {
-      return MakeError(ErrorKind::kUsage, "--disk {}: unknown option '{}' (only 'ro')", spec,
-                       options);
+      return base::MakeError(base::ErrorKind::kUsage, "--disk {}: unknown option '{}' (only 'ro')",
+                             spec, options);
     }
     disk.read_only = true;
   }
-  if (path.empty()) return MakeError(ErrorKind::kUsage, "--disk '{}': empty path", spec);
+  if (path.empty())
+    return base::MakeError(base::ErrorKind::kUsage, "--disk '{}': empty path", spec);
   disk.path = std::string(path);
   return disk;
 }
 
-Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base_dir,
-                             const std::string& origin) {
+base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base_dir,
+                                   const std::string& origin) {
   json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (root.is_discarded()) {
-    return MakeError(ErrorKind::kConfig, "{}: not valid JSON", origin);
+    return base::MakeError(base::ErrorKind::kConfig, "{}: not valid JSON", origin);
   }
   if (!root.is_object()) {
-    return MakeError(ErrorKind::kConfig, "{}: the top level must be a JSON object", origin);
+    return base::MakeError(base::ErrorKind::kConfig, "{}: the top level must be a JSON object",
+                           origin);
   }
   VmConfig config;
   auto bad = [&](const std::string& field, std::string_view expected) {
-    return MakeError(ErrorKind::kConfig, "{}: field '{}' must be {}", origin, field, expected);
+    return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}' must be {}", origin, field,
+                           expected);
   };
   for (const auto& [key, value] : root.items()) {
     if (key == "kernel") {
@@ -70,10 +73,10 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
       config.cmdline = value.get<std::string>();
     } else if (key == "memory") {
       if (value.is_string()) {
-        auto size = ParseSize(value.get<std::string>());
+        auto size = base::ParseSize(value.get<std::string>());
         if (!size)
-          return MakeError(ErrorKind::kConfig, "{}: field 'memory': {}", origin,
-                           size.error().message());
+          return base::MakeError(base::ErrorKind::kConfig, "{}: field 'memory': {}", origin,
+                                 size.error().message());
         config.memory = *size;
       } else if (value.is_number_unsigned()) {
         config.memory = value.get<uint64_t>();
@@ -113,8 +116,8 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
         if (item.is_string()) {
           auto parsed = ParseDiskSpec(item.get<std::string>());
           if (!parsed)
-            return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}]': {}", origin, i,
-                             parsed.error().message());
+            return base::MakeError(base::ErrorKind::kConfig, "{}: field 'disks[{}]': {}", origin, i,
+                                   parsed.error().message());
           disk = *parsed;
         } else if (item.is_object()) {
           for (const auto& [disk_key, disk_value] : item.items()) {
@@ -123,15 +126,15 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
             } else if (disk_key == "read_only" && disk_value.is_boolean()) {
               disk.read_only = disk_value.get<bool>();
             } else {
-              return MakeError(ErrorKind::kConfig,
-                               "{}: field 'disks[{}].{}' is unknown or has the wrong type "
-                               "(expected path: string, read_only: bool)",
-                               origin, i, disk_key);
+              return base::MakeError(base::ErrorKind::kConfig,
+                                     "{}: field 'disks[{}].{}' is unknown or has the wrong type "
+                                     "(expected path: string, read_only: bool)",
+                                     origin, i, disk_key);
             }
           }
           if (disk.path.empty()) {
-            return MakeError(ErrorKind::kConfig, "{}: field 'disks[{}].path' is missing", origin,
-                             i);
+            return base::MakeError(base::ErrorKind::kConfig,
+                                   "{}: field 'disks[{}].path' is missing", origin, i);
           }
         } else {
           return bad(fmt::format("disks[{}]", i),
@@ -163,51 +166,53 @@ Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base
       if (!value.is_string()) return bad(key, "auto, host or emulated");
       config.cpu_template = value.get<std::string>();
     } else {
-      return MakeError(ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
+      return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }
   }
   return config;
 }
 
-Result<VmConfig> LoadConfigFile(const std::string& path) {
+base::Result<VmConfig> LoadConfigFile(const std::string& path) {
   std::ifstream file(path);
-  if (!file) return MakeErrnoError(ErrorKind::kNoInput, "config file {}", path);
+  if (!file) return base::MakeErrnoError(base::ErrorKind::kNoInput, "config file {}", path);
   std::stringstream text;
   text << file.rdbuf();
-  if (file.bad()) return MakeErrnoError(ErrorKind::kNoInput, "config file {}: read error", path);
+  if (file.bad())
+    return base::MakeErrnoError(base::ErrorKind::kNoInput, "config file {}: read error", path);
   std::string base_dir = std::filesystem::absolute(path).parent_path().string();
   return ParseConfig(text.str(), base_dir, path);
 }
 
-Result<void> ValidateConfig(const VmConfig& config) {
-  if (config.memory < 2 * MiB) {
-    return MakeError(ErrorKind::kConfig, "memory {} bytes is too small (at least 2 MiB)",
-                     config.memory);
+base::Result<void> ValidateConfig(const VmConfig& config) {
+  if (config.memory < 2 * base::MiB) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "memory {} bytes is too small (at least 2 MiB)", config.memory);
   }
-  if (config.memory % (4 * KiB) != 0) {
-    return MakeError(ErrorKind::kConfig, "memory {} bytes is not a multiple of 4 KiB",
-                     config.memory);
+  if (config.memory % (4 * base::KiB) != 0) {
+    return base::MakeError(base::ErrorKind::kConfig, "memory {} bytes is not a multiple of 4 KiB",
+                           config.memory);
   }
-  if (config.memory > 1024 * GiB) {
-    return MakeError(ErrorKind::kConfig, "memory {} GiB is more than vmm supports (1 TiB)",
-                     config.memory / GiB);
+  if (config.memory > 1024 * base::GiB) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "memory {} GiB is more than vmm supports (1 TiB)",
+                           config.memory / base::GiB);
   }
-  if (config.cpus == 0) return MakeError(ErrorKind::kConfig, "cpus must be at least 1");
+  if (config.cpus == 0) return base::MakeError(base::ErrorKind::kConfig, "cpus must be at least 1");
   if (config.cpus > kMaxCpus) {
-    return MakeError(ErrorKind::kConfig, "cpus {}: at most {} vCPUs are supported", config.cpus,
-                     kMaxCpus);
+    return base::MakeError(base::ErrorKind::kConfig, "cpus {}: at most {} vCPUs are supported",
+                           config.cpus, kMaxCpus);
   }
   if (config.timeout_seconds < 0) {
-    return MakeError(ErrorKind::kConfig, "timeout must be >= 0 seconds");
+    return base::MakeError(base::ErrorKind::kConfig, "timeout must be >= 0 seconds");
   }
   auto serial = ParseSerialSpec(config.serial);
   if (!serial) return std::unexpected(serial.error().WithContext("--serial"));
   auto console = ParseSerialSpec(config.console);
   if (!console) return std::unexpected(console.error().WithContext("--console"));
   if (serial->kind == SerialSpec::Kind::kStdio && console->kind == SerialSpec::Kind::kStdio) {
-    return MakeError(ErrorKind::kUsage,
-                     "--serial and --console both use stdio; only one of them may (e.g. "
-                     "--serial none --console stdio, or --console file:PATH)");
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "--serial and --console both use stdio; only one of them may (e.g. "
+                           "--serial none --console stdio, or --console file:PATH)");
   }
   return {};
 }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -44,21 +44,22 @@ struct VmConfig {
 //
 // Errors: kNoInput (66) when the file cannot be read; kConfig (78) naming the
 // file and the field for everything else.
-[[nodiscard]] Result<VmConfig> LoadConfigFile(const std::string& path);
+[[nodiscard]] base::Result<VmConfig> LoadConfigFile(const std::string& path);
 
 // Same, from JSON text; `base_dir` resolves relative paths, `origin` names
 // the source in messages.
-[[nodiscard]] Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base_dir,
-                                           const std::string& origin);
+[[nodiscard]] base::Result<VmConfig> ParseConfig(std::string_view json_text,
+                                                 const std::string& base_dir,
+                                                 const std::string& origin);
 
 // "PATH[,ro]" as --disk takes it.
-[[nodiscard]] Result<DiskConfig> ParseDiskSpec(std::string_view spec);
+[[nodiscard]] base::Result<DiskConfig> ParseDiskSpec(std::string_view spec);
 
 // Checks ranges that do not depend on files: memory (>= 2 MiB, 4 KiB
 // aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0: kConfig on failure.
 // Also that serial and console are valid backends and do not both use
 // stdio: kUsage (64) naming both.
-[[nodiscard]] Result<void> ValidateConfig(const VmConfig& config);
+[[nodiscard]] base::Result<void> ValidateConfig(const VmConfig& config);
 
 // vCPUs: the MP table's limit (APIC IDs 0..cpus-1, the IOAPIC takes the next
 // ID, 255 is broadcast).

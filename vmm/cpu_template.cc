@@ -37,12 +37,12 @@ bool HostHasHardwareVirtualization() {
 
 }  // namespace
 
-Result<CpuTemplate> ParseCpuTemplate(std::string_view name) {
+base::Result<CpuTemplate> ParseCpuTemplate(std::string_view name) {
   if (name == "auto") return CpuTemplate::kAuto;
   if (name == "host") return CpuTemplate::kHost;
   if (name == "emulated") return CpuTemplate::kEmulated;
-  return MakeError(ErrorKind::kUsage, "unknown CPU template '{}' (expected auto, host or emulated)",
-                   name);
+  return base::MakeError(base::ErrorKind::kUsage,
+                         "unknown CPU template '{}' (expected auto, host or emulated)", name);
 }
 
 std::string_view CpuTemplateName(CpuTemplate cpu_template) {

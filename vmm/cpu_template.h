@@ -20,13 +20,13 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
 enum class CpuTemplate { kAuto, kHost, kEmulated };
 
-[[nodiscard]] Result<CpuTemplate> ParseCpuTemplate(std::string_view name);
+[[nodiscard]] base::Result<CpuTemplate> ParseCpuTemplate(std::string_view name);
 std::string_view CpuTemplateName(CpuTemplate cpu_template);
 
 // kAuto resolved by probing the host CPU.

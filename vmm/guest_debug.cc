@@ -15,7 +15,7 @@ constexpr uint8_t kBreakpointVector = 3;  // #BP, Intel SDM Vol. 3A §6.3.1
 std::atomic<uint64_t> reinjected{0};
 
 // The byte at CS:RIP + delta, or -1 when it cannot be read.
-int ByteAt(const kvm::VcpuFd& fd, const GuestMemory& memory, const kvm_regs& regs,
+int ByteAt(const kvm::VcpuFd& fd, const base::GuestMemory& memory, const kvm_regs& regs,
            const kvm_sregs& sregs, int64_t delta) {
   const uint64_t linear = sregs.cs.base + regs.rip + static_cast<uint64_t>(delta);
   auto phys = fd.Translate(linear);
@@ -27,7 +27,7 @@ int ByteAt(const kvm::VcpuFd& fd, const GuestMemory& memory, const kvm_regs& reg
 
 }  // namespace
 
-Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
+base::Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const base::GuestMemory& memory) {
   if (TRY(SkipFwait(fd))) return true;
   const kvm_run* run = fd.run();
   bool at_int3 = false;  // RIP still points at the 0xCC
@@ -59,10 +59,12 @@ Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory) {
   return true;
 }
 
-Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector, std::optional<uint32_t> error_code) {
+base::Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector,
+                                   std::optional<uint32_t> error_code) {
   kvm_vcpu_events events{};
   if (ioctl(fd.fd(), KVM_GET_VCPU_EVENTS, &events) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_GET_VCPU_EVENTS on vcpu {}", fd.id());
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_GET_VCPU_EVENTS on vcpu {}",
+                                fd.id());
   }
   events.exception.injected = 1;
   events.exception.pending = 0;
@@ -71,13 +73,13 @@ Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector, std::optional<uint
   events.exception.error_code = error_code.value_or(0);
   events.flags = 0;  // exception, interrupt and NMI state are always applied
   if (ioctl(fd.fd(), KVM_SET_VCPU_EVENTS, &events) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_VCPU_EVENTS (vector {}) on vcpu {}",
-                          vector, fd.id());
+    return base::MakeErrnoError(base::ErrorKind::kInternal,
+                                "KVM_SET_VCPU_EVENTS (vector {}) on vcpu {}", vector, fd.id());
   }
   return {};
 }
 
-Result<bool> SkipFwait(kvm::VcpuFd& fd) {
+base::Result<bool> SkipFwait(kvm::VcpuFd& fd) {
   const kvm_run* run = fd.run();
   if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
       run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||

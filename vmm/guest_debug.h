@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 #include "vmm/kvm/kvm.h"
 
 namespace vmm {
@@ -28,7 +28,7 @@ namespace vmm {
 // into the guest and returns true; the vCPU can then be run again. Returns
 // false, changing nothing, for any other exit. Also steps over a lone x87
 // `fwait` (SkipFwait below), so that one hook in the exit handler covers both.
-[[nodiscard]] Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const GuestMemory& memory);
+[[nodiscard]] base::Result<bool> ReinjectInt3(kvm::VcpuFd& fd, const base::GuestMemory& memory);
 
 // If the current exit of `fd` is an emulation failure on a lone x87 `fwait`
 // (0x9B not followed by an x87 escape opcode D8..DF), steps RIP over it and
@@ -36,12 +36,12 @@ namespace vmm {
 // exception pending -- the state after FNINIT, which Linux keeps in the
 // kernel -- FWAIT does nothing (Intel SDM Vol. 2A, WAIT/FWAIT). Linux 6.1
 // executes one after SMP bring-up (docs/linux.md).
-[[nodiscard]] Result<bool> SkipFwait(kvm::VcpuFd& fd);
+[[nodiscard]] base::Result<bool> SkipFwait(kvm::VcpuFd& fd);
 
 // Injects exception `vector` (with `error_code` when it has one) into the
 // vCPU through KVM_SET_VCPU_EVENTS; it is delivered on the next KVM_RUN.
-[[nodiscard]] Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector,
-                                           std::optional<uint32_t> error_code);
+[[nodiscard]] base::Result<void> InjectException(kvm::VcpuFd& fd, uint8_t vector,
+                                                 std::optional<uint32_t> error_code);
 
 // How many int3s ReinjectInt3 has handed back (all vCPUs).
 uint64_t ReinjectedInt3Count();

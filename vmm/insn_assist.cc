@@ -46,7 +46,7 @@ struct MxcsrShadow {
 };
 thread_local MxcsrShadow shadow;
 
-vmm::Result<uint32_t> ReadMxcsr(kvm::VcpuFd& fd) {
+base::Result<uint32_t> ReadMxcsr(kvm::VcpuFd& fd) {
   const kvm_fpu fpu = TRY(fd.GetFpu());
   if (!shadow.probed) {
     kvm_fpu test = fpu;
@@ -80,7 +80,7 @@ PageWalk Fault(bool present, bool write, bool user) {
                   (present ? kPfPresent : 0) | (write ? kPfWrite : 0) | (user ? kPfUser : 0)};
 }
 
-vmm::Result<void> WriteMxcsr(kvm::VcpuFd& fd, uint32_t value) {
+base::Result<void> WriteMxcsr(kvm::VcpuFd& fd, uint32_t value) {
   kvm_fpu fpu = TRY(fd.GetFpu());
   fpu.mxcsr = value;
   TRY(fd.SetFpu(fpu));
@@ -204,8 +204,8 @@ prefixes_done:
   return insn;
 }
 
-Result<PageWalk> WalkGuestPage(const GuestMemory& memory, const PagingState& paging,
-                               uint64_t linear, bool write) {
+base::Result<PageWalk> WalkGuestPage(const base::GuestMemory& memory, const PagingState& paging,
+                                     uint64_t linear, bool write) {
   if (!(paging.cr0 & kCr0Pg)) return PageWalk{true, linear & 0xffffffffull, 0};
   const bool pae = paging.cr4 & kCr4Pae;
   const bool long_mode = paging.efer & kEferLma;
@@ -213,7 +213,7 @@ Result<PageWalk> WalkGuestPage(const GuestMemory& memory, const PagingState& pag
   std::vector<uint64_t> touched;  // entries to mark accessed
   uint64_t table = 0, entry = 0, entry_gpa = 0, page_mask = 0;
 
-  auto read_entry = [&](uint64_t gpa, bool wide) -> Result<uint64_t> {
+  auto read_entry = [&](uint64_t gpa, bool wide) -> base::Result<uint64_t> {
     entry_gpa = gpa;
     const std::string context = fmt::format("guest page-table entry at {:#x}", gpa);
     if (wide) return TRY_CTX(memory.ReadObj<uint64_t>(gpa), context);
@@ -297,7 +297,7 @@ Result<PageWalk> WalkGuestPage(const GuestMemory& memory, const PagingState& pag
   return PageWalk{true, (frame & ~page_mask) | (linear & page_mask), 0};
 }
 
-Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const GuestMemory& memory) {
+base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const base::GuestMemory& memory) {
   const kvm_run* run = fd.run();
   if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
       run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION) {
@@ -341,7 +341,7 @@ Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const GuestMemory& m
   const auto insn = DecodeAssist(bytes, cpu);
   if (!insn) return false;
 
-  auto inject = [&](uint8_t vector, std::optional<uint32_t> error_code) -> Result<bool> {
+  auto inject = [&](uint8_t vector, std::optional<uint32_t> error_code) -> base::Result<bool> {
     TRY(InjectException(fd, vector, error_code));
     return true;
   };
@@ -369,7 +369,7 @@ Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const GuestMemory& m
     done += length;
   }
   std::array<uint8_t, size> operand{};
-  auto copy_in = [&]() -> Result<void> {
+  auto copy_in = [&]() -> base::Result<void> {
     uint64_t offset = 0;
     for (const Piece& piece : pieces) {
       TRY(memory.Read(piece.gpa, std::span(operand.data() + offset, piece.length)));
@@ -377,7 +377,7 @@ Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const GuestMemory& m
     }
     return {};
   };
-  auto copy_out = [&](uint64_t bytes_out) -> Result<void> {
+  auto copy_out = [&](uint64_t bytes_out) -> base::Result<void> {
     uint64_t offset = 0;
     for (const Piece& piece : pieces) {
       if (offset >= bytes_out) break;

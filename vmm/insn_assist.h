@@ -34,8 +34,8 @@
 #include <optional>
 #include <span>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 #include "vmm/kvm/kvm.h"
 
 namespace vmm {
@@ -84,8 +84,9 @@ struct PageWalk {
 // (present, R/W with CR0.WP, U/S, SMAP); a page-table entry outside guest RAM
 // is an error (vmm cannot say what the guest meant). Legacy 32-bit non-PAE
 // paging (CR4.PAE clear) is also handled.
-[[nodiscard]] Result<PageWalk> WalkGuestPage(const GuestMemory& memory, const PagingState& paging,
-                                             uint64_t linear, bool write);
+[[nodiscard]] base::Result<PageWalk> WalkGuestPage(const base::GuestMemory& memory,
+                                                   const PagingState& paging, uint64_t linear,
+                                                   bool write);
 
 // MXCSR bits a guest may set: the 16 defined bits, DAZ included (what
 // MXCSR_MASK reports on the CPUs KVM exposes).
@@ -94,8 +95,8 @@ inline constexpr uint32_t kMxcsrMask = 0xffff;
 // If the current exit of `fd` is an emulation failure on one of the
 // instructions above, carries it out (or injects the fault it raises) and
 // returns true: the vCPU can run again. False, changing nothing, otherwise.
-[[nodiscard]] Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd,
-                                                         const GuestMemory& memory);
+[[nodiscard]] base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd,
+                                                               const base::GuestMemory& memory);
 
 // How many instructions were completed, per AssistOp (all vCPUs).
 uint64_t AssistCount(AssistOp op);

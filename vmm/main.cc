@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "vmm/base/guest_memory.h"
+#include "base/guest_memory.h"
 #include "vmm/boot_trace.h"
 #include "vmm/config.h"
 #include "vmm/console/attach.h"
@@ -42,14 +42,14 @@ struct Flags {
   std::optional<uint16_t> gdb_port;
 };
 
-vmm::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
+base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   vmm::VmConfig config;
   if (flags.config_file) config = TRY(vmm::LoadConfigFile(*flags.config_file));
   if (flags.kernel) config.kernel = *flags.kernel;
   if (!flags.initrds.empty()) config.initrds = flags.initrds;
   if (flags.cmdline) config.cmdline = *flags.cmdline;
   if (flags.memory) {
-    config.memory = TRY_CTX(vmm::ParseSize(*flags.memory), "--memory");
+    config.memory = TRY_CTX(base::ParseSize(*flags.memory), "--memory");
   }
   if (flags.cpus) config.cpus = *flags.cpus;
   if (flags.serial) config.serial = *flags.serial;
@@ -63,13 +63,13 @@ vmm::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   if (flags.boot_protocol) config.boot_protocol = *flags.boot_protocol;
   if (flags.cpu_template) config.cpu_template = *flags.cpu_template;
   if (config.kernel.empty()) {
-    return vmm::MakeError(vmm::ErrorKind::kUsage,
-                          "no kernel: give --kernel PATH or a --config file with \"kernel\"");
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "no kernel: give --kernel PATH or a --config file with \"kernel\"");
   }
   return config;
 }
 
-int Fail(const vmm::Error& error) {
+int Fail(const base::Error& error) {
   spdlog::error("{}", error.ToString());
   return error.exit_status();
 }
@@ -79,15 +79,15 @@ int RunVm(const Flags& flags) {
   if (!config) return Fail(config.error());
   auto level = spdlog::level::from_str(config->log_level);
   if (level == spdlog::level::off && config->log_level != "off") {
-    return Fail(vmm::Error(vmm::ErrorKind::kUsage,
-                           fmt::format("unknown log level '{}' (trace, debug, info, warn, error, "
-                                       "critical, off)",
-                                       config->log_level)));
+    return Fail(base::Error(base::ErrorKind::kUsage,
+                            fmt::format("unknown log level '{}' (trace, debug, info, warn, error, "
+                                        "critical, off)",
+                                        config->log_level)));
   }
   spdlog::set_level(level);
   vmm::boot_trace::Enable(config->boot_trace);
   if (flags.gdb_port) {
-    return Fail(vmm::Error(vmm::ErrorKind::kUsage, "--gdb is not supported yet"));
+    return Fail(base::Error(base::ErrorKind::kUsage, "--gdb is not supported yet"));
   }
 
   auto vm = vmm::Vm::Create(*config);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/layout.h"
 #include "devices/legacy/boot_phase.h"
 #include "devices/legacy/cmos.h"
 #include "devices/legacy/debug_exit.h"
@@ -20,7 +21,6 @@
 #include "devices/virtio/console/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng/rng.h"
-#include "firmware/layout.h"
 #include "vmm/boot_trace.h"
 #include "vmm/console/console.h"
 #include "vmm/guest_debug.h"
@@ -99,7 +99,7 @@ uint64_t PeakRssKiB() {
 
 // Guest RAM pages resident in host memory (mincore), i.e. what the guest
 // touched: the part of the RSS that is the guest's, not vmm's.
-uint64_t GuestResidentKiB(const GuestMemory& memory) {
+uint64_t GuestResidentKiB(const base::GuestMemory& memory) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   uint64_t resident = 0;
   std::vector<unsigned char> pages;
@@ -113,14 +113,14 @@ uint64_t GuestResidentKiB(const GuestMemory& memory) {
 
 }  // namespace
 
-Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
+base::Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   TRY(ValidateConfig(config));
   std::unique_ptr<Vm> vm(new Vm(config));
   vm->cpu_template_ = ResolveCpuTemplate(TRY(ParseCpuTemplate(config.cpu_template)));
 
   // Memory and kernel first: a bad image or a missing file is reported as
   // such (65/66) whether or not KVM is usable on this host.
-  vm->memory_ = TRY(GuestMemory::Create(config.memory));
+  vm->memory_ = TRY(base::GuestMemory::Create(config.memory));
   firmware::BootConfig boot_config;
   boot_config.kernel_path = config.kernel;
   boot_config.initrd_paths = config.initrds;
@@ -153,7 +153,7 @@ Vm::~Vm() {
   if (virtio_console_backend_) virtio_console_backend_->RestoreTerminal();
 }
 
-Result<void> Vm::SetUpKvm() {
+base::Result<void> Vm::SetUpKvm() {
   // VMM_KVM_DEVICE overrides the device path (tests use it to check the
   // "KVM unavailable" path; users with a renamed node may too).
   const char* device = std::getenv("VMM_KVM_DEVICE");
@@ -175,11 +175,11 @@ Result<void> Vm::SetUpKvm() {
 
 // Every device at its address, in one place (conventions.md: no hidden
 // registration). Addresses and IRQs: firmware/layout.h, design.md.
-Result<void> Vm::WireDevices() {
-  auto irq4 = std::make_shared<KvmIrqLine>(*vm_fd_, firmware::kCom1Irq);
+base::Result<void> Vm::WireDevices() {
+  auto irq4 = std::make_shared<KvmIrqLine>(*vm_fd_, base::kCom1Irq);
   serial_ = std::make_shared<devices::Serial>(
       irq4, [this](std::span<const uint8_t> bytes) { OnSerialOutput(bytes); });
-  TRY(pio_bus_.Insert(serial_, firmware::kCom1Port, 8));
+  TRY(pio_bus_.Insert(serial_, base::kCom1Port, 8));
 
   auto exit_port = std::make_shared<devices::DebugExit>([this](uint32_t value) {
     VmExit exit;
@@ -194,25 +194,24 @@ Result<void> Vm::WireDevices() {
     }
     RequestStop(std::move(exit));
   });
-  TRY(pio_bus_.Insert(exit_port, firmware::kExitPort, 4));
+  TRY(pio_bus_.Insert(exit_port, base::kExitPort, 4));
 
   auto phase_port = std::make_shared<devices::BootPhasePort>(
       [](uint8_t code) { boot_trace::Mark(fmt::format("phase-{:#04x}", code)); });
-  TRY(pio_bus_.Insert(phase_port, firmware::kBootPhasePort, 1));
+  TRY(pio_bus_.Insert(phase_port, base::kBootPhasePort, 1));
 
-  constexpr uint32_t kKeyboardIrq = 1;  // PC/AT IRQ 1
   i8042_ = std::make_shared<devices::I8042>(
       [this] {
         RequestStop(VmExit{0, "guest reset the machine through the i8042", "", false});
       },
-      std::make_shared<KvmIrqLine>(*vm_fd_, kKeyboardIrq));
+      std::make_shared<KvmIrqLine>(*vm_fd_, base::kI8042Irq));
   auto& i8042 = i8042_;
-  TRY(pio_bus_.Insert(i8042, firmware::kI8042DataPort, 1));
-  TRY(pio_bus_.Insert(i8042, firmware::kI8042CommandPort, 1));
+  TRY(pio_bus_.Insert(i8042, base::kI8042DataPort, 1));
+  TRY(pio_bus_.Insert(i8042, base::kI8042CommandPort, 1));
 
-  const uint64_t low = std::min(config_.memory, kMmioHoleStart);
+  const uint64_t low = std::min(config_.memory, base::kMmioHoleStart);
   auto cmos = std::make_shared<devices::Cmos>(low, config_.memory - low);
-  TRY(pio_bus_.Insert(cmos, firmware::kCmosPort, 2));
+  TRY(pio_bus_.Insert(cmos, base::kCmosPort, 2));
 
   auto spec = TRY(ParseSerialSpec(config_.serial));
   ConsoleOptions options;
@@ -232,7 +231,7 @@ namespace {
 // on the GSI (edge per event, as Firecracker); SetLevel(false) is a no-op.
 class IrqfdLine : public devices::IrqLine {
  public:
-  explicit IrqfdLine(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit IrqfdLine(base::UniqueFd fd) : fd_(std::move(fd)) {}
   void SetLevel(bool asserted) override {
     if (!asserted) return;
     uint64_t one = 1;
@@ -242,7 +241,7 @@ class IrqfdLine : public devices::IrqLine {
   }
 
  private:
-  UniqueFd fd_;
+  base::UniqueFd fd_;
 };
 
 // Linux's virtio-mmio cmdline form allows IRQs routed by the MP table's ISA
@@ -262,7 +261,7 @@ void ArmNotifier(std::shared_ptr<devices::virtio::VirtioMmio> transport,
 
 }  // namespace
 
-Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
+base::Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
   std::vector<std::pair<std::string, std::shared_ptr<devices::virtio::VirtioDevice>>> devices;
   for (const auto& disk : config_.disks) {
     auto block = devices::virtio::Block::Create(disk.path, disk.read_only);
@@ -281,15 +280,16 @@ Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
     devices.emplace_back("console", virtio_console_);
   }
   if (devices.size() > kMaxVirtioDevices) {
-    return MakeError(ErrorKind::kConfig, "{} virtio devices requested; at most {} are supported",
-                     devices.size(), kMaxVirtioDevices);
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "{} virtio devices requested; at most {} are supported", devices.size(),
+                           kMaxVirtioDevices);
   }
   for (size_t n = 0; n < devices.size(); ++n) {
     auto slot = std::make_unique<VirtioSlot>();
     slot->kind = devices[n].first;
     slot->device = devices[n].second;
-    slot->base = firmware::kVirtioMmioBase + n * firmware::kVirtioMmioStride;
-    slot->irq = firmware::kVirtioMmioFirstIrq + static_cast<uint32_t>(n);
+    slot->base = base::kVirtioMmioBase + n * base::kVirtioMmioStride;
+    slot->irq = base::kVirtioMmioFirstIrq + static_cast<uint32_t>(n);
     cmdline += (cmdline.empty() ? "" : " ") +
                devices::virtio::VirtioMmio::CommandLineWord(slot->base, slot->irq);
     virtio_.push_back(std::move(slot));
@@ -297,11 +297,12 @@ Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
   return {};
 }
 
-Result<void> Vm::WireVirtio() {
+base::Result<void> Vm::WireVirtio() {
   for (auto& slot : virtio_) {
     int irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (irq_fd < 0) return MakeErrnoError(ErrorKind::kInternal, "eventfd for virtio irq");
-    UniqueFd irq_owner(irq_fd);
+    if (irq_fd < 0)
+      return base::MakeErrnoError(base::ErrorKind::kInternal, "eventfd for virtio irq");
+    base::UniqueFd irq_owner(irq_fd);
     TRY(vm_fd_->RegisterIrqfd(irq_fd, slot->irq));
     auto irq = std::make_shared<IrqfdLine>(std::move(irq_owner));
     auto post = [this](std::function<void()> task) {
@@ -313,7 +314,8 @@ Result<void> Vm::WireVirtio() {
     slot->notify_buffers.resize(queues);
     for (uint32_t q = 0; q < queues; ++q) {
       int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      if (fd < 0) return MakeErrnoError(ErrorKind::kInternal, "eventfd for virtio queue");
+      if (fd < 0)
+        return base::MakeErrnoError(base::ErrorKind::kInternal, "eventfd for virtio queue");
       auto notifier = std::make_unique<asio::posix::stream_descriptor>(event_loop_.context(), fd);
       TRY(vm_fd_->RegisterIoeventfd(
           fd, slot->base + devices::virtio::VirtioMmio::kQueueNotifyOffset, 4, /*pio=*/false, q));
@@ -411,7 +413,7 @@ void CheckCpuidTaken(const kvm::VcpuFd& fd, const std::vector<kvm_cpuid_entry2>&
 
 }  // namespace
 
-Result<void> Vm::SetUpVcpu(Vcpu& vcpu) {
+base::Result<void> Vm::SetUpVcpu(Vcpu& vcpu) {
   kvm::VcpuFd& fd = *vcpu.fd;
   auto cpuid = TRY(kvm_->GetSupportedCpuid());
   ApplyCpuTemplate(cpu_template_, fd.id(), config_.cpus, cpuid);
@@ -853,7 +855,7 @@ nlohmann::json Vm::Info() {
   };
 }
 
-Result<void> Vm::Pause() {
+base::Result<void> Vm::Pause() {
   std::lock_guard lock(pause_mutex_);
   if (paused_.load()) return {};
   if (auto clock = vm_fd_->GetClock(); clock) paused_clock_ = *clock;
@@ -862,7 +864,7 @@ Result<void> Vm::Pause() {
   return {};
 }
 
-Result<void> Vm::Resume() {
+base::Result<void> Vm::Resume() {
   {
     std::lock_guard lock(pause_mutex_);
     if (!paused_.load()) return {};
@@ -878,18 +880,18 @@ Result<void> Vm::Resume() {
   return {};
 }
 
-Result<void> Vm::Shutdown() {
+base::Result<void> Vm::Shutdown() {
   RequestStop(VmExit{0, "shut down through the control API", "", false});
   return {};
 }
 
-Result<void> Vm::Reset() {
+base::Result<void> Vm::Reset() {
   // design.md: a machine reset ends vmm with status 0, as the i8042 path does.
   RequestStop(VmExit{0, "reset through the control API", "", false});
   return {};
 }
 
-Result<void> Vm::SendCtrlAltDel() {
+base::Result<void> Vm::SendCtrlAltDel() {
   // As Firecracker: the key presses reach the guest through the i8042; a
   // guest with a keyboard driver reboots (and its i8042 reset ends vmm).
   i8042_->InjectCtrlAltDel();

@@ -26,12 +26,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
+#include "base/guest_memory.h"
 #include "devices/bus.h"
 #include "firmware/boot.h"
 #include "vmm/api/api_server.h"
 #include "vmm/api/vm_control.h"
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
 #include "vmm/config.h"
 #include "vmm/console/console.h"
 #include "vmm/cpu_template.h"
@@ -66,7 +66,7 @@ struct VmExit {
 
 class Vm : public VmControl {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
+  [[nodiscard]] static base::Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
   ~Vm();
 
   // Runs the VM to its end; returns the exit (status, reason, dump).
@@ -75,17 +75,17 @@ class Vm : public VmControl {
   // Ends the VM with `exit` unless an exit was already requested. Any thread.
   void RequestStop(VmExit exit);
 
-  const GuestMemory& memory() const { return *memory_; }
+  const base::GuestMemory& memory() const { return *memory_; }
   const VmConfig& config() const { return config_; }
   CpuTemplate cpu_template() const { return cpu_template_; }
 
   // VmControl (the control API; called on the event-loop thread).
   nlohmann::json Info() override;
-  [[nodiscard]] Result<void> Pause() override;
-  [[nodiscard]] Result<void> Resume() override;
-  [[nodiscard]] Result<void> Shutdown() override;
-  [[nodiscard]] Result<void> Reset() override;
-  [[nodiscard]] Result<void> SendCtrlAltDel() override;
+  [[nodiscard]] base::Result<void> Pause() override;
+  [[nodiscard]] base::Result<void> Resume() override;
+  [[nodiscard]] base::Result<void> Shutdown() override;
+  [[nodiscard]] base::Result<void> Reset() override;
+  [[nodiscard]] base::Result<void> SendCtrlAltDel() override;
   nlohmann::json Metrics() override;
 
  private:
@@ -97,18 +97,18 @@ class Vm : public VmControl {
 
   explicit Vm(VmConfig config) : config_(std::move(config)) {}
 
-  Result<void> SetUpKvm();
-  Result<void> WireDevices();
+  base::Result<void> SetUpKvm();
+  base::Result<void> WireDevices();
   // virtio devices from the config (--disk, --rng, --console): created
   // before the kernel is loaded so that their virtio_mmio.device= words
   // reach its command line (device n: disks in order, then rng, then
   // console); put on the MMIO bus with ioeventfd/irqfd by WireVirtio(),
   // which also opens the virtio-console's backend.
-  Result<void> CreateVirtioDevices(std::string& cmdline);
-  Result<void> WireVirtio();
+  base::Result<void> CreateVirtioDevices(std::string& cmdline);
+  base::Result<void> WireVirtio();
   // Per-device counters for GET /metrics and the exit summary.
   nlohmann::json VirtioMetrics() const;
-  Result<void> SetUpVcpu(Vcpu& vcpu);
+  base::Result<void> SetUpVcpu(Vcpu& vcpu);
   void VcpuLoop(Vcpu& vcpu);
   // Handles one KVM exit; returns false when the vCPU must stop.
   bool HandleExit(Vcpu& vcpu);
@@ -124,7 +124,7 @@ class Vm : public VmControl {
 
   VmConfig config_;
   CpuTemplate cpu_template_ = CpuTemplate::kAuto;
-  std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<base::GuestMemory> memory_;
   firmware::BootInfo boot_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::VmFd> vm_fd_;

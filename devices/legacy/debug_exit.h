@@ -14,8 +14,8 @@
 #include <span>
 #include <string_view>
 
+#include "base/guest_log.h"
 #include "devices/bus.h"
-#include "devices/legacy/guest_log.h"
 
 namespace devices {
 
@@ -33,7 +33,7 @@ class DebugExit : public BusDevice {
 
  private:
   const std::function<void(uint32_t)> on_exit_;
-  GuestLog log_{"debug-exit"};
+  base::GuestLog log_{"debug-exit"};
 };
 
 }  // namespace devices

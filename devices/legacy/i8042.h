@@ -40,8 +40,8 @@
 #include <span>
 #include <string_view>
 
+#include "base/guest_log.h"
 #include "devices/bus.h"
-#include "devices/legacy/guest_log.h"
 
 namespace devices {
 
@@ -102,7 +102,7 @@ class I8042 : public BusDevice {
   void PulseIrq();
 
   const std::function<void()> on_reset_;
-  GuestLog log_{"i8042"};
+  base::GuestLog log_{"i8042"};
 
   mutable std::mutex mutex_;
   uint8_t command_byte_ = kCtrKbdInt | kCtrSys | kCtrTranslate;  // what a BIOS leaves

@@ -58,8 +58,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/guest_log.h"
 #include "devices/bus.h"
-#include "devices/legacy/guest_log.h"
 
 namespace devices {
 
@@ -160,7 +160,7 @@ class Serial : public BusDevice {
   const std::string name_;
   const std::shared_ptr<IrqLine> irq_;
   const std::function<void(std::span<const uint8_t>)> output_;
-  GuestLog log_;
+  base::GuestLog log_;
 
   mutable std::mutex mutex_;  // guards everything below up to irq_mutex_
   uint8_t ier_ = 0;

@@ -18,13 +18,13 @@ uint64_t SetHigh(uint64_t value, uint32_t high) {
 }  // namespace
 
 std::shared_ptr<VirtioMmio> VirtioMmio::Create(std::shared_ptr<VirtioDevice> device,
-                                               const vmm::GuestMemory& memory,
+                                               const base::GuestMemory& memory,
                                                std::shared_ptr<IrqLine> irq, Executor executor) {
   return std::shared_ptr<VirtioMmio>(
       new VirtioMmio(std::move(device), memory, std::move(irq), std::move(executor)));
 }
 
-VirtioMmio::VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMemory& memory,
+VirtioMmio::VirtioMmio(std::shared_ptr<VirtioDevice> device, const base::GuestMemory& memory,
                        std::shared_ptr<IrqLine> irq, Executor executor)
     : device_(std::move(device)),
       memory_(memory),
@@ -420,7 +420,7 @@ void VirtioMmio::SignalConfigChange() {
   RaiseInterrupt(kInterruptConfigChange);
 }
 
-void VirtioMmio::QueueFailed(size_t queue, const vmm::Error& error) {
+void VirtioMmio::QueueFailed(size_t queue, const base::Error& error) {
   NeedsResetLocked(fmt::format("queue {}: {}", queue, error.message()));
 }
 

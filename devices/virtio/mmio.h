@@ -66,11 +66,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/guest_log.h"
+#include "base/guest_memory.h"
 #include "devices/bus.h"
-#include "devices/legacy/guest_log.h"
 #include "devices/virtio/queue.h"
 #include "devices/virtio/virtio.h"
-#include "vmm/base/guest_memory.h"
 
 namespace devices::virtio {
 
@@ -120,7 +120,7 @@ class VirtioMmio : public BusDevice,
 
   // `memory` must outlive the transport. `irq` may be null (tests).
   static std::shared_ptr<VirtioMmio> Create(std::shared_ptr<VirtioDevice> device,
-                                            const vmm::GuestMemory& memory,
+                                            const base::GuestMemory& memory,
                                             std::shared_ptr<IrqLine> irq, Executor executor = {});
   ~VirtioMmio() override;
 
@@ -165,13 +165,13 @@ class VirtioMmio : public BusDevice,
   // except Kick and CompleteUsed, which any thread may call.
   void SignalUsed(size_t queue) override;
   void SignalConfigChange() override;
-  void QueueFailed(size_t queue, const vmm::Error& error) override;
+  void QueueFailed(size_t queue, const base::Error& error) override;
   void Kick(size_t queue) override;
   uint64_t epoch() const override { return epoch_; }
   bool CompleteUsed(size_t queue, uint64_t epoch, std::span<const UsedElement> used) override;
 
  private:
-  VirtioMmio(std::shared_ptr<VirtioDevice> device, const vmm::GuestMemory& memory,
+  VirtioMmio(std::shared_ptr<VirtioDevice> device, const base::GuestMemory& memory,
              std::shared_ptr<IrqLine> irq, Executor executor);
 
   uint32_t ReadRegisterLocked(uint64_t offset);
@@ -191,11 +191,11 @@ class VirtioMmio : public BusDevice,
   void ClearInterrupt(uint32_t bits);
 
   const std::shared_ptr<VirtioDevice> device_;
-  const vmm::GuestMemory& memory_;
+  const base::GuestMemory& memory_;
   const std::shared_ptr<IrqLine> irq_;
   const Executor executor_;
   const std::string name_;
-  GuestLog log_;
+  base::GuestLog log_;
 
   mutable std::mutex mutex_;  // state machine, queues, device calls
   uint32_t status_ = 0;

@@ -27,25 +27,25 @@ void Queue::Reset() {
 }
 
 template <typename... Args>
-std::unexpected<vmm::Error> Queue::Fail(uint64_t* counter, fmt::format_string<Args...> format,
-                                        Args&&... args) {
+std::unexpected<base::Error> Queue::Fail(uint64_t* counter, fmt::format_string<Args...> format,
+                                         Args&&... args) {
   ++*counter;
   broken_ = true;
-  return vmm::MakeError(vmm::ErrorKind::kInternal, format, std::forward<Args>(args)...);
+  return base::MakeError(base::ErrorKind::kInternal, format, std::forward<Args>(args)...);
 }
 
-vmm::Result<void> Queue::Activate(const vmm::GuestMemory& memory, bool event_idx, bool indirect) {
+base::Result<void> Queue::Activate(const base::GuestMemory& memory, bool event_idx, bool indirect) {
   memory_ = nullptr;
   if (!SizeIsValid(size_)) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "queue size {} is not a power of 2 in [1, {}]",
-                          size_, max_size_);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "queue size {} is not a power of 2 in [1, {}]", size_, max_size_);
   }
   // §2.7 "Alignment requirements": descriptor table 16, available ring 2,
   // used ring 4.
   if (desc_table_ % 16 != 0 || avail_ring_ % 2 != 0 || used_ring_ % 4 != 0) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "misaligned rings: desc {:#x} avail {:#x} used {:#x}", desc_table_,
-                          avail_ring_, used_ring_);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "misaligned rings: desc {:#x} avail {:#x} used {:#x}", desc_table_,
+                           avail_ring_, used_ring_);
   }
   const uint64_t desc_bytes = kDescriptorSize * size_;
   const uint64_t avail_bytes = kRingHeader + 2ull * size_ + 2;  // + used_event
@@ -53,11 +53,11 @@ vmm::Result<void> Queue::Activate(const vmm::GuestMemory& memory, bool event_idx
   if (!memory.Contains(desc_table_, desc_bytes) || !memory.Contains(avail_ring_, avail_bytes) ||
       !memory.Contains(used_ring_, used_bytes)) {
     ++stats_.outside_ram;
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "rings outside guest RAM: desc {:#x}+{:#x} avail {:#x}+{:#x} used "
-                          "{:#x}+{:#x}",
-                          desc_table_, desc_bytes, avail_ring_, avail_bytes, used_ring_,
-                          used_bytes);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "rings outside guest RAM: desc {:#x}+{:#x} avail {:#x}+{:#x} used "
+                           "{:#x}+{:#x}",
+                           desc_table_, desc_bytes, avail_ring_, avail_bytes, used_ring_,
+                           used_bytes);
   }
   memory_ = &memory;
   event_idx_ = event_idx;
@@ -70,7 +70,7 @@ vmm::Result<void> Queue::Activate(const vmm::GuestMemory& memory, bool event_idx
   return {};
 }
 
-vmm::Result<uint16_t> Queue::ReadAvailIdx() {
+base::Result<uint16_t> Queue::ReadAvailIdx() {
   auto idx = memory_->ReadObj<uint16_t>(avail_ring_ + 2);
   if (!idx) return Fail(&stats_.outside_ram, "available ring unreadable");
   return *idx;
@@ -82,13 +82,13 @@ void Queue::SetAvailEvent(uint16_t value) {
   (void)memory_->WriteObj<uint16_t>(used_ring_ + kRingHeader + 8ull * size_, value);
 }
 
-vmm::Result<std::optional<DescriptorChain>> Queue::Pop() { return PopLocked(false); }
+base::Result<std::optional<DescriptorChain>> Queue::Pop() { return PopLocked(false); }
 
-vmm::Result<std::optional<DescriptorChain>> Queue::PopOrEnableNotification() {
+base::Result<std::optional<DescriptorChain>> Queue::PopOrEnableNotification() {
   return PopLocked(true);
 }
 
-vmm::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notification) {
+base::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notification) {
   if (memory_ == nullptr || broken_) return std::nullopt;
   uint16_t avail_idx = TRY(ReadAvailIdx());
   if (avail_idx == next_avail_ && enable_notification && event_idx_) {
@@ -115,7 +115,7 @@ vmm::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notific
   return chain;
 }
 
-vmm::Result<void> Queue::AddBuffer(DescriptorChain* chain, const Descriptor& desc, size_t* count) {
+base::Result<void> Queue::AddBuffer(DescriptorChain* chain, const Descriptor& desc, size_t* count) {
   if (++*count > size_) {
     return Fail(&stats_.too_long, "chain from head {} has more than {} buffers", chain->head,
                 size_);
@@ -144,7 +144,7 @@ vmm::Result<void> Queue::AddBuffer(DescriptorChain* chain, const Descriptor& des
   return {};
 }
 
-vmm::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
+base::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
   if (head >= size_) {
     return Fail(&stats_.index_out_of_range, "head index {} outside the queue (size {})", head,
                 size_);
@@ -220,7 +220,7 @@ vmm::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
   }
 }
 
-vmm::Result<void> Queue::AddUsed(uint16_t head, uint32_t len) {
+base::Result<void> Queue::AddUsed(uint16_t head, uint32_t len) {
   if (memory_ == nullptr || broken_) return {};
   const uint64_t slot = used_ring_ + kRingHeader + 8ull * (next_used_ % size_);
   if (!memory_->WriteObj(slot, UsedElement{head, len})) {
@@ -270,31 +270,31 @@ std::vector<Segment> SliceSegments(std::span<const Segment> segments, uint64_t o
   return slice;
 }
 
-vmm::Result<void> ReadSegments(const vmm::GuestMemory& memory, std::span<const Segment> segments,
-                               uint64_t offset, std::span<uint8_t> out) {
+base::Result<void> ReadSegments(const base::GuestMemory& memory, std::span<const Segment> segments,
+                                uint64_t offset, std::span<uint8_t> out) {
   size_t done = 0;
   for (const Segment& piece : SliceSegments(segments, offset, out.size())) {
     TRY(memory.Read(piece.addr, out.subspan(done, piece.len)));
     done += piece.len;
   }
   if (done != out.size()) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal, "chain holds {} of {} bytes at offset {}",
-                          done, out.size(), offset);
+    return base::MakeError(base::ErrorKind::kInternal, "chain holds {} of {} bytes at offset {}",
+                           done, out.size(), offset);
   }
   return {};
 }
 
-vmm::Result<void> WriteSegments(const vmm::GuestMemory& memory, std::span<const Segment> segments,
-                                uint64_t offset, std::span<const uint8_t> data) {
+base::Result<void> WriteSegments(const base::GuestMemory& memory, std::span<const Segment> segments,
+                                 uint64_t offset, std::span<const uint8_t> data) {
   size_t done = 0;
   for (const Segment& piece : SliceSegments(segments, offset, data.size())) {
     TRY(memory.Write(piece.addr, data.subspan(done, piece.len)));
     done += piece.len;
   }
   if (done != data.size()) {
-    return vmm::MakeError(vmm::ErrorKind::kInternal,
-                          "chain has room for {} of {} bytes at offset {}", done, data.size(),
-                          offset);
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "chain has room for {} of {} bytes at offset {}", done, data.size(),
+                           offset);
   }
   return {};
 }

@@ -33,8 +33,8 @@
 #include <span>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace devices::virtio {
 
@@ -117,24 +117,24 @@ class Queue {
   // Checks the size, alignment (§2.7 table: 16/2/4) and that the three
   // rings lie in guest RAM; then arms the queue for use with these
   // negotiated features. Fails (and the queue stays unusable) otherwise.
-  [[nodiscard]] vmm::Result<void> Activate(const vmm::GuestMemory& memory, bool event_idx,
-                                           bool indirect);
+  [[nodiscard]] base::Result<void> Activate(const base::GuestMemory& memory, bool event_idx,
+                                            bool indirect);
   bool active() const { return memory_ != nullptr; }
 
   // The next available chain, or nullopt if the ring is empty (or the queue
   // is broken or inactive). An error describes a rejected chain or ring and
   // marks the queue broken.
-  [[nodiscard]] vmm::Result<std::optional<DescriptorChain>> Pop();
+  [[nodiscard]] base::Result<std::optional<DescriptorChain>> Pop();
   // Like Pop(), but when the ring looks empty it first tells the driver to
   // notify again (avail_event = next index with EVENT_IDX, §2.7.10; else
   // clears NO_NOTIFY), then checks once more, closing the race with a driver
   // that added a buffer meanwhile.
-  [[nodiscard]] vmm::Result<std::optional<DescriptorChain>> PopOrEnableNotification();
+  [[nodiscard]] base::Result<std::optional<DescriptorChain>> PopOrEnableNotification();
   // Puts back the last popped chain (e.g. no room for input yet).
   void Undo() { --next_avail_; }
 
   // Returns `head` to the driver with `len` bytes written (§2.7.8).
-  [[nodiscard]] vmm::Result<void> AddUsed(uint16_t head, uint32_t len);
+  [[nodiscard]] base::Result<void> AddUsed(uint16_t head, uint32_t len);
 
   // Whether the driver wants an interrupt for the used buffers added since
   // the last call: used_event with EVENT_IDX (§2.7.10), else the
@@ -149,13 +149,13 @@ class Queue {
  private:
   // Fails the queue: counts, marks broken, builds the error.
   template <typename... Args>
-  std::unexpected<vmm::Error> Fail(uint64_t* counter, fmt::format_string<Args...> format,
-                                   Args&&... args);
-  vmm::Result<std::optional<DescriptorChain>> PopLocked(bool enable_notification);
-  vmm::Result<DescriptorChain> WalkChain(uint16_t head);
+  std::unexpected<base::Error> Fail(uint64_t* counter, fmt::format_string<Args...> format,
+                                    Args&&... args);
+  base::Result<std::optional<DescriptorChain>> PopLocked(bool enable_notification);
+  base::Result<DescriptorChain> WalkChain(uint16_t head);
   // Appends one buffer descriptor to `chain` after checking it.
-  vmm::Result<void> AddBuffer(DescriptorChain* chain, const Descriptor& desc, size_t* count);
-  vmm::Result<uint16_t> ReadAvailIdx();
+  base::Result<void> AddBuffer(DescriptorChain* chain, const Descriptor& desc, size_t* count);
+  base::Result<uint16_t> ReadAvailIdx();
   void SetAvailEvent(uint16_t value);
 
   const uint16_t max_size_;
@@ -165,7 +165,7 @@ class Queue {
   uint64_t avail_ring_ = 0;
   uint64_t used_ring_ = 0;
 
-  const vmm::GuestMemory* memory_ = nullptr;  // set by Activate
+  const base::GuestMemory* memory_ = nullptr;  // set by Activate
   bool event_idx_ = false;
   bool indirect_ = false;
   bool broken_ = false;
@@ -183,12 +183,12 @@ class Queue {
 // Copy helpers over a chain's segments (as if they were one buffer).
 // Copies out.size() bytes starting `offset` bytes into `segments`; fails
 // when the segments hold fewer bytes.
-[[nodiscard]] vmm::Result<void> ReadSegments(const vmm::GuestMemory& memory,
-                                             std::span<const Segment> segments, uint64_t offset,
-                                             std::span<uint8_t> out);
-[[nodiscard]] vmm::Result<void> WriteSegments(const vmm::GuestMemory& memory,
+[[nodiscard]] base::Result<void> ReadSegments(const base::GuestMemory& memory,
                                               std::span<const Segment> segments, uint64_t offset,
-                                              std::span<const uint8_t> data);
+                                              std::span<uint8_t> out);
+[[nodiscard]] base::Result<void> WriteSegments(const base::GuestMemory& memory,
+                                               std::span<const Segment> segments, uint64_t offset,
+                                               std::span<const uint8_t> data);
 // The segments covering [offset, offset + length) of `segments` (clipped to
 // what they hold).
 std::vector<Segment> SliceSegments(std::span<const Segment> segments, uint64_t offset,

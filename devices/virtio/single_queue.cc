@@ -27,9 +27,9 @@ size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHan
   return popped;
 }
 
-vmm::Result<void> SingleQueueDevice::Activate(const vmm::GuestMemory& memory,
-                                              std::span<Queue> queues, uint64_t features,
-                                              VirtioHost& host) {
+base::Result<void> SingleQueueDevice::Activate(const base::GuestMemory& memory,
+                                               std::span<Queue> queues, uint64_t features,
+                                               VirtioHost& host) {
   memory_ = &memory;
   queue_ = &queues[0];
   host_ = &host;

@@ -38,8 +38,9 @@ size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHan
 class SingleQueueDevice : public VirtioDevice {
  public:
   size_t queue_count() const final { return 1; }
-  [[nodiscard]] vmm::Result<void> Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                                           uint64_t features, VirtioHost& host) final;
+  [[nodiscard]] base::Result<void> Activate(const base::GuestMemory& memory,
+                                            std::span<Queue> queues, uint64_t features,
+                                            VirtioHost& host) final;
   void Reset() final;
   void ProcessQueue(size_t queue) final;
 
@@ -47,15 +48,15 @@ class SingleQueueDevice : public VirtioDevice {
   // One chain of queue 0 (transport lock held; memory() and host() valid).
   virtual ChainResult HandleChain(DescriptorChain&& chain) = 0;
   // Hooks around activation and reset, for devices with state of their own.
-  virtual vmm::Result<void> OnActivate() { return {}; }
+  virtual base::Result<void> OnActivate() { return {}; }
   virtual void OnReset() {}
 
-  const vmm::GuestMemory* memory() const { return memory_; }
+  const base::GuestMemory* memory() const { return memory_; }
   VirtioHost* host() const { return host_; }
   uint64_t features() const { return features_; }
 
  private:
-  const vmm::GuestMemory* memory_ = nullptr;
+  const base::GuestMemory* memory_ = nullptr;
   Queue* queue_ = nullptr;
   VirtioHost* host_ = nullptr;
   uint64_t features_ = 0;

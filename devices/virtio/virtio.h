@@ -45,8 +45,8 @@
 #include <utility>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace devices::virtio {
 
@@ -102,7 +102,7 @@ class VirtioHost {
   virtual void SignalConfigChange() = 0;
   // `queue` is broken (malformed ring or chain): set DEVICE_NEEDS_RESET.
   // Device thread only.
-  virtual void QueueFailed(size_t queue, const vmm::Error& error) = 0;
+  virtual void QueueFailed(size_t queue, const base::Error& error) = 0;
   // Schedules ProcessQueue(queue) on the device thread. Any thread; takes
   // no lock of the device (used for host-side input such as console bytes).
   virtual void Kick(size_t queue) = 0;
@@ -140,9 +140,9 @@ class VirtioDevice {
   // DRIVER_OK: the driver finished set-up. `queues` (one per queue_count(),
   // validated if ready) and `host` stay valid until Reset(). `features` is
   // what the driver accepted. An error sets DEVICE_NEEDS_RESET.
-  [[nodiscard]] virtual vmm::Result<void> Activate(const vmm::GuestMemory& memory,
-                                                   std::span<Queue> queues, uint64_t features,
-                                                   VirtioHost& host) = 0;
+  [[nodiscard]] virtual base::Result<void> Activate(const base::GuestMemory& memory,
+                                                    std::span<Queue> queues, uint64_t features,
+                                                    VirtioHost& host) = 0;
   // Back to the state before Activate(); drop every reference to queues.
   virtual void Reset() = 0;
   // Called WITHOUT the transport lock before Reset() and before the

@@ -15,11 +15,11 @@ namespace {
 class NullVm : public vmm::VmControl {
  public:
   nlohmann::json Info() override { return {{"state", "Running"}}; }
-  vmm::Result<void> Pause() override { return {}; }
-  vmm::Result<void> Resume() override { return {}; }
-  vmm::Result<void> Shutdown() override { return {}; }
-  vmm::Result<void> Reset() override { return {}; }
-  vmm::Result<void> SendCtrlAltDel() override { return {}; }
+  base::Result<void> Pause() override { return {}; }
+  base::Result<void> Resume() override { return {}; }
+  base::Result<void> Shutdown() override { return {}; }
+  base::Result<void> Reset() override { return {}; }
+  base::Result<void> SendCtrlAltDel() override { return {}; }
   nlohmann::json Metrics() override { return nlohmann::json::object(); }
 };
 

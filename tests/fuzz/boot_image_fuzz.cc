@@ -7,14 +7,14 @@
 #include <memory>
 #include <span>
 
+#include "base/guest_memory.h"
 #include "firmware/bzimage.h"
 #include "firmware/elf.h"
 #include "firmware/multiboot.h"
-#include "vmm/base/guest_memory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::unique_ptr<vmm::GuestMemory> memory = [] {
-    auto created = vmm::GuestMemory::Create(64 * vmm::MiB);
+  static const std::unique_ptr<base::GuestMemory> memory = [] {
+    auto created = base::GuestMemory::Create(64 * base::MiB);
     if (!created) __builtin_trap();
     return std::move(*created);
   }();

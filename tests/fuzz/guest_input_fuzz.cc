@@ -17,8 +17,8 @@
 #include <span>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/queue.h"
-#include "vmm/base/guest_memory.h"
 #include "vmm/insn_assist.h"
 
 namespace {
@@ -27,8 +27,8 @@ constexpr uint64_t kRam = 1 << 20;       // 1 MiB of guest RAM
 constexpr uint64_t kRingsAt = 0x10000;   // where the input's ring bytes go
 constexpr uint64_t kTablesAt = 0x20000;  // where the input's page tables go
 
-vmm::GuestMemory& Memory() {
-  static std::unique_ptr<vmm::GuestMemory> memory = *vmm::GuestMemory::Create(kRam);
+base::GuestMemory& Memory() {
+  static std::unique_ptr<base::GuestMemory> memory = *base::GuestMemory::Create(kRam);
   return *memory;
 }
 
@@ -39,7 +39,7 @@ void Check(bool ok) {
 // data: [flags][size exponent][ring bytes...]
 void FuzzVirtqueue(std::span<const uint8_t> data) {
   if (data.size() < 2) return;
-  vmm::GuestMemory& memory = Memory();
+  base::GuestMemory& memory = Memory();
   (void)memory.Fill(kRingsAt, 0, 0x10000);
   const uint8_t flags = data[0];
   const auto size = static_cast<uint16_t>(1u << (data[1] % 9));  // 1..256
@@ -98,7 +98,7 @@ void FuzzAssist(std::span<const uint8_t> data) {
   if (auto insn = vmm::DecodeAssist(bytes, cpu)) {
     Check(insn->length >= 3 && insn->length <= bytes.size());
   }
-  vmm::GuestMemory& memory = Memory();
+  base::GuestMemory& memory = Memory();
   const auto tables = data.subspan(33, std::min<size_t>(data.size() - 33, 0x10000));
   (void)memory.Fill(kTablesAt, 0, 0x10000);
   (void)memory.Write(kTablesAt, tables);

@@ -1,17 +1,17 @@
 #include <gtest/gtest.h>
 
-#include "vmm/base/error.h"
-#include "vmm/base/guest_memory.h"
+#include "base/error.h"
+#include "base/guest_memory.h"
 
 namespace vmm {
 namespace {
 
-Result<int> Half(int value) {
-  if (value % 2 != 0) return MakeError(ErrorKind::kConfig, "{} is odd", value);
+base::Result<int> Half(int value) {
+  if (value % 2 != 0) return base::MakeError(base::ErrorKind::kConfig, "{} is odd", value);
   return value / 2;
 }
 
-Result<int> Quarter(int value) {
+base::Result<int> Quarter(int value) {
   int half = TRY_CTX(Half(value), "quarter");
   return TRY(Half(half));
 }
@@ -29,65 +29,65 @@ TEST(Error, TryPropagatesWithContext) {
 
 TEST(Error, ErrnoIsAppended) {
   errno = ENOENT;
-  Error error = MakeErrnoError(ErrorKind::kNoInput, "open {}", "/x").error();
+  base::Error error = base::MakeErrnoError(base::ErrorKind::kNoInput, "open {}", "/x").error();
   EXPECT_EQ(error.ToString(), "open /x: No such file or directory");
 }
 
 TEST(ParseSize, AcceptsSuffixes) {
-  EXPECT_EQ(*ParseSize("4096"), 4096u);
-  EXPECT_EQ(*ParseSize("64K"), 64 * KiB);
-  EXPECT_EQ(*ParseSize("512m"), 512 * MiB);
-  EXPECT_EQ(*ParseSize("2G"), 2 * GiB);
-  EXPECT_EQ(*ParseSize("1GiB"), 1 * GiB);
+  EXPECT_EQ(*base::ParseSize("4096"), 4096u);
+  EXPECT_EQ(*base::ParseSize("64K"), 64 * base::KiB);
+  EXPECT_EQ(*base::ParseSize("512m"), 512 * base::MiB);
+  EXPECT_EQ(*base::ParseSize("2G"), 2 * base::GiB);
+  EXPECT_EQ(*base::ParseSize("1GiB"), 1 * base::GiB);
 }
 
 TEST(ParseSize, RejectsGarbageAndOverflow) {
-  EXPECT_FALSE(ParseSize(""));
-  EXPECT_FALSE(ParseSize("M"));
-  EXPECT_FALSE(ParseSize("12Q"));
-  EXPECT_FALSE(ParseSize("-1"));
-  EXPECT_FALSE(ParseSize("99999999999999999999"));
-  auto big = ParseSize("17179869184G");
+  EXPECT_FALSE(base::ParseSize(""));
+  EXPECT_FALSE(base::ParseSize("M"));
+  EXPECT_FALSE(base::ParseSize("12Q"));
+  EXPECT_FALSE(base::ParseSize("-1"));
+  EXPECT_FALSE(base::ParseSize("99999999999999999999"));
+  auto big = base::ParseSize("17179869184G");
   ASSERT_FALSE(big);
-  EXPECT_EQ(big.error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(big.error().kind(), base::ErrorKind::kUsage);
 }
 
 TEST(GuestMemory, SmallRamIsOneRegion) {
-  auto memory = GuestMemory::Create(16 * MiB);
+  auto memory = base::GuestMemory::Create(16 * base::MiB);
   ASSERT_TRUE(memory) << memory.error().ToString();
   ASSERT_EQ((*memory)->regions().size(), 1u);
   EXPECT_EQ((*memory)->regions()[0].guest_phys, 0u);
 }
 
 TEST(GuestMemory, LargeRamSplitsAroundTheHole) {
-  auto memory = GuestMemory::Create(4 * GiB);
+  auto memory = base::GuestMemory::Create(4 * base::GiB);
   ASSERT_TRUE(memory) << memory.error().ToString();
   auto regions = (*memory)->regions();
   ASSERT_EQ(regions.size(), 2u);
-  EXPECT_EQ(regions[0].size, kMmioHoleStart);
-  EXPECT_EQ(regions[1].guest_phys, kMmioHoleEnd);
-  EXPECT_EQ(regions[1].size, 1 * GiB);
-  EXPECT_FALSE((*memory)->Contains(kMmioHoleStart, 1));
-  EXPECT_FALSE((*memory)->Contains(kMmioHoleStart - 1, 2));  // straddles into the hole
-  EXPECT_TRUE((*memory)->Contains(kMmioHoleEnd, 1 * GiB));
+  EXPECT_EQ(regions[0].size, base::kMmioHoleStart);
+  EXPECT_EQ(regions[1].guest_phys, base::kMmioHoleEnd);
+  EXPECT_EQ(regions[1].size, 1 * base::GiB);
+  EXPECT_FALSE((*memory)->Contains(base::kMmioHoleStart, 1));
+  EXPECT_FALSE((*memory)->Contains(base::kMmioHoleStart - 1, 2));  // straddles into the hole
+  EXPECT_TRUE((*memory)->Contains(base::kMmioHoleEnd, 1 * base::GiB));
 }
 
 TEST(GuestMemory, RejectsBadSizes) {
-  EXPECT_FALSE(GuestMemory::Create(0));
-  EXPECT_FALSE(GuestMemory::Create(4097));
+  EXPECT_FALSE(base::GuestMemory::Create(0));
+  EXPECT_FALSE(base::GuestMemory::Create(4097));
 }
 
 TEST(GuestMemory, AccessorChecksBoundsAndOverflow) {
-  auto memory = std::move(*GuestMemory::Create(1 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(1 * base::MiB));
   EXPECT_TRUE(memory->WriteObj<uint32_t>(0x1000, 0xdeadbeef));
   EXPECT_EQ(*memory->ReadObj<uint32_t>(0x1000), 0xdeadbeefu);
-  EXPECT_TRUE(memory->Contains(1 * MiB, 0));
-  EXPECT_TRUE(memory->Span(1 * MiB - 4, 4));
-  EXPECT_FALSE(memory->Span(1 * MiB - 3, 4));
+  EXPECT_TRUE(memory->Contains(1 * base::MiB, 0));
+  EXPECT_TRUE(memory->Span(1 * base::MiB - 4, 4));
+  EXPECT_FALSE(memory->Span(1 * base::MiB - 3, 4));
   EXPECT_FALSE(memory->Span(UINT64_MAX, 2));
   EXPECT_FALSE(memory->Span(8, UINT64_MAX));
   EXPECT_FALSE(memory->Span(UINT64_MAX - 1, UINT64_MAX));
-  EXPECT_FALSE(memory->Fill(1 * MiB, 0, 1));
+  EXPECT_FALSE(memory->Fill(1 * base::MiB, 0, 1));
 }
 
 }  // namespace

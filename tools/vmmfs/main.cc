@@ -48,7 +48,7 @@ vmmfs::Result<std::vector<uint8_t>> ReadHostFile(const std::string& path) {
     return std::unexpected(vmmfs::Error{errno == ENOENT ? vmmfs::kExitNoInput : vmmfs::kExitIoErr,
                                         fmt::format("{}: {}", path, std::strerror(errno))});
   }
-  vmm::UniqueFd owner(fd);
+  base::UniqueFd owner(fd);
   std::vector<uint8_t> data;
   uint8_t chunk[65536];
   for (;;) {
@@ -133,7 +133,7 @@ int Run(const std::vector<std::string>& args) {
     if (fd < 0) {
       return Report({vmmfs::kExitCantCreate, fmt::format("{}: {}", args[3], std::strerror(errno))});
     }
-    vmm::UniqueFd owner(fd);
+    base::UniqueFd owner(fd);
     if (auto r = WriteAll(fd, args[3], *data); !r) return Report(r.error());
     return 0;
   }

@@ -104,7 +104,7 @@ Result<void> Mkfs(const std::string& path, uint64_t size) {
     return Fail(kExitUsage, fmt::format("size {}: must be a multiple of 512 and at least {} bytes",
                                         size, kMin));
   }
-  vmm::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  base::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return SysFail(kExitCantCreate, path);
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
     return SysFail(kExitIoErr, fmt::format("{}: set size {}", path, size));
@@ -119,7 +119,7 @@ Result<void> Mkfs(const std::string& path, uint64_t size) {
 }
 
 Result<Volume> Volume::Open(const std::string& path, bool writable) {
-  vmm::UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  base::UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
   if (!fd.valid()) return SysFail(errno == ENOENT ? kExitNoInput : kExitIoErr, path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return SysFail(kExitIoErr, path);

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "abi/vmmfs.h"
-#include "vmm/base/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace vmmfs {
 
@@ -66,12 +66,12 @@ class Volume {
   Result<void> Remove(std::string_view name);
 
  private:
-  Volume(vmm::UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Volume(base::UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
   uint32_t Find(std::string_view name) const;
   Result<void> StoreEntry(uint32_t slot);
   Result<void> Sync();
 
-  vmm::UniqueFd fd_;
+  base::UniqueFd fd_;
   std::string path_;
   vmmfs_super super_{};
   std::vector<vmmfs_entry> dir_;

@@ -5,8 +5,8 @@
 #include <array>
 #include <deque>
 
-#include "vmm/console/io_shutdown_hooks.h"
-#include "vmm/console/unix_socket.h"
+#include "base/io_shutdown_hooks.h"
+#include "base/unix_socket.h"
 
 namespace vmm {
 namespace {
@@ -36,10 +36,11 @@ http::Response MethodNotAllowed(const http::Request& request, std::string_view a
   return r;
 }
 
-http::Response FromResult(const Result<void>& result, std::string_view what) {
+http::Response FromResult(const base::Result<void>& result, std::string_view what) {
   if (result) return NoContent();
-  const Error& e = result.error();
-  int status = (e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kConfig) ? 400 : 500;
+  const base::Error& e = result.error();
+  int status =
+      (e.kind() == base::ErrorKind::kUsage || e.kind() == base::ErrorKind::kConfig) ? 400 : 500;
   return http::ErrorResponse(status, fmt::format("{}: {}", what, e.ToString()));
 }
 
@@ -270,7 +271,7 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
 
 ApiServer::ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions options)
     : io_(io), router_(vm), options_(options), alive_(std::make_shared<bool>(true)) {
-  io_hooks_ = &IoShutdownHooks::Of(io);
+  io_hooks_ = &base::IoShutdownHooks::Of(io);
   io_hook_token_ = io_hooks_->Add([this] {
     io_hooks_ = nullptr;
     *alive_ = false;
@@ -278,11 +279,12 @@ ApiServer::ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions optio
   });
 }
 
-Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
-                                                     const std::string& socket_path, VmControl& vm,
-                                                     ApiServerOptions options) {
+base::Result<std::unique_ptr<ApiServer>> ApiServer::Create(asio::io_context& io,
+                                                           const std::string& socket_path,
+                                                           VmControl& vm,
+                                                           ApiServerOptions options) {
   std::unique_ptr<ApiServer> server(new ApiServer(io, vm, options));
-  server->listener_ = TRY_CTX(UnixListener::Create(io, socket_path), "--api-sock");
+  server->listener_ = TRY_CTX(base::UnixListener::Create(io, socket_path), "--api-sock");
   server->socket_path_ = socket_path;
   asio::post(io, [s = server.get(), alive = server->alive_] {
     if (*alive) s->Accept();

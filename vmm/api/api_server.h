@@ -23,14 +23,16 @@
 #include <memory>
 #include <string>
 
+#include "base/error.h"
 #include "vmm/api/http.h"
 #include "vmm/api/vm_control.h"
-#include "vmm/base/error.h"
 
-namespace vmm {
-
+namespace base {
 class UnixListener;
 class IoShutdownHooks;
+}  // namespace base
+
+namespace vmm {
 
 // Request routing, without sockets (unit-testable). Not thread-safe.
 class ApiRouter {
@@ -65,10 +67,9 @@ struct ApiServerOptions {
 
 class ApiServer {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<ApiServer>> Create(asio::io_context& io,
-                                                                 const std::string& socket_path,
-                                                                 VmControl& vm,
-                                                                 ApiServerOptions options = {});
+  [[nodiscard]] static base::Result<std::unique_ptr<ApiServer>> Create(
+      asio::io_context& io, const std::string& socket_path, VmControl& vm,
+      ApiServerOptions options = {});
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -83,13 +84,13 @@ class ApiServer {
   asio::io_context& io_;
   ApiRouter router_;
   ApiServerOptions options_;
-  std::unique_ptr<UnixListener> listener_;
+  std::unique_ptr<base::UnixListener> listener_;
   std::string socket_path_;
   size_t connections_ = 0;
   // Shared with connections so they can tell the server is gone.
   std::shared_ptr<bool> alive_;
   // As Console: if the io_context is destroyed first, the listener goes then.
-  IoShutdownHooks* io_hooks_ = nullptr;
+  base::IoShutdownHooks* io_hooks_ = nullptr;
   uint64_t io_hook_token_ = 0;
 };
 

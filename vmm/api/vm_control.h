@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -28,15 +28,15 @@ class VmControl {
 
   // PUT /vm/state. Pausing a paused VM (or resuming a running one) is not an
   // error. Errors of kind kUsage/kConfig become 400, others 500.
-  [[nodiscard]] virtual Result<void> Pause() = 0;
-  [[nodiscard]] virtual Result<void> Resume() = 0;
+  [[nodiscard]] virtual base::Result<void> Pause() = 0;
+  [[nodiscard]] virtual base::Result<void> Resume() = 0;
 
   // PUT /actions. Shutdown: end vmm with status 0 (as a guest power-off).
   // Reset: as the guest's i8042 reset (vmm ends with status 0, design.md).
   // SendCtrlAltDel: inject Ctrl-Alt-Del as the i8042 would see it.
-  [[nodiscard]] virtual Result<void> Shutdown() = 0;
-  [[nodiscard]] virtual Result<void> Reset() = 0;
-  [[nodiscard]] virtual Result<void> SendCtrlAltDel() = 0;
+  [[nodiscard]] virtual base::Result<void> Shutdown() = 0;
+  [[nodiscard]] virtual base::Result<void> Reset() = 0;
+  [[nodiscard]] virtual base::Result<void> SendCtrlAltDel() = 0;
 
   // GET /metrics: counters as a JSON object (the server adds an "api" member).
   virtual nlohmann::json Metrics() = 0;

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 #include "vmm/console/escape.h"
 #include "vmm/console/terminal.h"
 
@@ -59,17 +59,17 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
   sockaddr_un addr{};
   if (socket_path.size() >= sizeof addr.sun_path) {
     Say(err_fd, fmt::format("vmm attach: {}: path too long\n", socket_path));
-    return static_cast<int>(ErrorKind::kUsage);
+    return static_cast<int>(base::ErrorKind::kUsage);
   }
   struct stat st;
   if (stat(socket_path.c_str(), &st) != 0) {
     Say(err_fd, fmt::format("vmm attach: {}: {}\n", socket_path, std::strerror(errno)));
-    return static_cast<int>(ErrorKind::kNoInput);
+    return static_cast<int>(base::ErrorKind::kNoInput);
   }
   int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) {
     Say(err_fd, fmt::format("vmm attach: socket: {}\n", std::strerror(errno)));
-    return static_cast<int>(ErrorKind::kInternal);
+    return static_cast<int>(base::ErrorKind::kInternal);
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
@@ -78,9 +78,9 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
     close(sock);
     Say(err_fd, fmt::format("vmm attach: {}: {}\n", socket_path, std::strerror(err)));
     if (err == ENOENT || err == EACCES || err == EPERM || err == ENOTDIR) {
-      return static_cast<int>(ErrorKind::kNoInput);
+      return static_cast<int>(base::ErrorKind::kNoInput);
     }
-    return static_cast<int>(ErrorKind::kUnavailable);  // ECONNREFUSED and the like
+    return static_cast<int>(base::ErrorKind::kUnavailable);  // ECONNREFUSED and the like
   }
 
   const bool tty = isatty(in_fd) == 1;
@@ -107,7 +107,7 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
     if (r < 0) {
       if (errno == EINTR) continue;
       Say(err_fd, fmt::format("vmm attach: poll: {}\n", std::strerror(errno)));
-      status = static_cast<int>(ErrorKind::kInternal);
+      status = static_cast<int>(base::ErrorKind::kInternal);
       break;
     }
     if (r == 0) break;  // linger after stdin's end elapsed

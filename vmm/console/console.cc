@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "vmm/console/io_shutdown_hooks.h"
+#include "base/io_shutdown_hooks.h"
+#include "base/unix_socket.h"
 #include "vmm/console/terminal.h"
-#include "vmm/console/unix_socket.h"
 
 namespace vmm {
 namespace {
@@ -38,7 +38,7 @@ struct Console::Client {
   std::array<uint8_t, kReadChunk> read_buf;
 };
 
-Result<SerialSpec> ParseSerialSpec(std::string_view text) {
+base::Result<SerialSpec> ParseSerialSpec(std::string_view text) {
   SerialSpec spec;
   if (text == "stdio") {
     spec.kind = SerialSpec::Kind::kStdio;
@@ -57,12 +57,12 @@ Result<SerialSpec> ParseSerialSpec(std::string_view text) {
   if (with_path("file:", SerialSpec::Kind::kFile) ||
       with_path("socket:", SerialSpec::Kind::kSocket)) {
     if (spec.path.empty()) {
-      return MakeError(ErrorKind::kUsage, "--serial {}: the path is empty", text);
+      return base::MakeError(base::ErrorKind::kUsage, "--serial {}: the path is empty", text);
     }
     return spec;
   }
-  return MakeError(ErrorKind::kUsage, "--serial {}: expected stdio, file:PATH, socket:PATH or none",
-                   text);
+  return base::MakeError(base::ErrorKind::kUsage,
+                         "--serial {}: expected stdio, file:PATH, socket:PATH or none", text);
 }
 
 std::string FormatSerialSpec(const SerialSpec& spec) {
@@ -85,7 +85,7 @@ Console::Console(asio::io_context& io, SerialSpec spec, ConsoleOptions options)
       options_(std::move(options)),
       ring_(options_.ring_bytes),
       stdin_retry_(std::make_unique<asio::steady_timer>(io)) {
-  io_hooks_ = &IoShutdownHooks::Of(io);
+  io_hooks_ = &base::IoShutdownHooks::Of(io);
   io_hook_token_ = io_hooks_->Add([this] {
     io_hooks_ = nullptr;
     {
@@ -96,8 +96,8 @@ Console::Console(asio::io_context& io, SerialSpec spec, ConsoleOptions options)
   });
 }
 
-Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const SerialSpec& spec,
-                                                 ConsoleOptions options) {
+base::Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const SerialSpec& spec,
+                                                       ConsoleOptions options) {
   std::unique_ptr<Console> console(new Console(io, spec, std::move(options)));
   switch (spec.kind) {
     case SerialSpec::Kind::kNone:
@@ -105,7 +105,8 @@ Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const Ser
     case SerialSpec::Kind::kFile: {
       int fd = open(spec.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd < 0) {
-        return MakeErrnoError(ErrorKind::kNoInput, "--serial file:{}: cannot open", spec.path);
+        return base::MakeErrnoError(base::ErrorKind::kNoInput, "--serial file:{}: cannot open",
+                                    spec.path);
       }
       console->out_fd_ = fd;
       console->owns_out_fd_ = true;
@@ -116,7 +117,7 @@ Result<std::unique_ptr<Console>> Console::Create(asio::io_context& io, const Ser
       TRY(console->StartStdio());
       break;
     case SerialSpec::Kind::kSocket: {
-      console->listener_ = TRY_CTX(UnixListener::Create(io, spec.path),
+      console->listener_ = TRY_CTX(base::UnixListener::Create(io, spec.path),
                                    fmt::format("--serial {}", FormatSerialSpec(spec)));
       asio::post(io, [c = console.get()] { c->Accept(); });
       break;
@@ -272,7 +273,7 @@ void Console::DeliverToGuest(std::span<const uint8_t> bytes) {
 // never blocks. stdin that epoll cannot watch (a regular file, /dev/null)
 // never blocks either and is read in chunks.
 
-Result<void> Console::StartStdio() {
+base::Result<void> Console::StartStdio() {
   int in = options_.stdin_fd;
   stdin_is_tty_ = isatty(in) == 1;
   if (stdin_is_tty_) {

@@ -58,14 +58,16 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 #include "vmm/console/escape.h"
 #include "vmm/console/ring_buffer.h"
 
-namespace vmm {
-
+namespace base {
 class UnixListener;
 class IoShutdownHooks;
+}  // namespace base
+
+namespace vmm {
 
 struct SerialSpec {
   enum class Kind { kStdio, kFile, kSocket, kNone };
@@ -75,7 +77,7 @@ struct SerialSpec {
 
 // "stdio", "file:PATH", "socket:PATH", "none". Anything else, or an empty
 // PATH, is ErrorKind::kUsage naming the text.
-[[nodiscard]] Result<SerialSpec> ParseSerialSpec(std::string_view text);
+[[nodiscard]] base::Result<SerialSpec> ParseSerialSpec(std::string_view text);
 
 // The inverse of ParseSerialSpec.
 std::string FormatSerialSpec(const SerialSpec& spec);
@@ -113,9 +115,9 @@ struct ConsoleStats {
 
 class Console {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<Console>> Create(asio::io_context& io,
-                                                               const SerialSpec& spec,
-                                                               ConsoleOptions options);
+  [[nodiscard]] static base::Result<std::unique_ptr<Console>> Create(asio::io_context& io,
+                                                                     const SerialSpec& spec,
+                                                                     ConsoleOptions options);
   ~Console();
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
@@ -146,7 +148,7 @@ class Console {
   Console(asio::io_context& io, SerialSpec spec, ConsoleOptions options);
 
   // stdio input (io thread).
-  [[nodiscard]] Result<void> StartStdio();
+  [[nodiscard]] base::Result<void> StartStdio();
   void WaitStdin();
   void DrainStdin();
   void ReadStdinSync();
@@ -199,10 +201,10 @@ class Console {
   bool stdin_eof_ = false;
   EscapeFilter escape_;
   std::unique_ptr<asio::steady_timer> stdin_retry_;
-  IoShutdownHooks* io_hooks_ = nullptr;  // null once the io_context shut down
+  base::IoShutdownHooks* io_hooks_ = nullptr;  // null once the io_context shut down
   uint64_t io_hook_token_ = 0;
 
-  std::unique_ptr<UnixListener> listener_;
+  std::unique_ptr<base::UnixListener> listener_;
   std::list<std::shared_ptr<Client>> clients_list_;
 };
 

@@ -66,13 +66,13 @@ void MakeRawTermios(struct termios& tio) {
   tio.c_cc[VTIME] = 0;
 }
 
-Result<void> EnterRawMode(int fd) {
+base::Result<void> EnterRawMode(int fd) {
   if (g_fd.load() >= 0) {
-    return MakeError(ErrorKind::kInternal, "a terminal is already in raw mode");
+    return base::MakeError(base::ErrorKind::kInternal, "a terminal is already in raw mode");
   }
   struct termios tio;
   if (tcgetattr(fd, &tio) != 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "tcgetattr on fd {}", fd);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "tcgetattr on fd {}", fd);
   }
   g_saved = tio;
   MakeRawTermios(tio);
@@ -80,7 +80,7 @@ Result<void> EnterRawMode(int fd) {
   g_fd.store(fd);
   if (tcsetattr(fd, TCSANOW, &tio) != 0) {
     g_fd.store(-1);
-    return MakeErrnoError(ErrorKind::kInternal, "tcsetattr (raw mode) on fd {}", fd);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "tcsetattr (raw mode) on fd {}", fd);
   }
   return {};
 }

@@ -19,7 +19,7 @@
 
 #include <termios.h>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm {
 
@@ -30,7 +30,7 @@ void MakeRawTermios(struct termios& tio);
 
 // Puts `fd` (a TTY) into raw mode and remembers its settings for restore.
 // Fails if another terminal is already held in raw mode.
-[[nodiscard]] Result<void> EnterRawMode(int fd);
+[[nodiscard]] base::Result<void> EnterRawMode(int fd);
 
 // Restores the saved settings, if any. Idempotent, async-signal-safe.
 void RestoreTerminalState();

@@ -79,29 +79,29 @@ int Ioctl(int fd, unsigned long request, Arg arg) {
   return ret;
 }
 
-std::unexpected<Error> IoctlError(const char* name) {
-  return MakeErrnoError(ErrorKind::kInternal, "{}", name);
+std::unexpected<base::Error> IoctlError(const char* name) {
+  return base::MakeErrnoError(base::ErrorKind::kInternal, "{}", name);
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
+base::Result<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
   int raw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (raw < 0) {
-    return MakeErrnoError(ErrorKind::kUnavailable,
-                          "cannot open {} (is the kvm module loaded and do you have access?)",
-                          path);
+    return base::MakeErrnoError(base::ErrorKind::kUnavailable,
+                                "cannot open {} (is the kvm module loaded and do you have access?)",
+                                path);
   }
-  std::unique_ptr<Kvm> kvm(new Kvm(UniqueFd(raw)));
+  std::unique_ptr<Kvm> kvm(new Kvm(base::UniqueFd(raw)));
   int version = ::ioctl(raw, KVM_GET_API_VERSION, 0);
   if (version != kKvmApiVersion) {
-    return MakeError(ErrorKind::kUnavailable, "{}: KVM API version {} (expected {})", path, version,
-                     kKvmApiVersion);
+    return base::MakeError(base::ErrorKind::kUnavailable, "{}: KVM API version {} (expected {})",
+                           path, version, kKvmApiVersion);
   }
   for (const auto& required : kRequiredCaps) {
     if (kvm->CheckExtension(required.cap) <= 0) {
-      return MakeError(ErrorKind::kUnavailable, "{}: required capability {} is not supported", path,
-                       required.name);
+      return base::MakeError(base::ErrorKind::kUnavailable,
+                             "{}: required capability {} is not supported", path, required.name);
     }
   }
   int mmap_size = ::ioctl(raw, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -115,7 +115,7 @@ int Kvm::CheckExtension(long capability) const {
   return ret < 0 ? 0 : ret;
 }
 
-Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
+base::Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
   // The kernel says E2BIG when the buffer is too small; grow and retry.
   for (uint32_t count = 128; count <= 4096; count *= 2) {
     VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(count);
@@ -125,10 +125,11 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::GetSupportedCpuid() const {
     }
     if (errno != E2BIG) return IoctlError("KVM_GET_SUPPORTED_CPUID");
   }
-  return MakeError(ErrorKind::kInternal, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+  return base::MakeError(base::ErrorKind::kInternal,
+                         "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
-Result<std::vector<uint32_t>> Kvm::GetMsrIndexList() const {
+base::Result<std::vector<uint32_t>> Kvm::GetMsrIndexList() const {
   MsrListHeader probe{0};
   if (Ioctl(fd_.get(), kGetMsrIndexList, &probe) < 0 && errno != E2BIG) {
     return IoctlError("KVM_GET_MSR_INDEX_LIST");
@@ -141,46 +142,47 @@ Result<std::vector<uint32_t>> Kvm::GetMsrIndexList() const {
   return std::vector<uint32_t>(list.items(), list.items() + list.header()->nmsrs);
 }
 
-Result<std::unique_ptr<VmFd>> Kvm::CreateVm() const {
+base::Result<std::unique_ptr<VmFd>> Kvm::CreateVm() const {
   int raw = Ioctl(fd_.get(), KVM_CREATE_VM, 0);
-  if (raw < 0) return MakeErrnoError(ErrorKind::kUnavailable, "KVM_CREATE_VM");
-  return std::unique_ptr<VmFd>(new VmFd(UniqueFd(raw), vcpu_mmap_size_));
+  if (raw < 0) return base::MakeErrnoError(base::ErrorKind::kUnavailable, "KVM_CREATE_VM");
+  return std::unique_ptr<VmFd>(new VmFd(base::UniqueFd(raw), vcpu_mmap_size_));
 }
 
-Result<void> VmFd::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size,
-                                       void* host) {
+base::Result<void> VmFd::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size,
+                                             void* host) {
   kvm_userspace_memory_region region{};
   region.slot = slot;
   region.guest_phys_addr = guest_phys;
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<uint64_t>(host);
   if (Ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})",
-                          slot, guest_phys, size);
+    return base::MakeErrnoError(base::ErrorKind::kInternal,
+                                "KVM_SET_USER_MEMORY_REGION (slot {}, {:#x}+{:#x})", slot,
+                                guest_phys, size);
   }
   return {};
 }
 
-Result<void> VmFd::SetTssAddr(uint64_t address) {
+base::Result<void> VmFd::SetTssAddr(uint64_t address) {
   if (Ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address)) < 0) {
     return IoctlError("KVM_SET_TSS_ADDR");
   }
   return {};
 }
 
-Result<void> VmFd::SetIdentityMapAddr(uint64_t address) {
+base::Result<void> VmFd::SetIdentityMapAddr(uint64_t address) {
   if (Ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &address) < 0) {
     return IoctlError("KVM_SET_IDENTITY_MAP_ADDR");
   }
   return {};
 }
 
-Result<void> VmFd::CreateIrqchip() {
+base::Result<void> VmFd::CreateIrqchip() {
   if (Ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return IoctlError("KVM_CREATE_IRQCHIP");
   return {};
 }
 
-Result<void> VmFd::CreatePit2() {
+base::Result<void> VmFd::CreatePit2() {
   kvm_pit_config config{};
   // The in-kernel PIT also handles port 0x61 (speaker / channel-2 gate), which
   // guests use to calibrate their timers.
@@ -189,28 +191,28 @@ Result<void> VmFd::CreatePit2() {
   return {};
 }
 
-Result<void> VmFd::SetIrqLine(uint32_t irq, bool level) {
+base::Result<void> VmFd::SetIrqLine(uint32_t irq, bool level) {
   kvm_irq_level irq_level{};
   irq_level.irq = irq;
   irq_level.level = level ? 1 : 0;
   if (Ioctl(fd_.get(), KVM_IRQ_LINE, &irq_level) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_IRQ_LINE (irq {})", irq);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_IRQ_LINE (irq {})", irq);
   }
   return {};
 }
 
-Result<void> VmFd::RegisterIrqfd(int eventfd, uint32_t gsi) {
+base::Result<void> VmFd::RegisterIrqfd(int eventfd, uint32_t gsi) {
   kvm_irqfd irqfd{};
   irqfd.fd = static_cast<uint32_t>(eventfd);
   irqfd.gsi = gsi;
   if (Ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_IRQFD (gsi {})", gsi);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_IRQFD (gsi {})", gsi);
   }
   return {};
 }
 
-Result<void> VmFd::RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length, bool pio,
-                                     std::optional<uint64_t> datamatch) {
+base::Result<void> VmFd::RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length, bool pio,
+                                           std::optional<uint64_t> datamatch) {
   kvm_ioeventfd ioeventfd{};
   ioeventfd.addr = address;
   ioeventfd.len = length;
@@ -221,18 +223,20 @@ Result<void> VmFd::RegisterIoeventfd(int eventfd, uint64_t address, uint32_t len
     ioeventfd.datamatch = *datamatch;
   }
   if (Ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd) < 0) {
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_IOEVENTFD ({:#x}, {} bytes)", address, length);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_IOEVENTFD ({:#x}, {} bytes)",
+                                address, length);
   }
   return {};
 }
 
-Result<std::unique_ptr<VcpuFd>> VmFd::CreateVcpu(uint32_t id) {
+base::Result<std::unique_ptr<VcpuFd>> VmFd::CreateVcpu(uint32_t id) {
   int raw = Ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
-  if (raw < 0) return MakeErrnoError(ErrorKind::kInternal, "KVM_CREATE_VCPU (vcpu {})", id);
-  UniqueFd fd(raw);
+  if (raw < 0)
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_CREATE_VCPU (vcpu {})", id);
+  base::UniqueFd fd(raw);
   void* run = mmap(nullptr, vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0);
   if (run == MAP_FAILED)
-    return MakeErrnoError(ErrorKind::kInternal, "mmap of kvm_run (vcpu {})", id);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "mmap of kvm_run (vcpu {})", id);
   return std::unique_ptr<VcpuFd>(
       new VcpuFd(std::move(fd), id, static_cast<kvm_run*>(run), vcpu_mmap_size_));
 }
@@ -241,48 +245,48 @@ VcpuFd::~VcpuFd() {
   if (run_ != nullptr) munmap(run_, mmap_size_);
 }
 
-Result<bool> VcpuFd::Run() {
+base::Result<bool> VcpuFd::Run() {
   if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
     if (errno == EINTR || errno == EAGAIN) return false;
-    return MakeErrnoError(ErrorKind::kInternal, "KVM_RUN (vcpu {})", id_);
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "KVM_RUN (vcpu {})", id_);
   }
   return true;
 }
 
-Result<kvm_regs> VcpuFd::GetRegs() const {
+base::Result<kvm_regs> VcpuFd::GetRegs() const {
   kvm_regs regs{};
   if (Ioctl(fd_.get(), KVM_GET_REGS, &regs) < 0) return IoctlError("KVM_GET_REGS");
   return regs;
 }
 
-Result<void> VcpuFd::SetRegs(const kvm_regs& regs) {
+base::Result<void> VcpuFd::SetRegs(const kvm_regs& regs) {
   if (Ioctl(fd_.get(), KVM_SET_REGS, &regs) < 0) return IoctlError("KVM_SET_REGS");
   return {};
 }
 
-Result<kvm_sregs> VcpuFd::GetSregs() const {
+base::Result<kvm_sregs> VcpuFd::GetSregs() const {
   kvm_sregs sregs{};
   if (Ioctl(fd_.get(), KVM_GET_SREGS, &sregs) < 0) return IoctlError("KVM_GET_SREGS");
   return sregs;
 }
 
-Result<void> VcpuFd::SetSregs(const kvm_sregs& sregs) {
+base::Result<void> VcpuFd::SetSregs(const kvm_sregs& sregs) {
   if (Ioctl(fd_.get(), KVM_SET_SREGS, &sregs) < 0) return IoctlError("KVM_SET_SREGS");
   return {};
 }
 
-Result<kvm_fpu> VcpuFd::GetFpu() const {
+base::Result<kvm_fpu> VcpuFd::GetFpu() const {
   kvm_fpu fpu{};
   if (Ioctl(fd_.get(), KVM_GET_FPU, &fpu) < 0) return IoctlError("KVM_GET_FPU");
   return fpu;
 }
 
-Result<void> VcpuFd::SetFpu(const kvm_fpu& fpu) {
+base::Result<void> VcpuFd::SetFpu(const kvm_fpu& fpu) {
   if (Ioctl(fd_.get(), KVM_SET_FPU, &fpu) < 0) return IoctlError("KVM_SET_FPU");
   return {};
 }
 
-Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+base::Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(entries.size());
   cpuid.header()->nent = static_cast<uint32_t>(entries.size());
   std::memcpy(cpuid.items(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
@@ -290,7 +294,7 @@ Result<void> VcpuFd::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   return {};
 }
 
-Result<std::vector<kvm_cpuid_entry2>> VcpuFd::GetCpuid() const {
+base::Result<std::vector<kvm_cpuid_entry2>> VcpuFd::GetCpuid() const {
   constexpr size_t kMaxEntries = 256;
   VarStruct<CpuidHeader, kvm_cpuid_entry2> cpuid(kMaxEntries);
   cpuid.header()->nent = kMaxEntries;
@@ -299,7 +303,7 @@ Result<std::vector<kvm_cpuid_entry2>> VcpuFd::GetCpuid() const {
   return std::vector<kvm_cpuid_entry2>(items, items + cpuid.header()->nent);
 }
 
-Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
+base::Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
   VarStruct<MsrsHeader, kvm_msr_entry> list(msrs.size());
   list.header()->nmsrs = static_cast<uint32_t>(msrs.size());
   for (size_t i = 0; i < msrs.size(); ++i) {
@@ -310,24 +314,25 @@ Result<void> VcpuFd::SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& m
   int set = Ioctl(fd_.get(), kSetMsrs, list.data());
   if (set < 0) return IoctlError("KVM_SET_MSRS");
   if (static_cast<size_t>(set) != msrs.size()) {
-    return MakeError(ErrorKind::kInternal, "KVM_SET_MSRS: MSR {:#x} was refused",
-                     msrs[static_cast<size_t>(set)].first);
+    return base::MakeError(base::ErrorKind::kInternal, "KVM_SET_MSRS: MSR {:#x} was refused",
+                           msrs[static_cast<size_t>(set)].first);
   }
   return {};
 }
 
-Result<uint64_t> VcpuFd::GetMsr(uint32_t index) const {
+base::Result<uint64_t> VcpuFd::GetMsr(uint32_t index) const {
   VarStruct<MsrsHeader, kvm_msr_entry> list(1);
   list.header()->nmsrs = 1;
   list.items()[0] = kvm_msr_entry{};
   list.items()[0].index = index;
   int got = Ioctl(fd_.get(), kGetMsrs, list.data());
   if (got < 0) return IoctlError("KVM_GET_MSRS");
-  if (got != 1) return MakeError(ErrorKind::kInternal, "KVM_GET_MSRS: MSR {:#x} refused", index);
+  if (got != 1)
+    return base::MakeError(base::ErrorKind::kInternal, "KVM_GET_MSRS: MSR {:#x} refused", index);
   return list.items()[0].data;
 }
 
-Result<int64_t> VcpuFd::GetTscOffset() const {
+base::Result<int64_t> VcpuFd::GetTscOffset() const {
   int64_t offset = 0;
   kvm_device_attr attr{};
   attr.group = KVM_VCPU_TSC_CTRL;
@@ -339,7 +344,7 @@ Result<int64_t> VcpuFd::GetTscOffset() const {
   return offset;
 }
 
-Result<void> VcpuFd::SetTscOffset(int64_t offset) {
+base::Result<void> VcpuFd::SetTscOffset(int64_t offset) {
   kvm_device_attr attr{};
   attr.group = KVM_VCPU_TSC_CTRL;
   attr.attr = KVM_VCPU_TSC_OFFSET;
@@ -350,37 +355,37 @@ Result<void> VcpuFd::SetTscOffset(int64_t offset) {
   return {};
 }
 
-Result<uint32_t> VcpuFd::GetTscKhz() const {
+base::Result<uint32_t> VcpuFd::GetTscKhz() const {
   int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
   if (khz <= 0) return IoctlError("KVM_GET_TSC_KHZ");
   return static_cast<uint32_t>(khz);
 }
 
-Result<uint64_t> VmFd::GetClock() const {
+base::Result<uint64_t> VmFd::GetClock() const {
   kvm_clock_data clock{};
   if (Ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) return IoctlError("KVM_GET_CLOCK");
   return static_cast<uint64_t>(clock.clock);
 }
 
-Result<void> VmFd::SetClock(uint64_t nanoseconds) {
+base::Result<void> VmFd::SetClock(uint64_t nanoseconds) {
   kvm_clock_data clock{};
   clock.clock = nanoseconds;
   if (Ioctl(fd_.get(), KVM_SET_CLOCK, &clock) < 0) return IoctlError("KVM_SET_CLOCK");
   return {};
 }
 
-Result<kvm_lapic_state> VcpuFd::GetLapic() const {
+base::Result<kvm_lapic_state> VcpuFd::GetLapic() const {
   kvm_lapic_state lapic{};
   if (Ioctl(fd_.get(), KVM_GET_LAPIC, &lapic) < 0) return IoctlError("KVM_GET_LAPIC");
   return lapic;
 }
 
-Result<void> VcpuFd::SetLapic(const kvm_lapic_state& lapic) {
+base::Result<void> VcpuFd::SetLapic(const kvm_lapic_state& lapic) {
   if (Ioctl(fd_.get(), KVM_SET_LAPIC, &lapic) < 0) return IoctlError("KVM_SET_LAPIC");
   return {};
 }
 
-Result<std::optional<uint64_t>> VcpuFd::Translate(uint64_t linear) const {
+base::Result<std::optional<uint64_t>> VcpuFd::Translate(uint64_t linear) const {
   kvm_translation translation{};
   translation.linear_address = linear;
   if (Ioctl(fd_.get(), KVM_TRANSLATE, &translation) < 0) return IoctlError("KVM_TRANSLATE");

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/base/unique_fd.h"
+#include "base/error.h"
+#include "base/unique_fd.h"
 
 namespace vmm::kvm {
 
@@ -31,48 +31,49 @@ class Kvm {
  public:
   // Opens `path` (default /dev/kvm), checks KVM_GET_API_VERSION == 12 and the
   // capabilities vmm relies on.
-  [[nodiscard]] static Result<std::unique_ptr<Kvm>> Open(const std::string& path = "/dev/kvm");
+  [[nodiscard]] static base::Result<std::unique_ptr<Kvm>> Open(
+      const std::string& path = "/dev/kvm");
 
   int fd() const { return fd_.get(); }
   // KVM_CHECK_EXTENSION; 0 when absent.
   int CheckExtension(long capability) const;
-  [[nodiscard]] Result<std::vector<kvm_cpuid_entry2>> GetSupportedCpuid() const;
-  [[nodiscard]] Result<std::vector<uint32_t>> GetMsrIndexList() const;
+  [[nodiscard]] base::Result<std::vector<kvm_cpuid_entry2>> GetSupportedCpuid() const;
+  [[nodiscard]] base::Result<std::vector<uint32_t>> GetMsrIndexList() const;
   size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
-  [[nodiscard]] Result<std::unique_ptr<VmFd>> CreateVm() const;
+  [[nodiscard]] base::Result<std::unique_ptr<VmFd>> CreateVm() const;
 
  private:
-  explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  explicit Kvm(base::UniqueFd fd) : fd_(std::move(fd)) {}
+  base::UniqueFd fd_;
   size_t vcpu_mmap_size_ = 0;
 };
 
 class VmFd {
  public:
   int fd() const { return fd_.get(); }
-  [[nodiscard]] Result<void> SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size,
-                                                 void* host);
-  [[nodiscard]] Result<void> SetTssAddr(uint64_t address);
-  [[nodiscard]] Result<void> SetIdentityMapAddr(uint64_t address);
-  [[nodiscard]] Result<void> CreateIrqchip();
-  [[nodiscard]] Result<void> CreatePit2();
+  [[nodiscard]] base::Result<void> SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys,
+                                                       uint64_t size, void* host);
+  [[nodiscard]] base::Result<void> SetTssAddr(uint64_t address);
+  [[nodiscard]] base::Result<void> SetIdentityMapAddr(uint64_t address);
+  [[nodiscard]] base::Result<void> CreateIrqchip();
+  [[nodiscard]] base::Result<void> CreatePit2();
   // KVM_IRQ_LINE: drive GSI `irq` to `level`. Thread-safe.
-  [[nodiscard]] Result<void> SetIrqLine(uint32_t irq, bool level);
+  [[nodiscard]] base::Result<void> SetIrqLine(uint32_t irq, bool level);
   // KVM_IRQFD: writes to `eventfd` inject GSI `gsi` (edge).
-  [[nodiscard]] Result<void> RegisterIrqfd(int eventfd, uint32_t gsi);
+  [[nodiscard]] base::Result<void> RegisterIrqfd(int eventfd, uint32_t gsi);
   // KVM_IOEVENTFD: guest writes of `length` bytes (optionally matching
   // `datamatch`) to `address` signal `eventfd` without leaving the kernel.
-  [[nodiscard]] Result<void> RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length,
-                                               bool pio, std::optional<uint64_t> datamatch);
-  [[nodiscard]] Result<std::unique_ptr<VcpuFd>> CreateVcpu(uint32_t id);
+  [[nodiscard]] base::Result<void> RegisterIoeventfd(int eventfd, uint64_t address, uint32_t length,
+                                                     bool pio, std::optional<uint64_t> datamatch);
+  [[nodiscard]] base::Result<std::unique_ptr<VcpuFd>> CreateVcpu(uint32_t id);
   // KVM_GET_CLOCK / KVM_SET_CLOCK: the kvmclock value guests read (ns).
-  [[nodiscard]] Result<uint64_t> GetClock() const;
-  [[nodiscard]] Result<void> SetClock(uint64_t nanoseconds);
+  [[nodiscard]] base::Result<uint64_t> GetClock() const;
+  [[nodiscard]] base::Result<void> SetClock(uint64_t nanoseconds);
 
  private:
   friend class Kvm;
-  VmFd(UniqueFd fd, size_t mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(mmap_size) {}
-  UniqueFd fd_;
+  VmFd(base::UniqueFd fd, size_t mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(mmap_size) {}
+  base::UniqueFd fd_;
   size_t vcpu_mmap_size_;
 };
 
@@ -88,36 +89,36 @@ class VcpuFd {
 
   // KVM_RUN. Returns false (not an error) when interrupted by a signal
   // (EINTR) or by immediate_exit (EINTR as well).
-  [[nodiscard]] Result<bool> Run();
+  [[nodiscard]] base::Result<bool> Run();
 
-  [[nodiscard]] Result<kvm_regs> GetRegs() const;
-  [[nodiscard]] Result<void> SetRegs(const kvm_regs& regs);
-  [[nodiscard]] Result<kvm_sregs> GetSregs() const;
-  [[nodiscard]] Result<void> SetSregs(const kvm_sregs& sregs);
-  [[nodiscard]] Result<kvm_fpu> GetFpu() const;
-  [[nodiscard]] Result<void> SetFpu(const kvm_fpu& fpu);
-  [[nodiscard]] Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  [[nodiscard]] base::Result<kvm_regs> GetRegs() const;
+  [[nodiscard]] base::Result<void> SetRegs(const kvm_regs& regs);
+  [[nodiscard]] base::Result<kvm_sregs> GetSregs() const;
+  [[nodiscard]] base::Result<void> SetSregs(const kvm_sregs& sregs);
+  [[nodiscard]] base::Result<kvm_fpu> GetFpu() const;
+  [[nodiscard]] base::Result<void> SetFpu(const kvm_fpu& fpu);
+  [[nodiscard]] base::Result<void> SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
   // KVM_GET_CPUID2: the table KVM holds for this vCPU (after its own fix-ups).
-  [[nodiscard]] Result<std::vector<kvm_cpuid_entry2>> GetCpuid() const;
+  [[nodiscard]] base::Result<std::vector<kvm_cpuid_entry2>> GetCpuid() const;
   // Sets (index, value) pairs; fails naming the first MSR KVM refused.
-  [[nodiscard]] Result<void> SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
-  [[nodiscard]] Result<uint64_t> GetMsr(uint32_t index) const;
+  [[nodiscard]] base::Result<void> SetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
+  [[nodiscard]] base::Result<uint64_t> GetMsr(uint32_t index) const;
   // KVM_VCPU_TSC_OFFSET (KVM_{GET,SET}_DEVICE_ATTR, Linux 5.16+): the value
   // KVM adds to the host TSC for this vCPU's rdtsc.
-  [[nodiscard]] Result<int64_t> GetTscOffset() const;
-  [[nodiscard]] Result<void> SetTscOffset(int64_t offset);
+  [[nodiscard]] base::Result<int64_t> GetTscOffset() const;
+  [[nodiscard]] base::Result<void> SetTscOffset(int64_t offset);
   // KVM_GET_TSC_KHZ.
-  [[nodiscard]] Result<uint32_t> GetTscKhz() const;
-  [[nodiscard]] Result<kvm_lapic_state> GetLapic() const;
-  [[nodiscard]] Result<void> SetLapic(const kvm_lapic_state& lapic);
+  [[nodiscard]] base::Result<uint32_t> GetTscKhz() const;
+  [[nodiscard]] base::Result<kvm_lapic_state> GetLapic() const;
+  [[nodiscard]] base::Result<void> SetLapic(const kvm_lapic_state& lapic);
   // KVM_TRANSLATE: guest linear address -> guest physical, if mapped.
-  [[nodiscard]] Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
+  [[nodiscard]] base::Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
 
  private:
   friend class VmFd;
-  VcpuFd(UniqueFd fd, uint32_t id, kvm_run* run, size_t mmap_size)
+  VcpuFd(base::UniqueFd fd, uint32_t id, kvm_run* run, size_t mmap_size)
       : fd_(std::move(fd)), id_(id), run_(run), mmap_size_(mmap_size) {}
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   uint32_t id_;
   kvm_run* run_;
   size_t mmap_size_;

@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "vmm/base/guest_memory.h"
+#include "base/guest_memory.h"
 #include "vmm/suite/matcher.h"
 
 namespace vmm::suite {
@@ -26,9 +26,10 @@ const std::set<std::string, std::less<>> kKnownFields = {
     "forbid", "tags",        "$comment", "input",   "input_after",
 };
 
-std::unexpected<Error> FieldError(const fs::path& file, std::string_view field,
-                                  std::string_view what) {
-  return MakeError(ErrorKind::kConfig, "{}: field '{}': {}", file.string(), field, what);
+std::unexpected<base::Error> FieldError(const fs::path& file, std::string_view field,
+                                        std::string_view what) {
+  return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}': {}", file.string(), field,
+                         what);
 }
 
 std::string JsonTypeName(const json& value) { return value.type_name(); }
@@ -52,7 +53,7 @@ std::string ResolvePath(std::string_view raw, const fs::path& file, const PathCo
   return resolved.lexically_normal().string();
 }
 
-Result<std::string> GetString(const json& doc, std::string_view field, const fs::path& file) {
+base::Result<std::string> GetString(const json& doc, std::string_view field, const fs::path& file) {
   const json& value = doc.at(std::string(field));
   if (!value.is_string()) {
     return FieldError(file, field, fmt::format("must be a string, not {}", JsonTypeName(value)));
@@ -60,8 +61,8 @@ Result<std::string> GetString(const json& doc, std::string_view field, const fs:
   return value.get<std::string>();
 }
 
-Result<std::vector<std::string>> GetStringList(const json& doc, std::string_view field,
-                                               const fs::path& file) {
+base::Result<std::vector<std::string>> GetStringList(const json& doc, std::string_view field,
+                                                     const fs::path& file) {
   const json& value = doc.at(std::string(field));
   if (value.is_string()) return std::vector<std::string>{value.get<std::string>()};
   if (!value.is_array()) {
@@ -110,7 +111,7 @@ std::string Outcome::ToString() const {
   return "?";
 }
 
-Result<Outcome> ParseOutcome(std::string_view text) {
+base::Result<Outcome> ParseOutcome(std::string_view text) {
   if (text == "triple-fault") return Outcome{OutcomeKind::kTripleFault, kStatusTripleFault};
   if (text == "timeout") return Outcome{OutcomeKind::kTimeout, kStatusTimeout};
   auto parse_number = [&](std::string_view prefix, int lo, int hi) -> std::optional<int> {
@@ -121,14 +122,17 @@ Result<Outcome> ParseOutcome(std::string_view text) {
   };
   if (text.starts_with("exit:")) {
     if (auto n = parse_number("exit:", 0, 63)) return Outcome{OutcomeKind::kExit, *n};
-    return MakeError(ErrorKind::kConfig, "'{}': the exit value must be a number 0..63", text);
+    return base::MakeError(base::ErrorKind::kConfig, "'{}': the exit value must be a number 0..63",
+                           text);
   }
   if (text.starts_with("setup-error:")) {
     if (auto n = parse_number("setup-error:", 64, 78)) return Outcome{OutcomeKind::kSetupError, *n};
-    return MakeError(ErrorKind::kConfig, "'{}': the setup error must be a number 64..78", text);
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "'{}': the setup error must be a number 64..78", text);
   }
-  return MakeError(ErrorKind::kConfig,
-                   "'{}' is not a result (exit:N, triple-fault, timeout, setup-error:N)", text);
+  return base::MakeError(base::ErrorKind::kConfig,
+                         "'{}' is not a result (exit:N, triple-fault, timeout, setup-error:N)",
+                         text);
 }
 
 std::string DescribeStatus(int status) {
@@ -140,19 +144,20 @@ std::string DescribeStatus(int status) {
   return fmt::format("status:{}", status);
 }
 
-Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
-                           const PathContext& paths) {
+base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
+                                 const PathContext& paths) {
   // nlohmann::json reports syntax errors only by exception; this is the one
   // place they can arise, and they become an Error right here.
   json doc;
   try {
     doc = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
-    return MakeError(ErrorKind::kConfig, "{}: not valid JSON: {}", file.string(), e.what());
+    return base::MakeError(base::ErrorKind::kConfig, "{}: not valid JSON: {}", file.string(),
+                           e.what());
   }
   if (!doc.is_object()) {
-    return MakeError(ErrorKind::kConfig, "{}: a case must be a JSON object, not {}", file.string(),
-                     JsonTypeName(doc));
+    return base::MakeError(base::ErrorKind::kConfig, "{}: a case must be a JSON object, not {}",
+                           file.string(), JsonTypeName(doc));
   }
   for (const auto& [key, value] : doc.items()) {
     if (!kKnownFields.contains(key)) return FieldError(file, key, "unknown field");
@@ -185,7 +190,7 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
     } else {
       spec.memory = TRY(GetString(doc, "memory", file));
     }
-    if (Result<uint64_t> size = ParseSize(spec.memory); !size) {
+    if (base::Result<uint64_t> size = base::ParseSize(spec.memory); !size) {
       return FieldError(file, "memory", size.error().ToString());
     }
   }
@@ -229,7 +234,7 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
       spec.outcome = Outcome{OutcomeKind::kExit, static_cast<int>(n)};
     } else {
       std::string text = TRY(GetString(doc, "result", file));
-      Result<Outcome> outcome = ParseOutcome(text);
+      base::Result<Outcome> outcome = ParseOutcome(text);
       if (!outcome) return FieldError(file, "result", outcome.error().message());
       spec.outcome = *outcome;
     }
@@ -238,12 +243,12 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   if (doc.contains("forbid")) spec.forbid = TRY(GetStringList(doc, "forbid", file));
   // Compile every pattern now so a bad regex is reported with its field.
   for (size_t i = 0; i < spec.expect.size(); ++i) {
-    if (Result<void> ok = CheckPattern(spec.expect[i]); !ok) {
+    if (base::Result<void> ok = CheckPattern(spec.expect[i]); !ok) {
       return FieldError(file, fmt::format("expect[{}]", i), ok.error().message());
     }
   }
   for (size_t i = 0; i < spec.forbid.size(); ++i) {
-    if (Result<void> ok = CheckPattern(spec.forbid[i]); !ok) {
+    if (base::Result<void> ok = CheckPattern(spec.forbid[i]); !ok) {
       return FieldError(file, fmt::format("forbid[{}]", i), ok.error().message());
     }
   }
@@ -251,7 +256,7 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   if (doc.contains("input")) spec.input = TRY(GetString(doc, "input", file));
   if (doc.contains("input_after")) {
     spec.input_after = TRY(GetString(doc, "input_after", file));
-    if (Result<void> ok = CheckPattern(*spec.input_after); !ok) {
+    if (base::Result<void> ok = CheckPattern(*spec.input_after); !ok) {
       return FieldError(file, "input_after", ok.error().message());
     }
     if (spec.input.empty()) return FieldError(file, "input_after", "needs an 'input' to send");
@@ -259,22 +264,24 @@ Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
   return spec;
 }
 
-Result<CaseSpec> LoadCaseFile(const fs::path& file, const PathContext& paths) {
+base::Result<CaseSpec> LoadCaseFile(const fs::path& file, const PathContext& paths) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return MakeErrnoError(ErrorKind::kNoInput, "{}: cannot read case file", file.string());
+  if (!in)
+    return base::MakeErrnoError(base::ErrorKind::kNoInput, "{}: cannot read case file",
+                                file.string());
   std::stringstream text;
   text << in.rdbuf();
   return ParseCase(text.str(), file, paths);
 }
 
-Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>& paths) {
+base::Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>& paths) {
   std::vector<fs::path> files;
   for (const std::string& raw : paths) {
     std::error_code ec;
     fs::path path = fs::absolute(raw, ec).lexically_normal();
     fs::file_status status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {
-      return MakeError(ErrorKind::kNoInput, "{}: no such case file or folder", raw);
+      return base::MakeError(base::ErrorKind::kNoInput, "{}: no such case file or folder", raw);
     }
     if (!fs::is_directory(status)) {
       files.push_back(path);
@@ -284,7 +291,9 @@ Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>& path
     for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->is_regular_file() && it->path().extension() == ".json") found.push_back(it->path());
     }
-    if (ec) return MakeError(ErrorKind::kNoInput, "{}: cannot list folder: {}", raw, ec.message());
+    if (ec)
+      return base::MakeError(base::ErrorKind::kNoInput, "{}: cannot list folder: {}", raw,
+                             ec.message());
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }

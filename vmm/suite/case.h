@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm::suite {
 
@@ -38,7 +38,7 @@ inline constexpr int kStatusKvmError = 81;
 inline constexpr int kStatusTimeout = 82;
 
 // Parses "exit:N", "triple-fault", "timeout", "setup-error:N".
-[[nodiscard]] Result<Outcome> ParseOutcome(std::string_view text);
+[[nodiscard]] base::Result<Outcome> ParseOutcome(std::string_view text);
 
 // Names a raw vmm exit status the way a case would expect it:
 // "exit:3", "triple-fault", "kvm-error", "timeout", "setup-error:66", "status:99".
@@ -72,17 +72,17 @@ struct CaseSpec {
 
 // Parses one case. `file` names the case in errors and anchors relative paths.
 // Errors are kConfig and read "<file>: field '<field>': <what is wrong>".
-[[nodiscard]] Result<CaseSpec> ParseCase(std::string_view json_text,
-                                         const std::filesystem::path& file,
-                                         const PathContext& paths);
+[[nodiscard]] base::Result<CaseSpec> ParseCase(std::string_view json_text,
+                                               const std::filesystem::path& file,
+                                               const PathContext& paths);
 
 // Reads and parses a case file (kNoInput when it cannot be read).
-[[nodiscard]] Result<CaseSpec> LoadCaseFile(const std::filesystem::path& file,
-                                            const PathContext& paths);
+[[nodiscard]] base::Result<CaseSpec> LoadCaseFile(const std::filesystem::path& file,
+                                                  const PathContext& paths);
 
 // Expands PATHS (case files, or folders searched recursively for *.json) into
 // a sorted list of case files. A path that does not exist is an error.
-[[nodiscard]] Result<std::vector<std::filesystem::path>> FindCaseFiles(
+[[nodiscard]] base::Result<std::vector<std::filesystem::path>> FindCaseFiles(
     const std::vector<std::string>& paths);
 
 // The vmm command line that boots this case (argv[0] = vmm_binary).

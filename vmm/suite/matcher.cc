@@ -11,17 +11,18 @@ constexpr auto kSyntax = std::regex::ECMAScript | std::regex::optimize;
 
 // std::regex reports bad patterns only by exception; this is the one place
 // they can arise, and they become an Error right here.
-Result<std::regex> Compile(const std::string& pattern) {
+base::Result<std::regex> Compile(const std::string& pattern) {
   try {
     return std::regex(pattern, kSyntax);
   } catch (const std::regex_error& e) {
-    return MakeError(ErrorKind::kConfig, "bad regular expression '{}': {}", pattern, e.what());
+    return base::MakeError(base::ErrorKind::kConfig, "bad regular expression '{}': {}", pattern,
+                           e.what());
   }
 }
 
 }  // namespace
 
-Result<void> CheckPattern(const std::string& pattern) {
+base::Result<void> CheckPattern(const std::string& pattern) {
   TRY(Compile(pattern));
   return {};
 }
@@ -79,8 +80,8 @@ std::string AnsiStripper::Feed(std::string_view bytes) {
   return out;
 }
 
-Result<SerialMatcher> SerialMatcher::Create(const std::vector<std::string>& expect,
-                                            const std::vector<std::string>& forbid) {
+base::Result<SerialMatcher> SerialMatcher::Create(const std::vector<std::string>& expect,
+                                                  const std::vector<std::string>& forbid) {
   SerialMatcher matcher;
   for (const std::string& source : expect) {
     matcher.expect_.push_back(Pattern{source, TRY(Compile(source))});

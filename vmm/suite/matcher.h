@@ -20,12 +20,12 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm::suite {
 
 // Compiles `pattern` as the matcher would; kConfig with the regex error on failure.
-[[nodiscard]] Result<void> CheckPattern(const std::string& pattern);
+[[nodiscard]] base::Result<void> CheckPattern(const std::string& pattern);
 
 // Removes ANSI escape sequences and control bytes from a stream, statefully,
 // so an escape sequence split across two reads is still removed. '\n' and
@@ -56,8 +56,8 @@ class SerialMatcher {
   static constexpr size_t kMaxLine = 4096;
 
   // Patterns must already be valid (see CheckPattern); an invalid one is an Error.
-  [[nodiscard]] static Result<SerialMatcher> Create(const std::vector<std::string>& expect,
-                                                    const std::vector<std::string>& forbid);
+  [[nodiscard]] static base::Result<SerialMatcher> Create(const std::vector<std::string>& expect,
+                                                          const std::vector<std::string>& forbid);
 
   // Feeds raw serial bytes observed at `time_ms` (since the child started).
   void Feed(std::string_view bytes, double time_ms);

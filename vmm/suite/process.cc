@@ -35,20 +35,22 @@ int PidFdOpen(pid_t pid) {
 
 }  // namespace
 
-Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv, bool stdin_pipe) {
-  if (argv.empty()) return MakeError(ErrorKind::kInternal, "empty command line");
+base::Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
+                                               bool stdin_pipe) {
+  if (argv.empty()) return base::MakeError(base::ErrorKind::kInternal, "empty command line");
   int out_pipe[2];
   int err_pipe[2];
   int in_pipe[2] = {-1, -1};
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return MakeErrnoError(ErrorKind::kInternal, "pipe2");
+  if (pipe2(out_pipe, O_CLOEXEC) != 0)
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "pipe2");
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     close(out_pipe[0]);
     close(out_pipe[1]);
-    return MakeErrnoError(ErrorKind::kInternal, "pipe2");
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "pipe2");
   }
   if (stdin_pipe && pipe2(in_pipe, O_CLOEXEC) != 0) {
     for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
-    return MakeErrnoError(ErrorKind::kInternal, "pipe2");
+    return base::MakeErrnoError(base::ErrorKind::kInternal, "pipe2");
   }
 
   posix_spawn_file_actions_t actions;
@@ -95,7 +97,7 @@ Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv, b
     close(err_pipe[0]);
     if (in_pipe[1] >= 0) close(in_pipe[1]);
     errno = rc;
-    return MakeErrnoError(ErrorKind::kNoInput, "{}", argv[0]);
+    return base::MakeErrnoError(base::ErrorKind::kNoInput, "{}", argv[0]);
   }
 
   ChildProcess child;

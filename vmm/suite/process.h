@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 namespace vmm::suite {
 
@@ -23,8 +23,8 @@ class ChildProcess {
  public:
   // Starts argv[0] (a path, not searched in PATH) with argv. With
   // `stdin_pipe`, stdin_fd() is the (non-blocking) write end of its stdin.
-  [[nodiscard]] static Result<ChildProcess> Spawn(const std::vector<std::string>& argv,
-                                                  bool stdin_pipe = false);
+  [[nodiscard]] static base::Result<ChildProcess> Spawn(const std::vector<std::string>& argv,
+                                                        bool stdin_pipe = false);
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;

@@ -202,7 +202,7 @@ void Runner::StartJob(size_t case_index, int run) {
   }
 
   // Patterns were checked when the case was parsed, so this cannot fail.
-  Result<SerialMatcher> matcher = SerialMatcher::Create(job->spec->expect, job->spec->forbid);
+  base::Result<SerialMatcher> matcher = SerialMatcher::Create(job->spec->expect, job->spec->forbid);
   if (matcher) job->matcher = std::move(*matcher);
 
   job->start = Clock::now();
@@ -213,13 +213,13 @@ void Runner::StartJob(size_t case_index, int run) {
 
   if (!job->spec->input.empty()) {
     if (job->spec->input_after) {
-      Result<SerialMatcher> trigger = SerialMatcher::Create({*job->spec->input_after}, {});
+      base::Result<SerialMatcher> trigger = SerialMatcher::Create({*job->spec->input_after}, {});
       if (trigger) job->input_trigger = std::move(*trigger);
     } else {
       job->input_armed = true;
     }
   }
-  Result<ChildProcess> child =
+  base::Result<ChildProcess> child =
       ChildProcess::Spawn(record.command, /*stdin_pipe=*/!job->spec->input.empty());
   if (!child || !job->matcher) {
     record.observation.end = Observation::End::kSpawnFailed;

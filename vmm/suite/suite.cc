@@ -111,7 +111,7 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
 
   std::vector<std::string> inputs = options.paths;
   if (inputs.empty()) inputs.push_back((paths.source_dir / "tests" / "boot").string());
-  Result<std::vector<fs::path>> files = FindCaseFiles(inputs);
+  base::Result<std::vector<fs::path>> files = FindCaseFiles(inputs);
   if (!files) {
     fmt::print(stderr, "vmm suite: {}\n", files.error().ToString());
     return kExitNoInput;
@@ -124,7 +124,7 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
     CaseEntry entry;
     entry.file = file;
     entry.name = file.stem().string();
-    Result<CaseSpec> spec = LoadCaseFile(file, paths);
+    base::Result<CaseSpec> spec = LoadCaseFile(file, paths);
     if (spec) {
       entry.name = spec->name;
       if (auto [it, inserted] = names.emplace(spec->name, file); !inserted) {

@@ -27,20 +27,20 @@ class FileBackend : public BlockBackend {
       : fd_(fd), path_(std::move(path)), size_(size) {}
   ~FileBackend() override { close(fd_); }
   uint64_t size_bytes() const override { return size_; }
-  vmm::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
+  base::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
     return Transfer(iov, offset, false);
   }
-  vmm::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) override {
+  base::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) override {
     return Transfer(iov, offset, true);
   }
-  vmm::Result<void> Sync() override {
+  base::Result<void> Sync() override {
     if (fdatasync(fd_) != 0)
-      return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "fdatasync {}", path_);
+      return base::MakeErrnoError(base::ErrorKind::kInternal, "fdatasync {}", path_);
     return {};
   }
 
  private:
-  vmm::Result<void> Transfer(std::span<const iovec> in, uint64_t offset, bool write) {
+  base::Result<void> Transfer(std::span<const iovec> in, uint64_t offset, bool write) {
     std::vector<iovec> iov(in.begin(), in.end());
     size_t first = 0;
     while (first < iov.size()) {
@@ -49,11 +49,12 @@ class FileBackend : public BlockBackend {
                                  : preadv(fd_, &iov[first], count, static_cast<off_t>(offset));
       if (done < 0) {
         if (errno == EINTR) continue;
-        return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "{} {} at {:#x}",
-                                   write ? "pwritev" : "preadv", path_, offset);
+        return base::MakeErrnoError(base::ErrorKind::kInternal, "{} {} at {:#x}",
+                                    write ? "pwritev" : "preadv", path_, offset);
       }
       if (done == 0) {
-        return vmm::MakeError(vmm::ErrorKind::kInternal, "{}: end of file at {:#x}", path_, offset);
+        return base::MakeError(base::ErrorKind::kInternal, "{}: end of file at {:#x}", path_,
+                               offset);
       }
       // Advance past what was transferred (short transfers resume mid-iovec).
       offset += static_cast<uint64_t>(done);
@@ -77,21 +78,21 @@ class FileBackend : public BlockBackend {
 
 }  // namespace
 
-vmm::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool read_only) {
+base::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool read_only) {
   const int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0) {
-    return vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "disk image {}: cannot open{}", path,
-                               read_only ? "" : " for reading and writing");
+    return base::MakeErrnoError(base::ErrorKind::kNoInput, "disk image {}: cannot open{}", path,
+                                read_only ? "" : " for reading and writing");
   }
   if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
-    auto error = vmm::MakeErrnoError(vmm::ErrorKind::kConfig,
-                                     "disk image {}: locked by another process", path);
+    auto error = base::MakeErrnoError(base::ErrorKind::kConfig,
+                                      "disk image {}: locked by another process", path);
     close(fd);
     return error;
   }
   const off_t size = lseek(fd, 0, SEEK_END);
   if (size < 0) {
-    auto error = vmm::MakeErrnoError(vmm::ErrorKind::kNoInput, "disk image {}: size", path);
+    auto error = base::MakeErrnoError(base::ErrorKind::kNoInput, "disk image {}: size", path);
     close(fd);
     return error;
   }
@@ -236,7 +237,7 @@ DeviceCounters Block::counters() const {
   return counters;
 }
 
-uint32_t Block::HandleRequest(const vmm::GuestMemory& memory, const DescriptorChain& chain) {
+uint32_t Block::HandleRequest(const base::GuestMemory& memory, const DescriptorChain& chain) {
   if (chain.writable_bytes == 0) {
     log_.Warn("request {} has no writable status byte; dropped", chain.head);
     io_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -266,7 +267,7 @@ uint32_t Block::HandleRequest(const vmm::GuestMemory& memory, const DescriptorCh
   return data_written + 1;
 }
 
-uint8_t Block::Execute(const vmm::GuestMemory& memory, const DescriptorChain& chain,
+uint8_t Block::Execute(const base::GuestMemory& memory, const DescriptorChain& chain,
                        const RequestHeader& header, uint32_t* data_written) {
   // Data is what lies between header and status.
   const uint64_t in_length = chain.writable_bytes - 1;
@@ -332,8 +333,8 @@ uint8_t Block::Execute(const vmm::GuestMemory& memory, const DescriptorChain& ch
   }
 }
 
-vmm::Result<void> Block::DoIo(const vmm::GuestMemory& memory, std::span<const Segment> segments,
-                              uint64_t offset, bool write) {
+base::Result<void> Block::DoIo(const base::GuestMemory& memory, std::span<const Segment> segments,
+                               uint64_t offset, bool write) {
   std::vector<iovec> iov;
   iov.reserve(segments.size());
   for (const Segment& segment : segments) {

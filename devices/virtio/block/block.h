@@ -58,7 +58,7 @@
 #include <string>
 #include <thread>
 
-#include "devices/legacy/guest_log.h"
+#include "base/guest_log.h"
 #include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
@@ -69,10 +69,10 @@ class BlockBackend {
   virtual ~BlockBackend() = default;
   virtual uint64_t size_bytes() const = 0;
   // Moves exactly the bytes of `iov` from/to the backend at `offset`.
-  [[nodiscard]] virtual vmm::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) = 0;
-  [[nodiscard]] virtual vmm::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) = 0;
+  [[nodiscard]] virtual base::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) = 0;
+  [[nodiscard]] virtual base::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) = 0;
   // Everything written so far is on stable storage (fdatasync).
-  [[nodiscard]] virtual vmm::Result<void> Sync() = 0;
+  [[nodiscard]] virtual base::Result<void> Sync() = 0;
 };
 
 class Block : public SingleQueueDevice {
@@ -116,8 +116,8 @@ class Block : public SingleQueueDevice {
 
   // Opens (and locks) the image. Errors: kNoInput when it cannot be opened,
   // kConfig when it is locked by another process.
-  [[nodiscard]] static vmm::Result<std::shared_ptr<Block>> Create(const std::string& path,
-                                                                  bool read_only);
+  [[nodiscard]] static base::Result<std::shared_ptr<Block>> Create(const std::string& path,
+                                                                   bool read_only);
   // Same on any backend; `path` only names the device (serial, logs).
   static std::shared_ptr<Block> CreateWithBackend(std::unique_ptr<BlockBackend> backend,
                                                   const std::string& path, bool read_only);
@@ -148,7 +148,7 @@ class Block : public SingleQueueDevice {
   // A chain handed to the worker, with what it needs to finish it.
   struct Request {
     DescriptorChain chain;
-    const vmm::GuestMemory* memory;
+    const base::GuestMemory* memory;
     VirtioHost* host;
     uint64_t epoch;
   };
@@ -157,19 +157,19 @@ class Block : public SingleQueueDevice {
   void WorkerLoop();
   // Handles one request; returns the bytes written into the chain (status
   // included) for the used ring.
-  uint32_t HandleRequest(const vmm::GuestMemory& memory, const DescriptorChain& chain);
-  uint8_t Execute(const vmm::GuestMemory& memory, const DescriptorChain& chain,
+  uint32_t HandleRequest(const base::GuestMemory& memory, const DescriptorChain& chain);
+  uint8_t Execute(const base::GuestMemory& memory, const DescriptorChain& chain,
                   const RequestHeader& header, uint32_t* data_written);
   // Moves the bytes of `segments` between the backend at `offset` and guest memory.
-  vmm::Result<void> DoIo(const vmm::GuestMemory& memory, std::span<const Segment> segments,
-                         uint64_t offset, bool write);
+  base::Result<void> DoIo(const base::GuestMemory& memory, std::span<const Segment> segments,
+                          uint64_t offset, bool write);
 
   const std::unique_ptr<BlockBackend> backend_;
   const std::string path_;
   const bool read_only_;
   const uint64_t capacity_sectors_;
   std::string id_;
-  GuestLog log_;
+  base::GuestLog log_;
 
   std::atomic<uint64_t> reads_{0}, writes_{0}, flushes_{0}, bytes_read_{0}, bytes_written_{0},
       io_errors_{0}, unsupported_{0}, completed_{0}, dropped_{0};

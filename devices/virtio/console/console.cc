@@ -40,8 +40,8 @@ void Console::WriteConfig(uint64_t offset, std::span<const uint8_t> data) {
   if (output_) output_(data.first(1));
 }
 
-vmm::Result<void> Console::Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                                    uint64_t, VirtioHost& host) {
+base::Result<void> Console::Activate(const base::GuestMemory& memory, std::span<Queue> queues,
+                                     uint64_t, VirtioHost& host) {
   memory_ = &memory;
   queues_ = queues;
   std::lock_guard lock(input_mutex_);

@@ -24,7 +24,7 @@
 #include <mutex>
 #include <span>
 
-#include "devices/legacy/guest_log.h"
+#include "base/guest_log.h"
 #include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
@@ -49,8 +49,8 @@ class Console : public VirtioDevice {
   size_t queue_count() const override { return 2; }
   void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
   void WriteConfig(uint64_t offset, std::span<const uint8_t> data) override;
-  vmm::Result<void> Activate(const vmm::GuestMemory& memory, std::span<Queue> queues,
-                             uint64_t features, VirtioHost& host) override;
+  base::Result<void> Activate(const base::GuestMemory& memory, std::span<Queue> queues,
+                              uint64_t features, VirtioHost& host) override;
   void Reset() override;
   void ProcessQueue(size_t queue) override;
   DeviceCounters counters() const override;
@@ -63,8 +63,8 @@ class Console : public VirtioDevice {
   void Transmit();
 
   const std::function<void(std::span<const uint8_t>)> output_;
-  GuestLog log_{"virtio-console"};
-  const vmm::GuestMemory* memory_ = nullptr;
+  base::GuestLog log_{"virtio-console"};
+  const base::GuestMemory* memory_ = nullptr;
   std::span<Queue> queues_;
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<uint64_t> bytes_in_{0};

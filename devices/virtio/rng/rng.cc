@@ -8,13 +8,13 @@
 
 namespace devices::virtio {
 
-vmm::Result<void> GetRandom(std::span<uint8_t> out) {
+base::Result<void> GetRandom(std::span<uint8_t> out) {
   size_t done = 0;
   while (done < out.size()) {
     const ssize_t got = getrandom(out.data() + done, out.size() - done, 0);
     if (got < 0) {
       if (errno == EINTR) continue;
-      return vmm::MakeErrnoError(vmm::ErrorKind::kInternal, "getrandom");
+      return base::MakeErrnoError(base::ErrorKind::kInternal, "getrandom");
     }
     done += static_cast<size_t>(got);
   }

@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-#include "devices/legacy/guest_log.h"
+#include "base/guest_log.h"
 #include "devices/virtio/single_queue.h"
 
 namespace devices::virtio {
@@ -23,7 +23,7 @@ class Rng : public SingleQueueDevice {
  public:
   static constexpr uint32_t kMaxPerRequest = 64 * 1024;
   // Fills the span with random bytes; the default uses getrandom(2).
-  using Source = std::function<vmm::Result<void>(std::span<uint8_t>)>;
+  using Source = std::function<base::Result<void>(std::span<uint8_t>)>;
 
   explicit Rng(Source source = {});
 
@@ -40,7 +40,7 @@ class Rng : public SingleQueueDevice {
 
  private:
   Source source_;
-  GuestLog log_{"virtio-rng"};
+  base::GuestLog log_{"virtio-rng"};
   std::vector<uint8_t> buffer_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> bytes_served_{0};
@@ -48,6 +48,6 @@ class Rng : public SingleQueueDevice {
 };
 
 // getrandom(2) until `out` is full (retries EINTR and short reads).
-[[nodiscard]] vmm::Result<void> GetRandom(std::span<uint8_t> out);
+[[nodiscard]] base::Result<void> GetRandom(std::span<uint8_t> out);
 
 }  // namespace devices::virtio

@@ -204,7 +204,7 @@ TEST(ConsoleSocket, PathThatIsNotASocketIsRefused) {
   GuestInput input;
   auto console = Console::Create(io.io(), {SerialSpec::Kind::kSocket, path}, OptionsFor(input));
   ASSERT_FALSE(console.has_value());
-  EXPECT_EQ(console.error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(console.error().kind(), base::ErrorKind::kUsage);
   EXPECT_TRUE(std::filesystem::is_regular_file(path));
   io.Stop();
 }
@@ -243,7 +243,7 @@ TEST(ConsoleFile, UnwritableDirectoryIsNoInputError) {
   auto console = Console::Create(io.io(), {SerialSpec::Kind::kFile, "/nonexistent/dir/x.log"},
                                  OptionsFor(input));
   ASSERT_FALSE(console.has_value());
-  EXPECT_EQ(console.error().kind(), ErrorKind::kNoInput);
+  EXPECT_EQ(console.error().kind(), base::ErrorKind::kNoInput);
   io.Stop();
 }
 

@@ -18,28 +18,28 @@ class FakeVmControl : public VmControl {
             {"exits", {{"io", 10}, {"hlt", 3}}},
             {"serial", {{"bytes_in", 4}, {"bytes_out", 100}}}};
   }
-  Result<void> Pause() override {
+  base::Result<void> Pause() override {
     calls.push_back("Pause");
     paused = true;
     return {};
   }
-  Result<void> Resume() override {
+  base::Result<void> Resume() override {
     calls.push_back("Resume");
     paused = false;
     return {};
   }
-  Result<void> Shutdown() override {
+  base::Result<void> Shutdown() override {
     calls.push_back("Shutdown");
-    if (fail_shutdown) return MakeError(ErrorKind::kInternal, "cannot stop");
+    if (fail_shutdown) return base::MakeError(base::ErrorKind::kInternal, "cannot stop");
     return {};
   }
-  Result<void> Reset() override {
+  base::Result<void> Reset() override {
     calls.push_back("Reset");
     return {};
   }
-  Result<void> SendCtrlAltDel() override {
+  base::Result<void> SendCtrlAltDel() override {
     calls.push_back("SendCtrlAltDel");
-    return MakeError(ErrorKind::kUsage, "no i8042 keyboard");
+    return base::MakeError(base::ErrorKind::kUsage, "no i8042 keyboard");
   }
   nlohmann::json Metrics() override { return {{"exits_total", 13}}; }
 

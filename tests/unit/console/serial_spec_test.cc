@@ -28,14 +28,14 @@ TEST(ParseSerialSpec, FileAndSocketKeepTheWholePath) {
 TEST(ParseSerialSpec, UnknownKindIsUsageErrorNamingTheText) {
   auto r = ParseSerialSpec("pty");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(r.error().kind(), base::ErrorKind::kUsage);
   EXPECT_NE(r.error().message().find("pty"), std::string::npos);
 }
 
 TEST(ParseSerialSpec, EmptyPathIsUsageError) {
   EXPECT_FALSE(ParseSerialSpec("file:").has_value());
   EXPECT_FALSE(ParseSerialSpec("socket:").has_value());
-  EXPECT_EQ(ParseSerialSpec("file:").error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(ParseSerialSpec("file:").error().kind(), base::ErrorKind::kUsage);
 }
 
 TEST(ParseSerialSpec, CaseAndWhitespaceAreNotGuessed) {

@@ -85,7 +85,7 @@ class BlockTest : public ::testing::Test {
   }
 
   TempImage image_;
-  std::unique_ptr<vmm::GuestMemory> memory_ = MakeMemory();
+  std::unique_ptr<base::GuestMemory> memory_ = MakeMemory();
   std::shared_ptr<FakeIrqLine> irq_ = std::make_shared<FakeIrqLine>();
   TestRing ring_{*memory_, 256, 0x100000};
   std::shared_ptr<Block> block_;
@@ -216,7 +216,7 @@ TEST_F(BlockTest, GetIdReturnsTheImageName) {
 TEST(Block, MissingImageIsNoInput) {
   auto block = Block::Create("/nonexistent/disk.img", false);
   ASSERT_FALSE(block.has_value());
-  EXPECT_EQ(block.error().kind(), vmm::ErrorKind::kNoInput);
+  EXPECT_EQ(block.error().kind(), base::ErrorKind::kNoInput);
   EXPECT_NE(block.error().ToString().find("/nonexistent/disk.img"), std::string::npos);
 }
 
@@ -226,7 +226,7 @@ TEST(Block, SecondWriterIsRefused) {
   ASSERT_TRUE(first.has_value());
   auto second = Block::Create(image.path(), false);
   ASSERT_FALSE(second.has_value());
-  EXPECT_EQ(second.error().kind(), vmm::ErrorKind::kConfig);
+  EXPECT_EQ(second.error().kind(), base::ErrorKind::kConfig);
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ constexpr uint64_t kDiskBytes = 64 * 1024;
 class GatedBackend : public BlockBackend {
  public:
   uint64_t size_bytes() const override { return kDiskBytes; }
-  vmm::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
+  base::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
     const std::string op = fmt::format("R{}", offset / 512);
     Enter(op);
     for (const iovec& v : iov) {
@@ -43,7 +43,7 @@ class GatedBackend : public BlockBackend {
     Leave(op);
     return {};
   }
-  vmm::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) override {
+  base::Result<void> WriteAt(std::span<const iovec> iov, uint64_t offset) override {
     const std::string op = fmt::format("W{}", offset / 512);
     Enter(op);
     for (const iovec& v : iov) {
@@ -53,7 +53,7 @@ class GatedBackend : public BlockBackend {
     Leave(op);
     return {};
   }
-  vmm::Result<void> Sync() override {
+  base::Result<void> Sync() override {
     Enter("F");
     Leave("F");
     return {};
@@ -141,7 +141,7 @@ class BlockWorkerTest : public ::testing::Test {
     return *memory_->ReadObj<uint8_t>(kRequests + i * kRequestStride + 0x20);
   }
 
-  std::unique_ptr<vmm::GuestMemory> memory_ = MakeMemory();
+  std::unique_ptr<base::GuestMemory> memory_ = MakeMemory();
   std::shared_ptr<FakeIrqLine> irq_ = std::make_shared<FakeIrqLine>();
   TestRing ring_{*memory_, 64, 0x100000};
   GatedBackend* backend_ = nullptr;

@@ -39,8 +39,8 @@ class FakeDevice : public VirtioDevice {
       config[offset + i] = data[i];
     }
   }
-  vmm::Result<void> Activate(const vmm::GuestMemory&, std::span<Queue> queues, uint64_t features,
-                             VirtioHost& host) override {
+  base::Result<void> Activate(const base::GuestMemory&, std::span<Queue> queues, uint64_t features,
+                              VirtioHost& host) override {
     ++activations;
     acked = features;
     queues_ = queues;
@@ -94,7 +94,7 @@ class VirtioMmioTest : public ::testing::Test {
 
   uint32_t Status() { return driver_.Read(VirtioMmio::kRegStatus); }
 
-  std::unique_ptr<vmm::GuestMemory> memory_;
+  std::unique_ptr<base::GuestMemory> memory_;
   std::shared_ptr<FakeDevice> device_;
   std::shared_ptr<FakeIrqLine> irq_;
   std::shared_ptr<VirtioMmio> mmio_;

@@ -33,7 +33,7 @@ class QueueTest : public ::testing::Test {
     EXPECT_FALSE(again->has_value());
   }
 
-  std::unique_ptr<vmm::GuestMemory> memory_;
+  std::unique_ptr<base::GuestMemory> memory_;
   TestRing ring_;
 };
 

@@ -19,7 +19,7 @@ constexpr uint64_t kBuffer = 0x400000;
 
 TEST(VirtioRng, FillsWritableBuffersFromTheSource) {
   auto memory = MakeMemory();
-  auto rng = std::make_shared<Rng>([](std::span<uint8_t> out) -> vmm::Result<void> {
+  auto rng = std::make_shared<Rng>([](std::span<uint8_t> out) -> base::Result<void> {
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(0x80 + i);
     return {};
   });
@@ -55,7 +55,7 @@ class VirtioConsoleTest : public ::testing::Test {
     driver_ = std::make_unique<MmioDriver>(*mmio_);
   }
 
-  std::unique_ptr<vmm::GuestMemory> memory_ = MakeMemory();
+  std::unique_ptr<base::GuestMemory> memory_ = MakeMemory();
   std::shared_ptr<FakeIrqLine> irq_ = std::make_shared<FakeIrqLine>();
   std::shared_ptr<Console> console_;
   std::shared_ptr<VirtioMmio> mmio_;

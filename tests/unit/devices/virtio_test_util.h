@@ -8,16 +8,16 @@
 #include <memory>
 #include <vector>
 
+#include "base/guest_memory.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/queue.h"
-#include "vmm/base/guest_memory.h"
 
 namespace devices::virtio::testing {
 
-inline constexpr uint64_t kTestRam = 16 * vmm::MiB;
+inline constexpr uint64_t kTestRam = 16 * base::MiB;
 
-inline std::unique_ptr<vmm::GuestMemory> MakeMemory() {
-  auto memory = vmm::GuestMemory::Create(kTestRam);
+inline std::unique_ptr<base::GuestMemory> MakeMemory() {
+  auto memory = base::GuestMemory::Create(kTestRam);
   EXPECT_TRUE(memory.has_value());
   return std::move(*memory);
 }
@@ -26,7 +26,7 @@ inline std::unique_ptr<vmm::GuestMemory> MakeMemory() {
 // ring at +0x1000, the used ring at +0x2000 (room for 256 entries).
 class TestRing {
  public:
-  TestRing(const vmm::GuestMemory& memory, uint16_t size, uint64_t base)
+  TestRing(const base::GuestMemory& memory, uint16_t size, uint64_t base)
       : memory_(memory), size_(size), desc_(base), avail_(base + 0x1000), used_(base + 0x2000) {
     EXPECT_TRUE(memory_.Fill(base, 0, 0x3000));
   }
@@ -75,7 +75,7 @@ class TestRing {
   }
 
  private:
-  const vmm::GuestMemory& memory_;
+  const base::GuestMemory& memory_;
   uint16_t size_;
   uint64_t desc_;
   uint64_t avail_;

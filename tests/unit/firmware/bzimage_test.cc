@@ -4,18 +4,18 @@
 
 #include <functional>
 
+#include "base/layout.h"
 #include "firmware/boot.h"
-#include "firmware/layout.h"
 #include "firmware/zero_page.h"
 #include "tests/unit/firmware/test_images.h"
 
 namespace firmware {
 namespace {
 
+using base::MiB;
 using testing::BzImageBuilder;
 using testing::PutAt;
 using testing::TempFile;
-using vmm::MiB;
 namespace bp = boot_params;
 
 constexpr std::string_view kName = "kernel image /t/bzImage";
@@ -30,8 +30,8 @@ BootConfig Config(std::string path, std::string cmdline = "",
 }
 
 template <typename T>
-T ZeroPage(const vmm::GuestMemory& memory, uint64_t offset) {
-  return *memory.ReadObj<T>(kZeroPage + offset);
+T ZeroPage(const base::GuestMemory& memory, uint64_t offset) {
+  return *memory.ReadObj<T>(base::kZeroPage + offset);
 }
 
 TEST(BzImage, ParsesSetupHeader) {
@@ -59,13 +59,13 @@ TEST(BzImage, SetupSectsZeroMeansFour) {
 TEST(BzImage, LoadKernelEntersAtLoadAddressPlus0x200WithZeroPageFromHeader) {
   TempFile kernel(BzImageBuilder().Build());
   TempFile initrd(std::vector<uint8_t>(0x3000, 0xab), "initrd.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   auto info =
       LoadKernel(*memory, Config(kernel.path(), "console=ttyS0 root=/dev/vda", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImage);
   EXPECT_EQ(info->cpu.rip, 0x1000200u);
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
   EXPECT_EQ(info->cpu.cs.l, 1);
   EXPECT_EQ(info->kernel_start, 0x1000000u);
   EXPECT_EQ(info->kernel_end, 0x1800000u);
@@ -76,16 +76,16 @@ TEST(BzImage, LoadKernelEntersAtLoadAddressPlus0x200WithZeroPageFromHeader) {
   EXPECT_EQ(ZeroPage<uint8_t>(*memory, bp::kSetupSects), 4);
   EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kInitSize), 0x800000u);
   EXPECT_EQ(ZeroPage<uint8_t>(*memory, bp::kTypeOfLoader), 0xff);
-  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kCmdLinePtr), kCmdline);
+  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kCmdLinePtr), base::kCmdline);
   EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kCmdlineSize), 27u);
   EXPECT_EQ(ZeroPage<uint8_t>(*memory, bp::kE820Entries), 3);
   // Initrd: page aligned, as high as possible below RAM's end, clear of the kernel.
   const uint32_t image = ZeroPage<uint32_t>(*memory, bp::kRamdiskImage);
-  EXPECT_EQ(image, 128 * MiB - 0x3000);
+  EXPECT_EQ(image, 128 * base::MiB - 0x3000);
   EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskSize), 0x3000u);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(image), 0xab);
   EXPECT_EQ(info->initrd_start, image);
-  EXPECT_EQ(info->initrd_end, 128 * MiB);
+  EXPECT_EQ(info->initrd_end, 128 * base::MiB);
 }
 
 TEST(BzImage, InitrdStaysBelowInitrdAddrMax) {
@@ -93,7 +93,7 @@ TEST(BzImage, InitrdStaysBelowInitrdAddrMax) {
   builder.initrd_addr_max = 0x3000000 - 1;
   TempFile kernel(builder.Build());
   TempFile initrd(std::vector<uint8_t>(0x1800, 1), "initrd.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->initrd_start, 0x3000000u - 0x2000);
@@ -107,17 +107,17 @@ TEST(BzImage, InitrdGoesAbove4GiBWhenTheKernelAllowsIt) {
   BzImageBuilder builder;
   builder.initrd_addr_max = 0x2000000 - 1;  // [24 MiB, 32 MiB) free below it
   TempFile kernel(builder.Build());
-  TempFile initrd(std::vector<uint8_t>(9 * MiB, 0x5a), "big.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(3 * vmm::GiB + 16 * MiB));
+  TempFile initrd(std::vector<uint8_t>(9 * base::MiB, 0x5a), "big.img");
+  auto memory = std::move(*base::GuestMemory::Create(3 * base::GiB + 16 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
-  const uint64_t expected = 4 * vmm::GiB + 16 * MiB - 9 * MiB;
+  const uint64_t expected = 4 * base::GiB + 16 * base::MiB - 9 * base::MiB;
   EXPECT_EQ(info->initrd_start, expected);
-  EXPECT_EQ(info->initrd_end, expected + 9 * MiB);
+  EXPECT_EQ(info->initrd_end, expected + 9 * base::MiB);
   EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskImage), static_cast<uint32_t>(expected));
   EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kExtRamdiskImage), 1u);
-  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskSize), 9 * MiB);
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(expected + 9 * MiB - 1), 0x5a);
+  EXPECT_EQ(ZeroPage<uint32_t>(*memory, bp::kRamdiskSize), 9 * base::MiB);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(expected + 9 * base::MiB - 1), 0x5a);
 }
 
 TEST(BzImage, InitrdStaysBelow4GiBWithoutXlfCanBeLoadedAbove4G) {
@@ -125,8 +125,8 @@ TEST(BzImage, InitrdStaysBelow4GiBWithoutXlfCanBeLoadedAbove4G) {
   builder.initrd_addr_max = 0x2000000 - 1;
   builder.xloadflags = 0x01;  // XLF_KERNEL_64 only
   TempFile kernel(builder.Build());
-  TempFile initrd(std::vector<uint8_t>(9 * MiB, 0x5a), "big.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(3 * vmm::GiB + 16 * MiB));
+  TempFile initrd(std::vector<uint8_t>(9 * base::MiB, 0x5a), "big.img");
+  auto memory = std::move(*base::GuestMemory::Create(3 * base::GiB + 16 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -137,8 +137,8 @@ TEST(BzImage, InitrdStaysBelow4GiBWithoutXlfCanBeLoadedAbove4G) {
 TEST(BzImage, InitrdLargerThanFreeMemoryIsConfigError) {
   TempFile kernel(BzImageBuilder().Build());
   // 32 MiB of RAM; kernel needs [16 MiB, 24 MiB); 9 MiB initrd cannot fit.
-  TempFile initrd(std::vector<uint8_t>(9 * MiB, 1), "big.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(32 * MiB));
+  TempFile initrd(std::vector<uint8_t>(9 * base::MiB, 1), "big.img");
+  auto memory = std::move(*base::GuestMemory::Create(32 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path()}));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -149,7 +149,7 @@ TEST(BzImage, InitrdLargerThanFreeMemoryIsConfigError) {
 
 TEST(BzImage, MissingInitrdIsNoInput) {
   TempFile kernel(BzImageBuilder().Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {"/nonexistent/initrd"}));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 66);
@@ -158,7 +158,7 @@ TEST(BzImage, MissingInitrdIsNoInput) {
 TEST(BzImage, TwoInitrdsAreAConfigError) {
   TempFile kernel(BzImageBuilder().Build());
   TempFile initrd(std::vector<uint8_t>(16, 1), "initrd.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {initrd.path(), initrd.path()}));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -168,7 +168,7 @@ TEST(BzImage, CommandLineLongerThanCmdlineSizeIsConfigError) {
   BzImageBuilder builder;
   builder.cmdline_size = 15;
   TempFile kernel(builder.Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   EXPECT_TRUE(LoadKernel(*memory, Config(kernel.path(), std::string(15, 'a'))));
   auto info = LoadKernel(*memory, Config(kernel.path(), std::string(16, 'a')));
   ASSERT_FALSE(info);
@@ -179,7 +179,7 @@ TEST(BzImage, CommandLineLongerThanCmdlineSizeIsConfigError) {
 
 TEST(BzImage, MemoryBelowInitSizeIsConfigError) {
   TempFile kernel(BzImageBuilder().Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(20 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(20 * base::MiB));
   auto info = LoadKernel(*memory, Config(kernel.path()));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -189,7 +189,7 @@ TEST(BzImage, MemoryBelowInitSizeIsConfigError) {
 
 TEST(BzImage, ForcedBzImageOnElfSaysNotABzImage) {
   TempFile kernel(testing::ElfBuilder().Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(128 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(128 * base::MiB));
   auto config = Config(kernel.path());
   config.protocol = BootProtocol::kBzImage;
   auto info = LoadKernel(*memory, config);

@@ -7,12 +7,12 @@
 namespace firmware {
 namespace {
 
-using vmm::GiB;
-using vmm::MiB;
+using base::GiB;
+using base::MiB;
 
 // Walks 4-level paging as the CPU does (Intel SDM Vol. 3A §4.5) over guest
 // memory; nullopt on a not-present entry.
-std::optional<uint64_t> Translate(const vmm::GuestMemory& memory, uint64_t cr3, uint64_t va) {
+std::optional<uint64_t> Translate(const base::GuestMemory& memory, uint64_t cr3, uint64_t va) {
   const uint64_t kAddressMask = 0x000ffffffffff000;
   uint64_t table = cr3 & kAddressMask;
   for (int level = 3; level >= 0; --level) {
@@ -29,22 +29,22 @@ std::optional<uint64_t> Translate(const vmm::GuestMemory& memory, uint64_t cr3, 
   return std::nullopt;
 }
 
-std::unique_ptr<vmm::GuestMemory> Memory(uint64_t size = 64 * MiB) {
-  return std::move(*vmm::GuestMemory::Create(size));
+std::unique_ptr<base::GuestMemory> Memory(uint64_t size = 64 * base::MiB) {
+  return std::move(*base::GuestMemory::Create(size));
 }
 
 TEST(PageTables, IdentityMapFirstFourGiBWithTwoMiBPages) {
   auto memory = Memory();
   auto state = SetUpLongMode(*memory, 0x100000);
   ASSERT_TRUE(state);
-  for (uint64_t va :
-       {uint64_t{0}, uint64_t{0x1234}, uint64_t{0x100000}, 64 * MiB - 1, GiB + 0x5678, 3 * GiB,
-        uint64_t{0xfee00000}, uint64_t{0xfec00123}, 4 * GiB - 1, 4 * GiB - 2 * MiB}) {
+  for (uint64_t va : {uint64_t{0}, uint64_t{0x1234}, uint64_t{0x100000}, 64 * base::MiB - 1,
+                      base::GiB + 0x5678, 3 * base::GiB, uint64_t{0xfee00000}, uint64_t{0xfec00123},
+                      4 * base::GiB - 1, 4 * base::GiB - 2 * base::MiB}) {
     auto pa = Translate(*memory, state->cr3, va);
     ASSERT_TRUE(pa) << std::hex << va;
     EXPECT_EQ(*pa, va);
   }
-  EXPECT_FALSE(Translate(*memory, state->cr3, 4 * GiB));
+  EXPECT_FALSE(Translate(*memory, state->cr3, 4 * base::GiB));
   EXPECT_FALSE(Translate(*memory, state->cr3, 0xffffffff81000000));
 }
 
@@ -57,8 +57,8 @@ TEST(PageTables, EntriesArePresentWritableAndTwoMiB) {
               (kPageDirectoriesAddress + i * 0x1000) | 0x3);
   }
   EXPECT_EQ(*memory->ReadObj<uint64_t>(kPdptAddress + 4 * 8), 0u);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kPageDirectoriesAddress + 8), 2 * MiB | 0x83);
-  EXPECT_LE(kPageTablesEnd, kCmdline);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(kPageDirectoriesAddress + 8), 2 * base::MiB | 0x83);
+  EXPECT_LE(kPageTablesEnd, base::kCmdline);
 }
 
 TEST(Gdt, DescriptorsMatchLinuxBootGdt) {
@@ -94,20 +94,20 @@ TEST(LongMode, StateMatchesGdtInMemory) {
   auto state = SetUpLongMode(*memory, 0x1000000);
   ASSERT_TRUE(state);
   EXPECT_EQ(state->rip, 0x1000000u);
-  EXPECT_EQ(state->rsp, kBootStackTop);
+  EXPECT_EQ(state->rsp, base::kBootStackTop);
   EXPECT_EQ(state->rflags, 0x2u);
   EXPECT_EQ(state->cr0, 0x80000031u);
-  EXPECT_EQ(state->cr3, kPageTables);
+  EXPECT_EQ(state->cr3, base::kPageTables);
   EXPECT_EQ(state->cr4, 0x20u);
   EXPECT_EQ(state->efer, 0x500u);
-  EXPECT_EQ(state->gdt.base, kGdtAddress);
+  EXPECT_EQ(state->gdt.base, base::kGdtAddress);
   EXPECT_EQ(state->gdt.limit, 31);
-  EXPECT_EQ(state->idt.base, kIdtAddress);
+  EXPECT_EQ(state->idt.base, base::kIdtAddress);
   EXPECT_EQ(state->idt.limit, 0);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kGdtAddress), 0u);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kGdtAddress + 8), 0u);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kGdtAddress + 0x10), 0x00af9b000000ffffu);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kGdtAddress + 0x18), 0x00cf93000000ffffu);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kGdtAddress), 0u);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kGdtAddress + 8), 0u);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kGdtAddress + 0x10), 0x00af9b000000ffffu);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kGdtAddress + 0x18), 0x00cf93000000ffffu);
   EXPECT_EQ(state->cs.selector, 0x10);
   EXPECT_EQ(state->cs.l, 1);
   EXPECT_EQ(state->cs.db, 0);
@@ -136,7 +136,7 @@ TEST(ProtectedMode, FlatSegmentsAndPagingOff) {
   EXPECT_EQ(state->cs.l, 0);
   EXPECT_EQ(state->cs.limit, 0xffffffffu);
   EXPECT_EQ(state->ds.limit, 0xffffffffu);
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kGdtAddress + 0x10), 0x00cf9b000000ffffu);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kGdtAddress + 0x10), 0x00cf9b000000ffffu);
 }
 
 }  // namespace

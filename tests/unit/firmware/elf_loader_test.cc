@@ -2,29 +2,30 @@
 
 #include <functional>
 
+#include "base/guest_memory.h"
+#include "base/layout.h"
 #include "firmware/elf.h"
-#include "firmware/layout.h"
 #include "tests/unit/firmware/test_images.h"
-#include "vmm/base/guest_memory.h"
 
 namespace firmware {
 namespace {
 
+using base::ErrorKind;
+using base::MiB;
 using testing::ElfBuilder;
 using testing::PutAt;
-using vmm::ErrorKind;
-using vmm::MiB;
 
 constexpr std::string_view kName = "kernel image /t/k.elf";
 
-std::unique_ptr<vmm::GuestMemory> Memory(uint64_t size = 64 * MiB) {
-  auto memory = vmm::GuestMemory::Create(size);
+std::unique_ptr<base::GuestMemory> Memory(uint64_t size = 64 * base::MiB) {
+  auto memory = base::GuestMemory::Create(size);
   EXPECT_TRUE(memory.has_value());
   return std::move(*memory);
 }
 
 // Parses and loads into 64 MiB, as the ELF64 boot path does.
-vmm::Result<ElfImage> ParseAndLoad(const std::vector<uint8_t>& file, uint64_t ram = 64 * MiB) {
+base::Result<ElfImage> ParseAndLoad(const std::vector<uint8_t>& file,
+                                    uint64_t ram = 64 * base::MiB) {
   auto memory = Memory(ram);
   ElfImage image = TRY(ParseElf(file, kName));
   TRY(LoadElfSegments(*memory, file, image, kName));
@@ -101,7 +102,7 @@ struct MalformedCase {
   const char* name;
   std::function<std::vector<uint8_t>()> make;
   const char* message_part;
-  uint64_t ram = 64 * MiB;
+  uint64_t ram = 64 * base::MiB;
   friend void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.name; }
 };
 
@@ -206,7 +207,7 @@ const MalformedCase kMalformed[] = {
     {"SegmentOutsideRam", [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x100000000; }); },
      "lies outside guest RAM (64 MiB)"},
     {"SegmentPastEndOfRam",
-     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 64 * MiB - 0x1000; }); },
+     [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 64 * base::MiB - 0x1000; }); },
      "lies outside guest RAM"},
     {"SegmentOverBootStructures",
      [] { return WithPhdr([](Elf64_Phdr& p) { p.p_paddr = 0x7000; }); },
@@ -271,7 +272,7 @@ TEST_P(ElfLoaderMalformed, IsRejectedWithBadImageNamingFileAndProblem) {
   const auto& param = GetParam();
   auto result = ParseAndLoad(param.make(), param.ram);
   ASSERT_FALSE(result) << "accepted a malformed image";
-  EXPECT_EQ(result.error().kind(), ErrorKind::kBadImage);
+  EXPECT_EQ(result.error().kind(), base::ErrorKind::kBadImage);
   EXPECT_EQ(result.error().exit_status(), 65);
   EXPECT_NE(result.error().message().find(kName), std::string::npos) << result.error().message();
   EXPECT_NE(result.error().message().find(param.message_part), std::string::npos)
@@ -283,10 +284,10 @@ INSTANTIATE_TEST_SUITE_P(Table, ElfLoaderMalformed, ::testing::ValuesIn(kMalform
 
 TEST(ElfLoader, SegmentAcrossMmioHoleIsRejected) {
   auto file = WithPhdr([](Elf64_Phdr& p) {
-    p.p_paddr = vmm::kMmioHoleStart - 0x1000;
+    p.p_paddr = base::kMmioHoleStart - 0x1000;
     p.p_memsz = 0x2000;
   });
-  auto memory = Memory(3 * vmm::GiB + 16 * MiB);
+  auto memory = Memory(3 * base::GiB + 16 * base::MiB);
   auto image = ParseElf(file, kName);
   ASSERT_TRUE(image);
   auto loaded = LoadElfSegments(*memory, file, *image, kName);
@@ -295,16 +296,16 @@ TEST(ElfLoader, SegmentAcrossMmioHoleIsRejected) {
 }
 
 TEST(ElfLoader, SegmentAboveFourGiBLoads) {
-  auto file = WithPhdr([](Elf64_Phdr& p) { p.p_paddr = vmm::kMmioHoleEnd + 0x100000; });
-  auto memory = Memory(3 * vmm::GiB + 16 * MiB);
+  auto file = WithPhdr([](Elf64_Phdr& p) { p.p_paddr = base::kMmioHoleEnd + 0x100000; });
+  auto memory = Memory(3 * base::GiB + 16 * base::MiB);
   auto image = ParseElf(file, kName);
   ASSERT_TRUE(image);
   ASSERT_TRUE(LoadElfSegments(*memory, file, *image, kName));
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(vmm::kMmioHoleEnd + 0x100000), 0x90);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kMmioHoleEnd + 0x100000), 0x90);
 }
 
 TEST(ElfLoader, SegmentJustAboveBootStructuresLoads) {
-  auto file = WithPhdr([](Elf64_Phdr& p) { p.p_paddr = kBootStructuresEnd; });
+  auto file = WithPhdr([](Elf64_Phdr& p) { p.p_paddr = base::kBootStructuresEnd; });
   auto memory = Memory();
   auto image = ParseElf(file, kName);
   ASSERT_TRUE(image);

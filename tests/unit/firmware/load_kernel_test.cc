@@ -1,17 +1,17 @@
 // LoadKernel end to end on files: protocol choice, registers, zero page.
 #include <gtest/gtest.h>
 
+#include "base/layout.h"
 #include "firmware/boot.h"
-#include "firmware/layout.h"
 #include "firmware/zero_page.h"
 #include "tests/unit/firmware/test_images.h"
 
 namespace firmware {
 namespace {
 
+using base::MiB;
 using testing::ElfBuilder;
 using testing::TempFile;
-using vmm::MiB;
 
 BootConfig Config(std::string path, std::string cmdline = "") {
   BootConfig config;
@@ -20,8 +20,8 @@ BootConfig Config(std::string path, std::string cmdline = "") {
   return config;
 }
 
-std::unique_ptr<vmm::GuestMemory> Memory(uint64_t size = 128 * MiB) {
-  return std::move(*vmm::GuestMemory::Create(size));
+std::unique_ptr<base::GuestMemory> Memory(uint64_t size = 128 * base::MiB) {
+  return std::move(*base::GuestMemory::Create(size));
 }
 
 TEST(LoadKernel, Elf64BootsInLongModeWithZeroPage) {
@@ -32,17 +32,17 @@ TEST(LoadKernel, Elf64BootsInLongModeWithZeroPage) {
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kElf64);
   EXPECT_EQ(info->cpu.rip, 0x100000u);
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
-  EXPECT_EQ(info->cpu.rsp, kBootStackTop);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
+  EXPECT_EQ(info->cpu.rsp, base::kBootStackTop);
   EXPECT_EQ(info->cpu.cs.l, 1);
   EXPECT_EQ(info->cpu.efer & 0x500, 0x500u);
   EXPECT_EQ(info->kernel_start, 0x100000u);
   EXPECT_EQ(info->kernel_end, 0x102000u);
   EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment");
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + boot_params::kCmdLinePtr), kCmdline);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + boot_params::kCmdlineSize), 20u);
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(kZeroPage + boot_params::kE820Entries), 3);
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(kCmdline + 20), 0);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdLinePtr), base::kCmdline);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdlineSize), 20u);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + boot_params::kE820Entries), 3);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kCmdline + 20), 0);
 }
 
 TEST(LoadKernel, MissingFileIsNoInputNamingThePath) {
@@ -95,14 +95,14 @@ TEST(LoadKernel, GarbageIsBadImage) {
 TEST(LoadKernel, TooLongCommandLineIsConfigError) {
   TempFile file(ElfBuilder().Build());
   auto memory = Memory();
-  auto info = LoadKernel(*memory, Config(file.path(), std::string(kCmdlineMax, 'x')));
+  auto info = LoadKernel(*memory, Config(file.path(), std::string(base::kCmdlineMax, 'x')));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
 }
 
 TEST(LoadKernel, MemoryTooSmallForBootStructuresIsConfigError) {
   TempFile file(ElfBuilder().Build());
-  auto memory = Memory(64 * vmm::KiB);
+  auto memory = Memory(64 * base::KiB);
   auto info = LoadKernel(*memory, Config(file.path()));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);

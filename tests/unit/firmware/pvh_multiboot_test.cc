@@ -1,10 +1,10 @@
 // PVH and multiboot paths of LoadKernel, and the MP table.
 #include <gtest/gtest.h>
 
+#include "base/layout.h"
 #include "firmware/boot.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/e820.h"
-#include "firmware/layout.h"
 #include "firmware/mptable.h"
 #include "firmware/multiboot.h"
 #include "firmware/pvh.h"
@@ -13,10 +13,10 @@
 namespace firmware {
 namespace {
 
+using base::MiB;
 using testing::ElfBuilder;
 using testing::PutAt;
 using testing::TempFile;
-using vmm::MiB;
 
 BootConfig Config(std::string path, std::string cmdline = "", std::vector<std::string> initrds = {},
                   BootProtocol protocol = BootProtocol::kAuto) {
@@ -28,11 +28,11 @@ BootConfig Config(std::string path, std::string cmdline = "", std::vector<std::s
   return config;
 }
 
-std::unique_ptr<vmm::GuestMemory> Memory(uint64_t size = 128 * MiB) {
-  return std::move(*vmm::GuestMemory::Create(size));
+std::unique_ptr<base::GuestMemory> Memory(uint64_t size = 128 * base::MiB) {
+  return std::move(*base::GuestMemory::Create(size));
 }
 
-std::string ReadString(const vmm::GuestMemory& memory, uint64_t address) {
+std::string ReadString(const base::GuestMemory& memory, uint64_t address) {
   std::string out;
   for (;; ++address) {
     const uint8_t c = *memory.ReadObj<uint8_t>(address);
@@ -66,22 +66,22 @@ TEST(Pvh, ForcedPvhEntersProtectedModeWithStartInfo) {
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kPvh);
   EXPECT_EQ(info->cpu.rip, 0x100040u);
-  EXPECT_EQ(info->cpu.rbx, kPvhStartInfo);
+  EXPECT_EQ(info->cpu.rbx, base::kPvhStartInfo);
   EXPECT_EQ(info->cpu.cr0 & kCr0Pg, 0u);
   EXPECT_EQ(info->cpu.cs.db, 1);
   EXPECT_EQ(info->cpu.tr.limit, 0x67u);
   EXPECT_EQ(info->cpu.tr.type, 0xb);
 
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo), kHvmStartMagic);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 4), 1u);   // version
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 12), 1u);  // nr_modules
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kPvhStartInfo + 16), kPvhModlistAddress);
-  const uint64_t cmdline = *memory->ReadObj<uint64_t>(kPvhStartInfo + 24);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo), kHvmStartMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo + 4), 1u);   // version
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo + 12), 1u);  // nr_modules
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 16), kPvhModlistAddress);
+  const uint64_t cmdline = *memory->ReadObj<uint64_t>(base::kPvhStartInfo + 24);
   EXPECT_EQ(ReadString(*memory, cmdline), "console=hvc0 word=pvh");
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kPvhStartInfo + 32), 0u);  // rsdp
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(kPvhStartInfo + 40), kPvhMemmapAddress);
-  const auto map = BuildE820Map(128 * MiB);
-  ASSERT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo + 48), map.size());
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 32), 0u);  // rsdp
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 40), kPvhMemmapAddress);
+  const auto map = BuildE820Map(128 * base::MiB);
+  ASSERT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo + 48), map.size());
   for (size_t i = 0; i < map.size(); ++i) {
     const uint64_t at = kPvhMemmapAddress + i * 24;
     EXPECT_EQ(*memory->ReadObj<uint64_t>(at), map[i].addr);
@@ -178,7 +178,7 @@ TEST(Multiboot, KludgeImageBootsWithInfoModulesAndMmap) {
   // mmap: 24-byte entries whose size field is 20.
   const uint32_t mmap_length = *memory->ReadObj<uint32_t>(mbi + 44);
   const uint32_t mmap_addr = *memory->ReadObj<uint32_t>(mbi + 48);
-  const auto map = BuildE820Map(128 * MiB);
+  const auto map = BuildE820Map(128 * base::MiB);
   ASSERT_EQ(mmap_length, map.size() * 24);
   for (size_t i = 0; i < map.size(); ++i) {
     EXPECT_EQ(*memory->ReadObj<uint32_t>(mmap_addr + i * 24), 20u);
@@ -287,8 +287,8 @@ TEST(Multiboot, ImageOverBootStructuresIsBadImage) {
 
 TEST(Multiboot, ModuleLargerThanFreeMemoryIsConfigError) {
   TempFile kernel(KludgeImage(), "mb.bin");
-  TempFile big(std::vector<uint8_t>(4 * MiB, 1), "big.img");
-  auto memory = Memory(4 * MiB);
+  TempFile big(std::vector<uint8_t>(4 * base::MiB, 1), "big.img");
+  auto memory = Memory(4 * base::MiB);
   auto info = LoadKernel(*memory, Config(kernel.path(), "", {big.path()}));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -296,7 +296,7 @@ TEST(Multiboot, ModuleLargerThanFreeMemoryIsConfigError) {
 }
 
 // MP spec 1.4: checksum over `length` bytes is zero.
-uint8_t Sum(const vmm::GuestMemory& memory, uint64_t address, uint64_t length) {
+uint8_t Sum(const base::GuestMemory& memory, uint64_t address, uint64_t length) {
   uint8_t sum = 0;
   for (uint64_t i = 0; i < length; ++i)
     sum = static_cast<uint8_t>(sum + *memory.ReadObj<uint8_t>(address + i));

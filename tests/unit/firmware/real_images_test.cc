@@ -11,12 +11,12 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/layout.h"
 #include "firmware/boot.h"
 #include "firmware/bzimage.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/elf.h"
 #include "firmware/image_file.h"
-#include "firmware/layout.h"
 #include "firmware/pvh.h"
 #include "firmware/zero_page.h"
 #include "tests/unit/firmware/test_images.h"
@@ -28,7 +28,7 @@
 namespace firmware {
 namespace {
 
-using vmm::MiB;
+using base::MiB;
 namespace bp = boot_params;
 
 std::optional<std::vector<uint8_t>> ReadAll(const std::string& path) {
@@ -91,30 +91,30 @@ TEST(DebianBzImage, HeaderFieldsAndVersionStringMatchTheFileName) {
 TEST(DebianBzImage, LoadsWithZeroPageAndInitrdPlacement) {
   const std::string path = FindDebianKernel();
   SKIP_IF_MISSING(path);
-  testing::TempFile initrd(std::vector<uint8_t>(3 * MiB + 5, 0x42), "initrd.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  testing::TempFile initrd(std::vector<uint8_t>(3 * base::MiB + 5, 0x42), "initrd.img");
+  auto memory = std::move(*base::GuestMemory::Create(256 * base::MiB));
   auto info = LoadKernel(
       *memory, Config(path, "console=ttyS0 earlyprintk=serial vmmword=xyzzy", {initrd.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImage);
   EXPECT_EQ(info->cpu.rip, 0x1000200u);
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
   EXPECT_EQ(info->cpu.cs.l, 1);
-  auto zp = [&](uint64_t offset) { return *memory->ReadObj<uint32_t>(kZeroPage + offset); };
+  auto zp = [&](uint64_t offset) { return *memory->ReadObj<uint32_t>(base::kZeroPage + offset); };
   EXPECT_EQ(zp(bp::kHeader), bp::kHeaderMagic);
-  EXPECT_EQ(*memory->ReadObj<uint16_t>(kZeroPage + bp::kBootFlag), 0xaa55);
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(kZeroPage + bp::kTypeOfLoader), 0xff);
-  EXPECT_EQ(zp(bp::kCmdLinePtr), kCmdline);
+  EXPECT_EQ(*memory->ReadObj<uint16_t>(base::kZeroPage + bp::kBootFlag), 0xaa55);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + bp::kTypeOfLoader), 0xff);
+  EXPECT_EQ(zp(bp::kCmdLinePtr), base::kCmdline);
   EXPECT_EQ(zp(bp::kInitSize), info->kernel_end - info->kernel_start);
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(kZeroPage + bp::kE820Entries), 3);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + bp::kE820Entries), 3);
   // The initrd: page aligned, below initrd_addr_max and RAM's end, clear of
   // [pref_address, pref_address + init_size).
   const uint64_t image = zp(bp::kRamdiskImage);
-  EXPECT_EQ(zp(bp::kRamdiskSize), 3 * MiB + 5);
+  EXPECT_EQ(zp(bp::kRamdiskSize), 3 * base::MiB + 5);
   EXPECT_EQ(image % 4096, 0u);
   EXPECT_GE(image, info->kernel_end);
-  EXPECT_LE(image + 3 * MiB + 5, 256 * MiB);
-  EXPECT_LE(image + 3 * MiB + 5, uint64_t{zp(bp::kInitrdAddrMax)} + 1);
+  EXPECT_LE(image + 3 * base::MiB + 5, 256 * base::MiB);
+  EXPECT_LE(image + 3 * base::MiB + 5, uint64_t{zp(bp::kInitrdAddrMax)} + 1);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(image), 0x42);
   // The protected-mode kernel sits at the load address.
   const auto file = *ReadAll(path);
@@ -127,23 +127,23 @@ TEST(DebianBzImage, LoadsWithZeroPageAndInitrdPlacement) {
 TEST(DebianBzImage, UnpackedOnTheHostEntersTheVmlinux) {
   const std::string path = FindDebianKernel();
   SKIP_IF_MISSING(path);
-  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(256 * base::MiB));
   auto info =
       LoadKernel(*memory, Config(path, "console=ttyS0", {}, BootProtocol::kBzImageUnpacked));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImageUnpacked);
   EXPECT_EQ(info->cpu.rip, 0x1000000u) << "startup_64 at LOAD_PHYSICAL_ADDR";
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
   EXPECT_NE(info->description.find("unpacked by vmm (xz"), std::string::npos) << info->description;
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kHeader), bp::kHeaderMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kHeader), bp::kHeaderMagic);
   EXPECT_GE(info->kernel_end - info->kernel_start,
-            uint64_t{*memory->ReadObj<uint32_t>(kZeroPage + bp::kInitSize)});
+            uint64_t{*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kInitSize)});
 }
 
 TEST(DebianBzImage, CommandLineOverItsCmdlineSizeIsRejected) {
   const std::string path = FindDebianKernel();
   SKIP_IF_MISSING(path);
-  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(256 * base::MiB));
   auto info = LoadKernel(*memory, Config(path, std::string(4096, 'x')));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 78);
@@ -152,7 +152,7 @@ TEST(DebianBzImage, CommandLineOverItsCmdlineSizeIsRejected) {
 TEST(Memtest, IsABzImageWithA64BitEntry) {
   const std::string path = kMemtest;
   SKIP_IF_MISSING(path);
-  auto memory = std::move(*vmm::GuestMemory::Create(64 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(64 * base::MiB));
   auto info = LoadKernel(*memory, Config(path, "console=ttyS0"));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImage);
@@ -162,13 +162,13 @@ TEST(Memtest, IsABzImageWithA64BitEntry) {
   EXPECT_EQ(header->kernel_version.rfind("Memtest86+", 0), 0u) << header->kernel_version;
   EXPECT_FALSE(header->relocatable);
   EXPECT_EQ(info->cpu.rip, header->pref_address + 0x200);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kHeader), bp::kHeaderMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kHeader), bp::kHeaderMagic);
 }
 
 TEST(Memtest, The32BitBuildHasNo64BitEntry) {
   const std::string path = kMemtest32;
   SKIP_IF_MISSING(path);
-  auto memory = std::move(*vmm::GuestMemory::Create(64 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(64 * base::MiB));
   auto info = LoadKernel(*memory, Config(path));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 65);
@@ -205,7 +205,7 @@ class DebianVmlinux : public ::testing::Test {
       error_ = "lzma_stream_decoder failed";
       return;
     }
-    std::vector<uint8_t> out(128 * MiB);
+    std::vector<uint8_t> out(128 * base::MiB);
     stream.next_in = payload.data();
     stream.avail_in = payload.size();
     stream.next_out = out.data();
@@ -246,29 +246,29 @@ TEST_F(DebianVmlinux, IsElf64WithPvhNote) {
 }
 
 TEST_F(DebianVmlinux, DefaultsToThe64BitEntry) {
-  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(256 * base::MiB));
   auto info = LoadKernel(*memory, Config(vmlinux_->path(), "console=ttyS0 vmmword=elf64"));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kElf64);
   EXPECT_EQ(info->cpu.rip, 0x1000000u);
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
   EXPECT_EQ(info->cpu.efer & kEferLma, kEferLma);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kHeader), bp::kHeaderMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kHeader), bp::kHeaderMagic);
 }
 
 TEST_F(DebianVmlinux, ForcedPvhUsesTheNoteEntry) {
   const auto file = *ReadAll(vmlinux_->path());
   const auto elf = *ParseElf(file, vmlinux_->path());
-  testing::TempFile initrd(std::vector<uint8_t>(MiB, 0x17), "initrd.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(256 * MiB));
+  testing::TempFile initrd(std::vector<uint8_t>(base::MiB, 0x17), "initrd.img");
+  auto memory = std::move(*base::GuestMemory::Create(256 * base::MiB));
   auto info = LoadKernel(*memory, Config(vmlinux_->path(), "console=ttyS0 vmmword=pvh",
                                          {initrd.path()}, BootProtocol::kPvh));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kPvh);
   EXPECT_EQ(info->cpu.rip, *elf.pvh_entry);
-  EXPECT_EQ(info->cpu.rbx, kPvhStartInfo);
+  EXPECT_EQ(info->cpu.rbx, base::kPvhStartInfo);
   EXPECT_EQ(info->cpu.cr0 & kCr0Pg, 0u);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kPvhStartInfo), kHvmStartMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo), kHvmStartMagic);
   EXPECT_GE(info->initrd_start, info->kernel_end);
 }
 #else
@@ -289,7 +289,7 @@ namespace {
 TEST(MultibootProbe, LoadsByAddressFields) {
   const std::string path = VMM_MULTIBOOT_PROBE;
   testing::TempFile module(std::vector<uint8_t>(100, 1), "module.img");
-  auto memory = std::move(*vmm::GuestMemory::Create(64 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(64 * base::MiB));
   auto info = LoadKernel(*memory, Config(path, "word=hello", {module.path()}));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kMultiboot);

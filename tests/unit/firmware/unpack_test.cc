@@ -4,18 +4,18 @@
 #include <lzma.h>
 #include <zlib.h>
 
+#include "base/layout.h"
 #include "firmware/boot.h"
-#include "firmware/layout.h"
 #include "firmware/zero_page.h"
 #include "tests/unit/firmware/test_images.h"
 
 namespace firmware {
 namespace {
 
+using base::MiB;
 using testing::BzImageBuilder;
 using testing::ElfBuilder;
 using testing::TempFile;
-using vmm::MiB;
 namespace bp = boot_params;
 
 std::vector<uint8_t> Xz(const std::vector<uint8_t>& data) {
@@ -49,7 +49,7 @@ std::vector<uint8_t> Pattern(size_t n) {
 }
 
 TEST(Unpack, XzAndGzipRoundTrip) {
-  const auto data = Pattern(5 * MiB + 123);  // more than one output chunk
+  const auto data = Pattern(5 * base::MiB + 123);  // more than one output chunk
   for (const auto& packed : {Xz(data), Gzip(data)}) {
     auto out = UnpackPayload(packed, "kernel image k");
     ASSERT_TRUE(out) << out.error().message();
@@ -117,18 +117,18 @@ TEST(Unpack, BzImageUnpackedEntersTheVmlinuxWithTheSetupHeadersZeroPage) {
   BzImageBuilder builder;
   builder.payload = Gzip(elf.Build());
   TempFile kernel(builder.Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(64 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(64 * base::MiB));
   auto info = LoadKernel(*memory, Unpacked(kernel.path(), "console=ttyS0 word=unpacked"));
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->protocol, BootProtocol::kBzImageUnpacked);
   EXPECT_EQ(info->cpu.rip, 0x1000040u);
-  EXPECT_EQ(info->cpu.rsi, kZeroPage);
+  EXPECT_EQ(info->cpu.rsi, base::kZeroPage);
   EXPECT_EQ(info->cpu.cs.l, 1);
   EXPECT_EQ(info->kernel_start, 0x1000000u);
   EXPECT_EQ(info->kernel_end, 0x1000000u + builder.init_size);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(0x1000000), 0x90) << "the ELF's segment, not the bzImage";
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kHeader), bp::kHeaderMagic);
-  EXPECT_EQ(*memory->ReadObj<uint32_t>(kZeroPage + bp::kCmdLinePtr), kCmdline);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kHeader), bp::kHeaderMagic);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + bp::kCmdLinePtr), base::kCmdline);
   EXPECT_NE(info->description.find("unpacked by vmm (gzip"), std::string::npos)
       << info->description;
 }
@@ -137,7 +137,7 @@ TEST(Unpack, BzImageUnpackedRejectsWhatIsNotAnElf64Payload) {
   BzImageBuilder builder;
   builder.payload = Gzip(Pattern(4096));  // unpacks, but is no ELF
   TempFile kernel(builder.Build());
-  auto memory = std::move(*vmm::GuestMemory::Create(64 * MiB));
+  auto memory = std::move(*base::GuestMemory::Create(64 * base::MiB));
   auto info = LoadKernel(*memory, Unpacked(kernel.path()));
   ASSERT_FALSE(info);
   EXPECT_EQ(info.error().exit_status(), 65);

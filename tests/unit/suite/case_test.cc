@@ -8,16 +8,16 @@ namespace {
 const PathContext kPaths{"/build", "/src"};
 const std::filesystem::path kFile = "/src/tests/boot/banner.json";
 
-Result<CaseSpec> Parse(std::string_view text) { return ParseCase(text, kFile, kPaths); }
+base::Result<CaseSpec> Parse(std::string_view text) { return ParseCase(text, kFile, kPaths); }
 
 std::string ErrorOf(std::string_view text) {
-  Result<CaseSpec> spec = Parse(text);
+  base::Result<CaseSpec> spec = Parse(text);
   EXPECT_FALSE(spec.has_value()) << text;
   return spec ? "" : spec.error().message();
 }
 
 TEST(CaseParsing, FullCaseParses) {
-  Result<CaseSpec> spec = Parse(R"({
+  base::Result<CaseSpec> spec = Parse(R"({
     "name": "boot-1", "description": "d", "kernel": "${build}/guest-kernel/kernel.elf",
     "initrd": "data/initrd.img", "cmdline": "exit=3", "memory": "256M", "cpus": 2,
     "disks": ["data/disk.img,ro"], "args": ["--rng"], "timeout": 7.5, "result": "exit:3",
@@ -38,7 +38,7 @@ TEST(CaseParsing, FullCaseParses) {
 }
 
 TEST(CaseParsing, DefaultsApply) {
-  Result<CaseSpec> spec = Parse(R"({"kernel": "/abs/k.elf"})");
+  base::Result<CaseSpec> spec = Parse(R"({"kernel": "/abs/k.elf"})");
 
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->name, "banner");  // the file's stem
@@ -49,7 +49,8 @@ TEST(CaseParsing, DefaultsApply) {
 }
 
 TEST(CaseParsing, SourcePrefixAndDotDotResolve) {
-  Result<CaseSpec> spec = Parse(R"({"kernel": "../../k.elf", "initrd": "${source}/x/i.img"})");
+  base::Result<CaseSpec> spec =
+      Parse(R"({"kernel": "../../k.elf", "initrd": "${source}/x/i.img"})");
 
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->kernel, "/src/k.elf");
@@ -89,7 +90,8 @@ TEST(CaseParsing, BadValuesAreRejected) {
 }
 
 TEST(CaseParsing, InputAndItsTriggerParse) {
-  Result<CaseSpec> spec = Parse(R"({"kernel": "k", "input": "ls\r", "input_after": "ready"})");
+  base::Result<CaseSpec> spec =
+      Parse(R"({"kernel": "k", "input": "ls\r", "input_after": "ready"})");
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->input, "ls\r");
   EXPECT_EQ(spec->input_after, "ready");
@@ -117,7 +119,7 @@ TEST(CaseParsing, OutcomesParse) {
 }
 
 TEST(CaseParsing, VmmCommandCarriesEveryField) {
-  Result<CaseSpec> spec = Parse(R"({"kernel": "/k", "initrd": "/i", "cmdline": "a b",
+  base::Result<CaseSpec> spec = Parse(R"({"kernel": "/k", "initrd": "/i", "cmdline": "a b",
                                     "disks": ["/d"], "args": ["--rng"], "timeout": 3})");
   ASSERT_TRUE(spec.has_value());
 

@@ -6,7 +6,7 @@ namespace vmm::suite {
 namespace {
 
 SerialMatcher Make(std::vector<std::string> expect, std::vector<std::string> forbid = {}) {
-  Result<SerialMatcher> matcher = SerialMatcher::Create(expect, forbid);
+  base::Result<SerialMatcher> matcher = SerialMatcher::Create(expect, forbid);
   EXPECT_TRUE(matcher.has_value());
   return std::move(*matcher);
 }

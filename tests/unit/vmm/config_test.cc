@@ -9,7 +9,9 @@
 namespace vmm {
 namespace {
 
-Result<VmConfig> Parse(std::string_view text) { return ParseConfig(text, "/cfg", "test.json"); }
+base::Result<VmConfig> Parse(std::string_view text) {
+  return ParseConfig(text, "/cfg", "test.json");
+}
 
 TEST(Config, FullConfigParsesAndResolvesRelativePaths) {
   auto config = Parse(R"({"kernel": "k.elf", "initrd": ["a", "/abs/b"], "cmdline": "x=1",
@@ -52,7 +54,7 @@ TEST(Config, ErrorsNameTheFileAndTheField) {
   for (const auto& c : cases) {
     auto config = Parse(c.json);
     ASSERT_FALSE(config) << c.json;
-    EXPECT_EQ(config.error().kind(), ErrorKind::kConfig) << c.json;
+    EXPECT_EQ(config.error().kind(), base::ErrorKind::kConfig) << c.json;
     EXPECT_NE(config.error().message().find(c.expected), std::string::npos)
         << c.json << " -> " << config.error().message();
     EXPECT_NE(config.error().message().find("test.json"), std::string::npos);
@@ -117,7 +119,7 @@ TEST(Config, SerialAndConsoleOnStdioIsAUsageError) {
   config.console = "stdio";
   auto both = ValidateConfig(config);
   ASSERT_FALSE(both);
-  EXPECT_EQ(both.error().kind(), ErrorKind::kUsage);
+  EXPECT_EQ(both.error().kind(), base::ErrorKind::kUsage);
   EXPECT_EQ(both.error().exit_status(), 64);
   config.serial = "none";
   EXPECT_TRUE(ValidateConfig(config));

@@ -127,7 +127,7 @@ TEST(InsnAssist, RejectsEverythingElse) {
 class PageWalkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto created = GuestMemory::Create(16 * 1024 * 1024);
+    auto created = base::GuestMemory::Create(16 * 1024 * 1024);
     ASSERT_TRUE(created);
     memory_ = std::move(*created);
     Set(0x1000, 0x2000 | 7);               // PML4[0] -> PDPT, P|W|U
@@ -149,7 +149,7 @@ class PageWalkTest : public ::testing::Test {
     EXPECT_TRUE(walk) << walk.error().message();
     return walk ? *walk : PageWalk{};
   }
-  std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<base::GuestMemory> memory_;
   PagingState paging_;
 };
 

@@ -15,7 +15,7 @@
 #include <map>
 #include <mutex>
 
-namespace vmm {
+namespace base {
 
 class IoShutdownHooks : public asio::execution_context::service {
  public:
@@ -57,4 +57,4 @@ class IoShutdownHooks : public asio::execution_context::service {
   uint64_t next_ = 1;
 };
 
-}  // namespace vmm
+}  // namespace base

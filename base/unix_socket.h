@@ -13,9 +13,9 @@
 #include <asio.hpp>
 #include <string>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
 
-namespace vmm {
+namespace base {
 
 // Owns a listening socket and unlinks its path on destruction (only if the
 // path still names the socket it created).
@@ -39,4 +39,4 @@ class UnixListener {
   ino_t ino_ = 0;
 };
 
-}  // namespace vmm
+}  // namespace base

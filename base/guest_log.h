@@ -18,7 +18,7 @@
 #include <string_view>
 #include <utility>
 
-namespace devices {
+namespace base {
 
 class GuestLog {
  public:
@@ -69,4 +69,4 @@ class GuestLog {
   uint64_t suppressed_ = 0;
 };
 
-}  // namespace devices
+}  // namespace base

@@ -1,4 +1,4 @@
-#include "vmm/base/guest_memory.h"
+#include "base/guest_memory.h"
 
 #include <sys/mman.h>
 
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <limits>
 
-namespace vmm {
+namespace base {
 
 Result<std::unique_ptr<GuestMemory>> GuestMemory::Create(uint64_t ram_size) {
   if (ram_size == 0 || ram_size % (4 * KiB) != 0) {
@@ -123,4 +123,4 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return value * multiplier;
 }
 
-}  // namespace vmm
+}  // namespace base

@@ -1,7 +1,7 @@
 // Error type and propagation helpers shared by every host-side component.
 //
 // Project code does not throw (conventions.md, "Errors"). A fallible function
-// returns vmm::Result<T> (std::expected<T, vmm::Error>) and is [[nodiscard]];
+// returns base::Result<T> (std::expected<T, base::Error>) and is [[nodiscard]];
 // TRY(expr) unwraps a Result or returns its error from the enclosing function.
 #pragma once
 
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <utility>
 
-namespace vmm {
+namespace base {
 
 // What kind of failure this is; decides vmm's exit status (design.md, "Exit
 // status of vmm"). The values are the sysexits codes vmm exits with.
@@ -70,24 +70,24 @@ template <typename... Args>
   return std::unexpected(Error(kind, fmt::format(format, std::forward<Args>(args)...), saved));
 }
 
-}  // namespace vmm
+}  // namespace base
 
-// Unwraps a vmm::Result, or returns its error from the enclosing function
+// Unwraps a base::Result, or returns its error from the enclosing function
 // (which must itself return a Result or std::unexpected-compatible type).
 // GCC statement expression, as SerenityOS' TRY.
-#define TRY(expr)                                                 \
-  ({                                                              \
-    auto&& vmm_try_result_ = (expr);                              \
-    if (!vmm_try_result_) [[unlikely]]                            \
-      return std::unexpected(std::move(vmm_try_result_).error()); \
-    std::move(vmm_try_result_).value();                           \
+#define TRY(expr)                                                  \
+  ({                                                               \
+    auto&& base_try_result_ = (expr);                              \
+    if (!base_try_result_) [[unlikely]]                            \
+      return std::unexpected(std::move(base_try_result_).error()); \
+    std::move(base_try_result_).value();                           \
   })
 
 // Like TRY, but prefixes the error with a context string first.
-#define TRY_CTX(expr, context)                                                         \
-  ({                                                                                   \
-    auto&& vmm_try_result_ = (expr);                                                   \
-    if (!vmm_try_result_) [[unlikely]]                                                 \
-      return std::unexpected(std::move(vmm_try_result_).error().WithContext(context)); \
-    std::move(vmm_try_result_).value();                                                \
+#define TRY_CTX(expr, context)                                                          \
+  ({                                                                                    \
+    auto&& base_try_result_ = (expr);                                                   \
+    if (!base_try_result_) [[unlikely]]                                                 \
+      return std::unexpected(std::move(base_try_result_).error().WithContext(context)); \
+    std::move(base_try_result_).value();                                                \
   })

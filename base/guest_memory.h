@@ -1,12 +1,12 @@
 // Guest physical memory: host mmap regions and the one bounds-checked accessor.
 //
-// Layout (design.md, "Machine layout"): RAM from guest-physical 0 up to
-// min(size, 3 GiB); the 3–4 GiB range is a hole for MMIO; the remainder of the
-// RAM lives from 4 GiB up. Every piece of host code that touches guest memory
-// goes through Span/Read/Write here, so a guest-chosen address or length can
-// never reach host memory outside guest RAM.
+// Layout (docs/architecture.md, "Machine layout"; the numbers are in base/layout.h): RAM from
+// guest-physical 0 up to min(size, 3 GiB); the 3–4 GiB range is a hole for MMIO; the remainder of
+// the RAM lives from 4 GiB up. Every piece of host code that touches guest memory goes through
+// Span/Read/Write here, so a guest-chosen address or length can never reach host memory outside
+// guest RAM.
 //
-// Owned by the VM (vmm::Vm). The region table is immutable after Create(), so
+// Owned by the VM. The region table is immutable after Create(), so
 // the accessors may be called from any thread without locking; concurrent
 // access to the same bytes is the caller's (and the guest's) business.
 #pragma once
@@ -18,17 +18,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "base/error.h"
+#include "base/layout.h"
 
-namespace vmm {
-
-inline constexpr uint64_t KiB = 1024;
-inline constexpr uint64_t MiB = 1024 * KiB;
-inline constexpr uint64_t GiB = 1024 * MiB;
-
-// 32-bit MMIO hole below 4 GiB (design.md; as Firecracker's MMIO32 gap).
-inline constexpr uint64_t kMmioHoleStart = 3 * GiB;
-inline constexpr uint64_t kMmioHoleEnd = 4 * GiB;
+namespace base {
 
 struct MemoryRegion {
   uint64_t guest_phys = 0;  // first guest-physical byte
@@ -89,4 +82,4 @@ class GuestMemory {
 // kUsage naming the text on garbage or overflow.
 [[nodiscard]] Result<uint64_t> ParseSize(std::string_view text);
 
-}  // namespace vmm
+}  // namespace base

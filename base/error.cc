@@ -1,8 +1,8 @@
-#include "vmm/base/error.h"
+#include "base/error.h"
 
 #include <cstring>
 
-namespace vmm {
+namespace base {
 
 std::string Error::ToString() const {
   if (sys_errno_ == 0) return message_;
@@ -14,4 +14,4 @@ Error& Error::WithContext(std::string_view context) {
   return *this;
 }
 
-}  // namespace vmm
+}  // namespace base

@@ -1,12 +1,22 @@
-// Guest-physical addresses of everything the "BIOS" prepares (design.md,
-// "Machine layout"). Low-memory boot structures follow Firecracker and Cloud
-// Hypervisor (arch/x86_64/layout.rs), so guests built for them find things
-// where they expect.
+// The machine's layout in one place: every guest-physical address, port and
+// IRQ line vmm gives the guest (docs/architecture.md, "Machine layout").
+// Low-memory boot structures follow Firecracker and Cloud Hypervisor
+// (arch/x86_64/layout.rs), so guests built for them find things where they
+// expect. Nothing else in the tree spells one of these numbers.
 #pragma once
 
 #include <cstdint>
 
-namespace firmware {
+namespace base {
+
+inline constexpr uint64_t KiB = 1024;
+inline constexpr uint64_t MiB = 1024 * KiB;
+inline constexpr uint64_t GiB = 1024 * MiB;
+
+// 32-bit MMIO hole below 4 GiB (as Firecracker's MMIO32 gap): RAM runs from 0
+// to min(size, kMmioHoleStart) and resumes at kMmioHoleEnd.
+inline constexpr uint64_t kMmioHoleStart = 3 * GiB;
+inline constexpr uint64_t kMmioHoleEnd = 4 * GiB;
 
 inline constexpr uint64_t kGdtAddress = 0x500;     // boot GDT
 inline constexpr uint64_t kIdtAddress = 0x520;     // empty boot IDT (limit 0)
@@ -22,11 +32,12 @@ inline constexpr uint64_t kHighMemory = 0x100000;  // 1 MiB: RAM resumes here
 // a kernel image may not load there.
 inline constexpr uint64_t kBootStructuresEnd = kCmdline + kCmdlineMax;
 
-// Devices (design.md): COM1, i8042, CMOS, exit port, boot-phase port, virtio-mmio.
+// Devices: COM1, i8042, CMOS, exit port, boot-phase port, virtio-mmio.
 inline constexpr uint16_t kCom1Port = 0x3f8;  // 16550A, PC/AT I/O map
 inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint16_t kI8042DataPort = 0x60;
 inline constexpr uint16_t kI8042CommandPort = 0x64;
+inline constexpr uint32_t kI8042Irq = 1;          // keyboard, PC/AT IRQ 1
 inline constexpr uint16_t kCmosPort = 0x70;       // index 0x70, data 0x71
 inline constexpr uint16_t kExitPort = 0xf4;       // isa-debug-exit's place, 4 bytes
 inline constexpr uint16_t kBootPhasePort = 0x80;  // POST code port
@@ -38,4 +49,4 @@ inline constexpr uint32_t kVirtioMmioFirstIrq = 5;
 inline constexpr uint8_t kPhaseKernelEntry = 0x40;
 inline constexpr uint8_t kPhaseUserSpaceReady = 0x41;
 
-}  // namespace firmware
+}  // namespace base

@@ -1,4 +1,4 @@
-#include "vmm/console/unix_socket.h"
+#include "base/unix_socket.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-namespace vmm {
+namespace base {
 namespace {
 
 // Returns true if something accepts connections on the socket at `path`.
@@ -81,4 +81,4 @@ UnixListener::~UnixListener() {
   }
 }
 
-}  // namespace vmm
+}  // namespace base

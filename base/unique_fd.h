@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace vmm {
+namespace base {
 
 class UniqueFd {
  public:
@@ -35,4 +35,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace vmm
+}  // namespace base
