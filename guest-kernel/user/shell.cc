@@ -12,6 +12,7 @@
 // from it (virtio::kConRead) and sleeps on the driver's input notification
 // (virtio::kConAttach) instead of COM1. Everything else is the same program
 // (docs/guest-drivers.md, "The virtio console").
+#include "abi/vmmfs.h"  // vmmfs_fnv1a, the one FNV-1a 32 of the guest and the host tool
 #include "user/files_protocol.h"
 #include "user/runtime.h"
 #include "user/virtio_protocol.h"
@@ -471,7 +472,7 @@ void Cat(const char* arg, size_t n, bool print) {
   if (h < 0) return;
   abi::IpcBuffer* b = user::Buffer();
   uint64_t off = 0, size = 0;
-  uint32_t hash = 2166136261u;
+  uint32_t hash = VMMFS_FNV_INIT;
   uint8_t last = '\n';
   do {
     PutName(what, name, nl);
@@ -487,7 +488,7 @@ void Cat(const char* arg, size_t n, bool print) {
     }
     size = m.w[1];
     const uint64_t got = m.w[2];
-    for (uint64_t k = 0; k < got; ++k) hash = (hash ^ b->data[k]) * 16777619u;
+    hash = vmmfs_fnv1a(hash, b->data, got);
     if (print && got != 0) {
       last = b->data[got - 1];
       Out(reinterpret_cast<const char*>(b->data), got);
@@ -654,12 +655,13 @@ void IpcBench(uint64_t n) {
 void Sum(const char* arg, size_t len) {
   uint64_t want = 0;
   const bool by_count = ParseU64(arg, len, &want);
-  uint32_t hash = 2166136261u;  // FNV-1a 32 (offset basis)
+  uint32_t hash = VMMFS_FNV_INIT;
   uint64_t count = 0;
   const int64_t t0 = Invoke(kCtl, kOpClock);
   if (by_count) {
     for (; count < want; ++count) {
-      hash = (hash ^ static_cast<uint8_t>(GetChar())) * 16777619u;
+      const char c = GetChar();
+      hash = vmmfs_fnv1a(hash, &c, 1);
     }
   } else {
     // Lines until a line that is exactly "."; every byte counts, the
@@ -673,13 +675,13 @@ void Sum(const char* arg, size_t len) {
           if (d == '\r' && g_in_pos < g_in_len && g_in[g_in_pos] == '\n') ++g_in_pos;
           break;
         }
-        hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
-        hash = (hash ^ static_cast<uint8_t>(d)) * 16777619u;
+        const char both[2] = {c, d};
+        hash = vmmfs_fnv1a(hash, both, 2);
         count += 2;
         last[0] = d;
         continue;
       }
-      hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+      hash = vmmfs_fnv1a(hash, &c, 1);
       ++count;
       last[0] = c;
     }

@@ -35,6 +35,7 @@
 // (kConWrite): one buffer of up to 1 KiB at a time, completion signalled by
 // the console thread. A host that reports bad ids or lengths, or never
 // completes a transmit, is counted and bounded, never followed.
+#include "abi/vmmfs.h"  // vmmfs_fnv1a, the one FNV-1a 32 of the guest and the host tool
 #include "user/runtime.h"
 #include "user/virtio_protocol.h"
 
@@ -372,7 +373,7 @@ int64_t BlkFlush(Dev& d) {
 // kBlkChecksum (shell `blk read N`): FNV-1a of sectors [first, first + count),
 // read through the driver's own slots.
 int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint8_t* first512) {
-  uint32_t h = 0x811c9dc5;
+  uint32_t h = VMMFS_FNV_INIT;
   bool copied = false;
   const uint64_t chunk = kSlots * kSlotBytes / 512;
   while (count > 0) {
@@ -380,7 +381,7 @@ int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint
     const int64_t st = BlkIo(d, kBlkIn, first, c, d.phys + kOffData);
     if (st != 0) return st;
     const uint8_t* p = d.dma + kOffData;
-    for (uint64_t i = 0; i < c * 512; ++i) h = (h ^ p[i]) * 0x01000193u;
+    h = vmmfs_fnv1a(h, p, c * 512);
     if (!copied) {
       for (size_t i = 0; i < 512; ++i) first512[i] = p[i];
       copied = true;
