@@ -37,11 +37,12 @@ test-asan: deps
 bench: build
 	python3 bench/boot_bench.py
 
+# Every C++ file, host code and the guest kernel alike (.clang-format).
 format:
-	git ls-files '*.cc' '*.h' | grep -v '^guest-kernel/' | xargs clang-format -i
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 check-format:
-	git ls-files '*.cc' '*.h' | grep -v '^guest-kernel/' | xargs clang-format --dry-run -Werror
+	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -4,6 +4,7 @@
 #include "arch/x86_64/apic.h"
 #include "arch/x86_64/cpu.h"
 #include "kernel/process.h"
+#include "kernel/sched.h"
 #include "kernel/vm.h"
 
 namespace kernel {
@@ -22,7 +23,7 @@ arch::TrapFrame* UserFrame(Thread* t) {
   return reinterpret_cast<arch::TrapFrame*>(t->stack_top - sizeof(arch::TrapFrame));
 }
 abi::IpcBuffer* Buffer(Thread* t) {
-  return t->ipc_buffer != 0 ? PhysPtr<abi::IpcBuffer>(t->ipc_buffer) : nullptr;
+  return t->ipc.buffer != 0 ? PhysPtr<abi::IpcBuffer>(t->ipc.buffer) : nullptr;
 }
 
 IpcMsg MsgFromFrame(const arch::TrapFrame* f) {
@@ -36,15 +37,15 @@ IpcMsg MsgFromFrame(const arch::TrapFrame* f) {
 }
 
 void TimerRemove(Thread* t) {
-  if (!t->ipc_timed) return;
-  for (Thread** l = &g_timed; *l != nullptr; l = &(*l)->ipc_timer_next) {
+  if (!t->ipc.timed) return;
+  for (Thread** l = &g_timed; *l != nullptr; l = &(*l)->ipc.timer_next) {
     if (*l == t) {
-      *l = t->ipc_timer_next;
+      *l = t->ipc.timer_next;
       break;
     }
   }
-  t->ipc_timed = false;
-  t->ipc_timer_next = nullptr;
+  t->ipc.timed = false;
+  t->ipc.timer_next = nullptr;
 }
 
 // Arms a timeout for the current wait; returns false for a zero timeout (poll).
@@ -54,9 +55,9 @@ bool TimerArm(Thread* t, uint64_t tag) {
   const uint64_t us = b != nullptr ? b->timeout_us : 0;
   if (us == 0) return false;
   const uint64_t ticks = (us * kTimerHz + 999999) / 1000000;
-  t->ipc_deadline = Ticks() + (ticks == 0 ? 1 : ticks);
-  t->ipc_timed = true;
-  t->ipc_timer_next = g_timed;
+  t->ipc.deadline = Ticks() + (ticks == 0 ? 1 : ticks);
+  t->ipc.timed = true;
+  t->ipc.timer_next = g_timed;
   g_timed = t;
   return true;
 }
@@ -149,20 +150,20 @@ int64_t WaitNotification(Notification* n, arch::TrapFrame* f, uint64_t tag) {
   if (n->waiter != nullptr) return abi::kErrBusy;
   if (!TimerArm(cur, tag)) return abi::kErrTimeout;
   n->waiter = cur;
-  cur->ipc_wait = IpcWait::kNotify;
-  cur->ipc_object = n;
-  cur->ipc_result = abi::kOk;
+  cur->ipc.wait = IpcWait::kNotify;
+  cur->ipc.object = n;
+  cur->ipc.result = abi::kOk;
   BlockAndSwitchTo(nullptr);
-  return cur->ipc_result;
+  return cur->ipc.result;
 }
 
 // Drops a reply capability nobody used: the caller gets `err`.
 void DropReply(Thread* server, int64_t err) {
-  Thread* c = server->reply_to;
+  Thread* c = server->ipc.reply_to;
   if (c == nullptr) return;
-  server->reply_to = nullptr;
-  c->replier = nullptr;
-  c->ipc_result = err;
+  server->ipc.reply_to = nullptr;
+  c->ipc.replier = nullptr;
+  c->ipc.result = err;
   Wake(c);
 }
 
@@ -172,15 +173,15 @@ int64_t ReceiveOn(Endpoint* ep, uint64_t tag, Thread* switch_to) {
   Thread* s = QueuePop(&ep->senders);
   if (s != nullptr) {
     TimerRemove(s);
-    Deliver(s, cur, s->ipc_msg, s->ipc_xfer, s->ipc_xfer_handle);
-    s->ipc_object = nullptr;
-    s->ipc_xfer = nullptr;
-    if (s->ipc_wait == IpcWait::kCall) {
-      s->ipc_wait = IpcWait::kReply;
-      s->replier = cur;
-      cur->reply_to = s;
+    Deliver(s, cur, s->ipc.msg, s->ipc.xfer, s->ipc.xfer_handle);
+    s->ipc.object = nullptr;
+    s->ipc.xfer = nullptr;
+    if (s->ipc.wait == IpcWait::kCall) {
+      s->ipc.wait = IpcWait::kReply;
+      s->ipc.replier = cur;
+      cur->ipc.reply_to = s;
     } else {
-      s->ipc_result = abi::kOk;
+      s->ipc.result = abi::kOk;
       Wake(s);
     }
     if (switch_to != nullptr) Wake(switch_to);
@@ -194,37 +195,37 @@ int64_t ReceiveOn(Endpoint* ep, uint64_t tag, Thread* switch_to) {
     if (switch_to != nullptr) Wake(switch_to);
     return abi::kErrTimeout;
   }
-  cur->ipc_wait = IpcWait::kRecv;
-  cur->ipc_object = ep;
-  cur->ipc_result = abi::kOk;
+  cur->ipc.wait = IpcWait::kRecv;
+  cur->ipc.object = ep;
+  cur->ipc.result = abi::kOk;
   QueueAppend(&ep->receivers, cur);
   if (switch_to != nullptr) ++g_stats.fast_switches;
   BlockAndSwitchTo(switch_to);
-  return cur->ipc_result;
+  return cur->ipc.result;
 }
 
 void OnTick(uint64_t now) {
   for (Thread** l = &g_timed; *l != nullptr;) {
     Thread* t = *l;
-    if (t->ipc_deadline > now) {
-      l = &t->ipc_timer_next;
+    if (t->ipc.deadline > now) {
+      l = &t->ipc.timer_next;
       continue;
     }
-    *l = t->ipc_timer_next;
-    t->ipc_timed = false;
-    t->ipc_timer_next = nullptr;
+    *l = t->ipc.timer_next;
+    t->ipc.timed = false;
+    t->ipc.timer_next = nullptr;
     // Leave whatever queue it waits in.
-    if (t->ipc_wait == IpcWait::kSend || t->ipc_wait == IpcWait::kCall) {
-      QueueRemove(&static_cast<Endpoint*>(t->ipc_object)->senders, t);
-    } else if (t->ipc_wait == IpcWait::kRecv) {
-      QueueRemove(&static_cast<Endpoint*>(t->ipc_object)->receivers, t);
-    } else if (t->ipc_wait == IpcWait::kNotify) {
-      static_cast<Notification*>(t->ipc_object)->waiter = nullptr;
+    if (t->ipc.wait == IpcWait::kSend || t->ipc.wait == IpcWait::kCall) {
+      QueueRemove(&static_cast<Endpoint*>(t->ipc.object)->senders, t);
+    } else if (t->ipc.wait == IpcWait::kRecv) {
+      QueueRemove(&static_cast<Endpoint*>(t->ipc.object)->receivers, t);
+    } else if (t->ipc.wait == IpcWait::kNotify) {
+      static_cast<Notification*>(t->ipc.object)->waiter = nullptr;
     } else {
       continue;
     }
-    t->ipc_object = nullptr;
-    t->ipc_result = abi::kErrTimeout;
+    t->ipc.object = nullptr;
+    t->ipc.result = abi::kErrTimeout;
     ++g_stats.timeouts;
     Wake(t);
   }
@@ -254,8 +255,8 @@ void Signal(Notification* n, uint64_t bits) {
   TimerRemove(w);
   UserFrame(w)->rdx = n->bits;
   n->bits = 0;
-  w->ipc_object = nullptr;
-  w->ipc_result = abi::kOk;
+  w->ipc.object = nullptr;
+  w->ipc.result = abi::kOk;
   Wake(w);
 }
 
@@ -285,31 +286,31 @@ int64_t SysSend(arch::TrapFrame* f, bool call) {
   if (r != nullptr) {
     TimerRemove(r);
     Deliver(cur, r, m, xfer, xfer_handle);
-    r->ipc_object = nullptr;
-    r->ipc_result = abi::kOk;
+    r->ipc.object = nullptr;
+    r->ipc.result = abi::kOk;
     if (!call) {
       Wake(r);
       return abi::kOk;
     }
-    r->reply_to = cur;
-    cur->replier = r;
-    cur->ipc_wait = IpcWait::kReply;
-    cur->ipc_result = abi::kOk;
+    r->ipc.reply_to = cur;
+    cur->ipc.replier = r;
+    cur->ipc.wait = IpcWait::kReply;
+    cur->ipc.result = abi::kOk;
     ++g_stats.fast_switches;
     BlockAndSwitchTo(r);
-    return cur->ipc_result;
+    return cur->ipc.result;
   }
   if ((m.tag & abi::kTagNonBlocking) != 0) return abi::kErrWouldBlock;
   if (!TimerArm(cur, m.tag)) return abi::kErrTimeout;
-  cur->ipc_msg = m;
-  cur->ipc_xfer = xfer;
-  cur->ipc_xfer_handle = xfer_handle;
-  cur->ipc_wait = call ? IpcWait::kCall : IpcWait::kSend;
-  cur->ipc_object = ep;
-  cur->ipc_result = abi::kOk;
+  cur->ipc.msg = m;
+  cur->ipc.xfer = xfer;
+  cur->ipc.xfer_handle = xfer_handle;
+  cur->ipc.wait = call ? IpcWait::kCall : IpcWait::kSend;
+  cur->ipc.object = ep;
+  cur->ipc.result = abi::kOk;
   QueueInsertByPriority(&ep->senders, cur);
   BlockAndSwitchTo(nullptr);
-  return cur->ipc_result;
+  return cur->ipc.result;
 }
 
 int64_t KernelSend(Endpoint* ep, const IpcMsg& m) {
@@ -318,20 +319,20 @@ int64_t KernelSend(Endpoint* ep, const IpcMsg& m) {
   if (r != nullptr) {
     TimerRemove(r);
     Deliver(nullptr, r, m, nullptr, 0);
-    r->ipc_object = nullptr;
-    r->ipc_result = abi::kOk;
+    r->ipc.object = nullptr;
+    r->ipc.result = abi::kOk;
     Wake(r);
     return abi::kOk;
   }
-  cur->ipc_msg = m;
-  cur->ipc_msg.tag &= ~(abi::kTagLenMask | (3ull << abi::kTagXferShift));
-  cur->ipc_xfer = nullptr;
-  cur->ipc_wait = IpcWait::kSend;
-  cur->ipc_object = ep;
-  cur->ipc_result = abi::kOk;
+  cur->ipc.msg = m;
+  cur->ipc.msg.tag &= ~(abi::kTagLenMask | (3ull << abi::kTagXferShift));
+  cur->ipc.xfer = nullptr;
+  cur->ipc.wait = IpcWait::kSend;
+  cur->ipc.object = ep;
+  cur->ipc.result = abi::kOk;
   QueueInsertByPriority(&ep->senders, cur);
   BlockAndSwitchTo(nullptr);
-  return cur->ipc_result;
+  return cur->ipc.result;
 }
 
 int64_t SysRecv(arch::TrapFrame* f) {
@@ -361,7 +362,7 @@ int64_t SysReply(arch::TrapFrame* f) {
     if (st != abi::kOk) return st;
     ep = static_cast<Endpoint*>(t->object);
   }
-  Thread* c = cur->reply_to;
+  Thread* c = cur->ipc.reply_to;
   if (c == nullptr) {
     if (ep == nullptr) return abi::kErrNoReply;
   } else {
@@ -371,10 +372,10 @@ int64_t SysReply(arch::TrapFrame* f) {
     uint64_t xfer_handle;
     const int64_t xs = ResolveXfer(cur, m.tag, &xfer, &xfer_handle);
     if (xs != abi::kOk) return xs;
-    cur->reply_to = nullptr;
-    c->replier = nullptr;
+    cur->ipc.reply_to = nullptr;
+    c->ipc.replier = nullptr;
     Deliver(cur, c, m, xfer, xfer_handle);
-    c->ipc_result = abi::kOk;
+    c->ipc.result = abi::kOk;
     if (ep == nullptr) {
       Wake(c);
       return abi::kOk;
@@ -389,26 +390,26 @@ void IpcDropReply(Thread* t) { DropReply(t, abi::kErrPeerGone); }
 void IpcCancel(Thread* t) {
   TimerRemove(t);
   if (t->state == ThreadState::kBlocked) {
-    switch (t->ipc_wait) {
+    switch (t->ipc.wait) {
       case IpcWait::kSend:
       case IpcWait::kCall:
-        QueueRemove(&static_cast<Endpoint*>(t->ipc_object)->senders, t);
+        QueueRemove(&static_cast<Endpoint*>(t->ipc.object)->senders, t);
         break;
       case IpcWait::kRecv:
-        QueueRemove(&static_cast<Endpoint*>(t->ipc_object)->receivers, t);
+        QueueRemove(&static_cast<Endpoint*>(t->ipc.object)->receivers, t);
         break;
       case IpcWait::kNotify:
-        static_cast<Notification*>(t->ipc_object)->waiter = nullptr;
+        static_cast<Notification*>(t->ipc.object)->waiter = nullptr;
         break;
       case IpcWait::kReply:
-        if (t->replier != nullptr) t->replier->reply_to = nullptr;
+        if (t->ipc.replier != nullptr) t->ipc.replier->ipc.reply_to = nullptr;
         break;
       default:
         break;
     }
   }
-  t->ipc_object = nullptr;
-  t->replier = nullptr;
+  t->ipc.object = nullptr;
+  t->ipc.replier = nullptr;
   DropReply(t, abi::kErrPeerGone);
 }
 

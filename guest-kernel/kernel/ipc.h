@@ -3,23 +3,58 @@
 // one-shot reply capabilities, notifications, timeouts, and token transfer
 // (copy, map, grant) at the rendezvous.
 //
-// State machine of a thread (Thread::ipc_wait while kBlocked):
-//   kSend   queued on an endpoint's senders, message in ipc_msg
+// State machine of a thread (Thread::ipc.wait while kBlocked):
+//   kSend   queued on an endpoint's senders, message in ipc.msg
 //   kCall   as kSend, then kReply once a receiver took the message
 //   kRecv   queued on an endpoint's receivers
-//   kReply  waiting for the holder of its reply capability (replier)
+//   kReply  waiting for the holder of its reply capability (ipc.replier)
 //   kNotify waiting on a notification
-// A receiver that took a Call holds reply_to until it replies (once) or ends
-// (the caller then gets kErrPeerGone). Single CPU, interrupts off.
+// A receiver that took a Call holds ipc.reply_to until it replies (once) or
+// ends (the caller then gets kErrPeerGone). Single CPU, interrupts off.
+//
+// kernel/sched.h's Thread holds an IpcState and includes this header, so
+// this one names Thread only by pointer; code that follows those pointers
+// includes kernel/sched.h.
 #pragma once
 
 #include <stdint.h>
 
 #include "arch/x86_64/trap.h"
-#include "kernel/sched.h"
 #include "kernel/token.h"
 
 namespace kernel {
+
+struct Thread;
+
+// A message in flight (kernel/ipc.cc): tag, four register words, badge.
+struct IpcMsg {
+  uint64_t tag = 0;
+  uint64_t w[4] = {};
+  uint64_t badge = 0;
+};
+
+// Why a kBlocked thread with waiting_on == nullptr waits. kSuspended: created
+// suspended (CreateUserThread), Wake starts it.
+enum class IpcWait : uint8_t { kNone, kSend, kCall, kRecv, kReply, kNotify, kSuspended };
+
+// A thread's IPC state (Thread::ipc). Read and written by kernel/ipc.cc and
+// kernel/ipc_queue.cc; the scheduler writes only `wait` (kernel/sched.h),
+// process set-up only `buffer`.
+struct IpcState {
+  IpcWait wait = IpcWait::kNone;
+  Thread* next = nullptr;        // endpoint queue link
+  void* object = nullptr;        // the Endpoint or Notification it is queued on
+  IpcMsg msg;                    // a queued sender's message
+  Token* xfer = nullptr;         // a queued sender's token to transfer
+  uint64_t xfer_handle = 0;      // ... and its handle (closed by kXferGrant)
+  Thread* reply_to = nullptr;    // the caller this thread answers next (one-shot reply capability)
+  Thread* replier = nullptr;     // a caller: the server holding its reply capability
+  int64_t result = 0;            // what the blocked system call returns
+  uint64_t deadline = 0;         // tick when the wait times out, 0 = never
+  Thread* timer_next = nullptr;  // the list of threads with a deadline
+  bool timed = false;            // on that list
+  uint64_t buffer = 0;           // physical frame of its abi::IpcBuffer
+};
 
 struct Endpoint {
   Thread* senders = nullptr;    // by priority, FIFO within a level

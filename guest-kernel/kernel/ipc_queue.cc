@@ -1,28 +1,29 @@
 // The endpoint queues of kernel/ipc.cc: pure list logic, host-tested
 // (tests/unit/kernel/ipc_test.cc).
 #include "kernel/ipc.h"
+#include "kernel/sched.h"
 
 namespace kernel {
 
 void QueueInsertByPriority(Thread** head, Thread* t) {
   Thread** l = head;
-  while (*l != nullptr && (*l)->node.priority >= t->node.priority) l = &(*l)->ipc_next;
-  t->ipc_next = *l;
+  while (*l != nullptr && (*l)->node.priority >= t->node.priority) l = &(*l)->ipc.next;
+  t->ipc.next = *l;
   *l = t;
 }
 
 void QueueAppend(Thread** head, Thread* t) {
   Thread** l = head;
-  while (*l != nullptr) l = &(*l)->ipc_next;
-  t->ipc_next = nullptr;
+  while (*l != nullptr) l = &(*l)->ipc.next;
+  t->ipc.next = nullptr;
   *l = t;
 }
 
 bool QueueRemove(Thread** head, Thread* t) {
-  for (Thread** l = head; *l != nullptr; l = &(*l)->ipc_next) {
+  for (Thread** l = head; *l != nullptr; l = &(*l)->ipc.next) {
     if (*l == t) {
-      *l = t->ipc_next;
-      t->ipc_next = nullptr;
+      *l = t->ipc.next;
+      t->ipc.next = nullptr;
       return true;
     }
   }
@@ -32,8 +33,8 @@ bool QueueRemove(Thread** head, Thread* t) {
 Thread* QueuePop(Thread** head) {
   Thread* t = *head;
   if (t != nullptr) {
-    *head = t->ipc_next;
-    t->ipc_next = nullptr;
+    *head = t->ipc.next;
+    t->ipc.next = nullptr;
   }
   return t;
 }

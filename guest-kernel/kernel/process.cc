@@ -51,7 +51,7 @@ bool MapIpcBuffer(Process* p, Thread* t, uint32_t index) {
     Frames().Free(frame);
     return false;
   }
-  t->ipc_buffer = frame;
+  t->ipc.buffer = frame;
   t->index = index;
   return true;
 }

@@ -174,7 +174,7 @@ Thread* CreateUserThread(Process* process, const char* name, uint8_t priority, u
     MakeReady(t);
   } else {
     t->state = ThreadState::kBlocked;
-    t->ipc_wait = IpcWait::kSuspended;
+    t->ipc.wait = IpcWait::kSuspended;
   }
   return t;
 }
@@ -237,7 +237,7 @@ void WakeAll(WaitQueue* queue) {
 
 void Wake(Thread* t) {
   if (t->state != ThreadState::kBlocked) return;
-  t->ipc_wait = IpcWait::kNone;
+  t->ipc.wait = IpcWait::kNone;
   MakeReady(t);
 }
 
@@ -249,7 +249,7 @@ void BlockAndSwitchTo(Thread* next) {
     Schedule();
     return;
   }
-  next->ipc_wait = IpcWait::kNone;
+  next->ipc.wait = IpcWait::kNone;
   if (g_runq.AnyAbove(next->node.priority)) {
     MakeReady(next);
     Schedule();

@@ -11,7 +11,11 @@
 //  - exactly one thread is kRunning and it is Current(); it is not queued;
 //  - a kReady thread is queued in RunQueue at its priority; no other is;
 //  - a kSleeping thread is on the sleep list, a kBlocked one on at most one
-//    WaitQueue; a kDead one is on the zombie list until its stack is freed.
+//    WaitQueue; a kDead one is on the zombie list until its stack is freed;
+//  - a kBlocked thread with waiting_on == nullptr waits in IPC: its
+//    Thread::ipc (IpcState, owned by kernel/ipc.h and kernel/ipc.cc) says why.
+//    The scheduler writes only ipc.wait: kSuspended for a thread created
+//    suspended, kNone when Wake or BlockAndSwitchTo makes a thread run again.
 // The kernel runs with interrupts off (interrupt gates; IF=1 only in ring 3
 // and in the idle thread's hlt), so none of this needs locks; a switch
 // happens only inside Schedule().
@@ -19,23 +23,13 @@
 
 #include <stdint.h>
 
+#include "kernel/ipc.h"
 #include "kernel/run_queue.h"
 
 namespace kernel {
 
 struct Process;
 struct WaitQueue;
-struct Token;
-
-// A message in flight (kernel/ipc.cc): tag, four register words, badge.
-struct IpcMsg {
-  uint64_t tag = 0;
-  uint64_t w[4] = {};
-  uint64_t badge = 0;
-};
-
-// Why a kBlocked thread with waiting_on == nullptr waits (kernel/ipc.cc).
-enum class IpcWait : uint8_t { kNone, kSend, kCall, kRecv, kReply, kNotify, kSuspended };
 
 enum class ThreadState : uint8_t { kReady, kRunning, kBlocked, kSleeping, kDead };
 
@@ -58,21 +52,8 @@ struct Thread {
   uint32_t tid = 0;
   uint64_t ticks_run = 0;
   char name[16] = {};
-  // IPC (kernel/ipc.cc).
-  IpcWait ipc_wait = IpcWait::kNone;
-  Thread* ipc_next = nullptr;    // endpoint queue link
-  void* ipc_object = nullptr;    // the Endpoint or Notification it is queued on
-  IpcMsg ipc_msg;                // a queued sender's message
-  Token* ipc_xfer = nullptr;     // a queued sender's token to transfer
-  uint64_t ipc_xfer_handle = 0;  // ... and its handle (closed by kXferGrant)
-  Thread* reply_to = nullptr;    // the caller this thread answers next (one-shot reply capability)
-  Thread* replier = nullptr;     // a caller: the server holding its reply capability
-  int64_t ipc_result = 0;
-  uint64_t ipc_deadline = 0;  // tick when the wait times out, 0 = never
-  Thread* ipc_timer_next = nullptr;
-  bool ipc_timed = false;
-  uint64_t ipc_buffer = 0;  // physical frame of its abi::IpcBuffer
-  uint32_t index = 0;       // thread index within its process
+  IpcState ipc;        // kernel/ipc.h
+  uint32_t index = 0;  // thread index within its process
 };
 
 // Threads blocked until an event (WakeAll).
@@ -98,7 +79,7 @@ void Yield();
 void SleepTicks(uint64_t ticks);
 void Wait(WaitQueue* queue);  // blocks Current() on `queue`
 void WakeAll(WaitQueue* queue);
-// IPC blocking: Current() becomes kBlocked on no WaitQueue (its ipc_wait says
+// IPC blocking: Current() becomes kBlocked on no WaitQueue (its ipc.wait says
 // why) and the CPU goes to `next` directly when that is allowed by priority
 // (next is not queued and at least as urgent as every ready thread), else to
 // the scheduler's choice with `next` made ready. next may be nullptr.

@@ -2,9 +2,9 @@
 // by init with the virtio driver. Handles: 2 its endpoint (receive), 3 the
 // name service (send), 4 a control token (memory).
 //
-// It allocates a 64 KiB DMA buffer, attaches it to the virtio driver (label
-// 5, the frames token by transfer) and moves sectors between virtio-blk disk
-// 0 and that buffer with label 6 requests: the data never passes through an
+// It allocates a 64 KiB DMA buffer, attaches it to the virtio driver
+// (virtio::kAttach, the frames token by transfer) and moves sectors between
+// virtio-blk disk 0 and that buffer with virtio::kBlkIo requests: the data never passes through an
 // IPC message between the two. At start it reads the superblock and the
 // directory and checks them (vmmfs_check_super, vmmfs_check_dir); a volume
 // that fails is not mounted and every request answers kErrNoFs. File data is
@@ -16,6 +16,7 @@
 #include "abi/vmmfs.h"
 #include "user/files_protocol.h"
 #include "user/runtime.h"
+#include "user/virtio_protocol.h"
 
 namespace {
 
@@ -37,11 +38,12 @@ uint32_t g_slots = 0;  // directory slots: dir_sectors * 8
 // lib/mem.cc's memcpy: one rep movsb (few instructions to emulate).
 void Copy(void* dst, const void* src, size_t n) { __builtin_memcpy(dst, src, n); }
 
-// Sectors between disk 0 and g_buf[offset..]: label 6 of the driver.
+// Sectors between disk 0 and g_buf[offset..] (type virtio::kIoIn: to the
+// buffer, kIoOut: to the disk): the driver's kBlkIo.
 int64_t Io(uint64_t type, uint64_t sector, uint64_t count, uint64_t offset) {
   user::Msg m;
-  m.tag = MakeTag(6);
-  m.w[0] = type << 8 | g_buf_id << 16;
+  m.tag = MakeTag(virtio::kBlkIo);
+  m.w[0] = virtio::PackIoRequest({0, type, g_buf_id});
   m.w[1] = sector;
   m.w[2] = count;
   m.w[3] = offset;
@@ -52,7 +54,7 @@ int64_t Io(uint64_t type, uint64_t sector, uint64_t count, uint64_t offset) {
 
 int64_t Flush() {
   user::Msg m;
-  m.tag = MakeTag(10);
+  m.tag = MakeTag(virtio::kBlkFlush);
   const int64_t r = user::Call(g_virtio, &m);
   return r < 0 || m.w[0] != 0 ? files::kErrIo : 0;
 }
@@ -73,7 +75,7 @@ bool Connect() {
   if (fr < 0 || Invoke(static_cast<uint64_t>(fr), kOpMap, kBufVa, 1) < 0) return false;
   g_buf = reinterpret_cast<uint8_t*>(kBufVa);
   user::Msg m;
-  m.tag = MakeTag(5, 0, kXferCopy);
+  m.tag = MakeTag(virtio::kAttach, 0, kXferCopy);
   user::Buffer()->xfer_handle = static_cast<uint64_t>(fr);
   if (user::Call(g_virtio, &m) < 0 || static_cast<int64_t>(m.w[0]) < 0) return false;
   g_buf_id = m.w[0];
@@ -82,15 +84,17 @@ bool Connect() {
 
 void Mount() {
   user::Msg m;
-  m.tag = MakeTag(9);
+  m.tag = MakeTag(virtio::kBlkInfo);
   m.w[0] = 0;
-  if (user::Call(g_virtio, &m) < 0 || m.w[0] != 0) {
+  const int64_t r = user::Call(g_virtio, &m);
+  const virtio::InfoReply info = virtio::UnpackInfoReply(m.w);
+  if (r < 0 || info.status != 0) {
     Print("[files] no disk: not mounted\n");
     return;
   }
-  const uint64_t capacity = m.w[1];
-  g_ro = m.w[2] != 0;
-  if (capacity == 0 || Io(0, 0, 1, 0) != 0) {
+  const uint64_t capacity = info.capacity;
+  g_ro = info.read_only != 0;
+  if (capacity == 0 || Io(virtio::kIoIn, 0, 1, 0) != 0) {
     Print("[files] disk 0: cannot read the superblock\n");
     return;
   }
@@ -100,7 +104,7 @@ void Mount() {
     Print("[files] disk 0: not mounted: {}\n", vmmfs_problem(problem));
     return;
   }
-  if (Io(0, 1, g_sb.dir_sectors, 0) != 0) {
+  if (Io(virtio::kIoIn, 1, g_sb.dir_sectors, 0) != 0) {
     Print("[files] disk 0: cannot read the directory\n");
     return;
   }
@@ -145,7 +149,7 @@ uint32_t CheckName(const uint8_t* name, uint64_t n) {
 int64_t StoreDirSector(uint32_t i) {
   const uint32_t sector = i / VMMFS_ENTRIES_PER_SECTOR;
   Copy(g_buf, &g_dir[sector * VMMFS_ENTRIES_PER_SECTOR], VMMFS_SECTOR);
-  if (Io(1, 1 + sector, 1, 0) != 0) return files::kErrIo;
+  if (Io(virtio::kIoOut, 1 + sector, 1, 0) != 0) return files::kErrIo;
   return Flush();
 }
 
@@ -154,7 +158,7 @@ int64_t LoadFile(uint32_t i) {
   const vmmfs_entry& e = g_dir[i];
   if (e.size > kBufBytes) return files::kErrTooBig;
   const uint64_t sectors = (e.size + VMMFS_SECTOR - 1) / VMMFS_SECTOR;
-  if (sectors != 0 && Io(0, e.first_sector, sectors, 0) != 0) return files::kErrIo;
+  if (sectors != 0 && Io(virtio::kIoIn, e.first_sector, sectors, 0) != 0) return files::kErrIo;
   if (vmmfs_fnv1a(VMMFS_FNV_INIT, g_buf, e.size) != e.data_checksum) return files::kErrCorrupt;
   return 0;
 }
@@ -167,7 +171,8 @@ int64_t VerifyFile(uint32_t i) {
   uint64_t done = 0;
   while (done < e.size) {
     uint64_t n = e.size - done < kBufBytes ? e.size - done : kBufBytes;
-    if (Io(0, e.first_sector + done / VMMFS_SECTOR, (n + VMMFS_SECTOR - 1) / VMMFS_SECTOR, 0) != 0)
+    if (Io(virtio::kIoIn, e.first_sector + done / VMMFS_SECTOR,
+           (n + VMMFS_SECTOR - 1) / VMMFS_SECTOR, 0) != 0)
       return files::kErrIo;
     h = vmmfs_fnv1a(h, g_buf, n);
     done += n;
@@ -189,7 +194,7 @@ int64_t WriteFile(const char* name, uint32_t name_len, uint64_t size) {
   if (first == 0) return files::kErrNoSpace;
   for (uint64_t i = size; i < need * VMMFS_SECTOR; ++i) g_buf[i] = 0;
   const uint32_t sum = vmmfs_fnv1a(VMMFS_FNV_INIT, g_buf, size);
-  if (need != 0 && (Io(1, first, need, 0) != 0 || Flush() != 0)) return files::kErrIo;
+  if (need != 0 && (Io(virtio::kIoOut, first, need, 0) != 0 || Flush() != 0)) return files::kErrIo;
   const vmmfs_entry saved = g_dir[slot];
   vmmfs_make_entry(&g_dir[slot], name, name_len, first, size, static_cast<uint32_t>(need), sum);
   const int64_t st = StoreDirSector(slot);
@@ -249,7 +254,7 @@ void Serve(user::Msg& m, uint64_t* len) {
         got = e.size - off < kIpcDataMax ? e.size - off : kIpcDataMax;
         const uint64_t s0 = off / VMMFS_SECTOR;
         const uint64_t s1 = (off + got + VMMFS_SECTOR - 1) / VMMFS_SECTOR;
-        st = Io(0, e.first_sector + s0, s1 - s0, 0);
+        st = Io(virtio::kIoIn, e.first_sector + s0, s1 - s0, 0);
         if (st == 0) Copy(b->data, g_buf + (off - s0 * VMMFS_SECTOR), got);
       }
       m.w[0] = static_cast<uint64_t>(st);

@@ -8,12 +8,14 @@
 //
 // A second instance runs on the virtio console when init starts it with
 // argument 1 (kernel command-line word `vconsole=shell`): then Out() sends
-// the text to the virtio driver (label 11), GetChar() takes input from it
-// (label 12) and sleeps on the driver's input notification (label 13)
-// instead of COM1. Everything else is the same program
+// the text to the virtio driver (virtio::kConWrite), GetChar() takes input
+// from it (virtio::kConRead) and sleeps on the driver's input notification
+// (virtio::kConAttach) instead of COM1. Everything else is the same program
 // (docs/guest-drivers.md, "The virtio console").
+#include "abi/vmmfs.h"  // vmmfs_fnv1a, the one FNV-1a 32 of the guest and the host tool
 #include "user/files_protocol.h"
 #include "user/runtime.h"
+#include "user/virtio_protocol.h"
 
 namespace {
 
@@ -48,7 +50,7 @@ void VconOut(const char* s, size_t n) {
     }
     b->xfer_handle = 0;
     user::Msg m;
-    m.tag = MakeTag(11, k);
+    m.tag = MakeTag(virtio::kConWrite, k);
     if (user::Call(g_vcon, &m) < 0 || static_cast<int64_t>(m.w[0]) < 0) return;
     s += k;
     n -= k;
@@ -84,7 +86,7 @@ int64_t VconRead(char* out, size_t cap) {
   abi::IpcBuffer* b = user::Buffer();
   b->xfer_handle = 0;
   user::Msg m;
-  m.tag = MakeTag(12);
+  m.tag = MakeTag(virtio::kConRead);
   m.w[0] = cap;
   if (user::Call(g_vcon, &m) < 0) return 0;
   const size_t n = TagLen(m.tag) < cap ? TagLen(m.tag) : cap;
@@ -205,7 +207,7 @@ void Rng(uint64_t n) {
   const int64_t h = Virtio();
   if (h < 0) return;
   user::Msg m;
-  m.tag = MakeTag(1);
+  m.tag = MakeTag(virtio::kRngRead);
   m.w[0] = n;
   const int64_t r = user::Call(static_cast<uint64_t>(h), &m);
   Invoke(static_cast<uint64_t>(h), kOpClose);
@@ -264,7 +266,7 @@ void Blk(const char* arg, size_t n) {
   abi::IpcBuffer* b = user::Buffer();
   if (read) {
     if (v[0] == 0) v[0] = 1;
-    m.tag = MakeTag(2);
+    m.tag = MakeTag(virtio::kBlkChecksum);
     m.w[0] = 0;
     m.w[1] = 0;
     m.w[2] = v[0];
@@ -272,11 +274,11 @@ void Blk(const char* arg, size_t n) {
     const size_t start = static_cast<size_t>(w[2] - arg);
     const size_t plen = n - start > 512 ? 512 : n - start;
     for (size_t k = 0; k < plen; ++k) b->data[k] = static_cast<uint8_t>(arg[start + k]);
-    m.tag = MakeTag(3, plen);
+    m.tag = MakeTag(virtio::kBlkWrite, plen);
     m.w[0] = 0;
     m.w[1] = v[0];
   } else {
-    m.tag = MakeTag(7);
+    m.tag = MakeTag(virtio::kBlkFill);
     m.w[0] = 0;
     m.w[1] = v[0];
     m.w[2] = v[1];
@@ -284,21 +286,25 @@ void Blk(const char* arg, size_t n) {
   }
   if (!CallService("blk", h, &m)) return;
   if (read) {
-    if (m.w[0] != 0) {
-      Print("blk: read failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
+    const virtio::ChecksumReply r = virtio::UnpackChecksumReply(m.w);
+    if (r.status != 0) {
+      Print("blk: read failed: status {}\r\n", static_cast<int64_t>(r.status));
       return;
     }
     uint8_t first[16];
     for (size_t k = 0; k < sizeof(first); ++k) first[k] = b->data[k];  // Print may reuse it
-    Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v[0], m.w[2], m.w[1]);
+    Print("blk: {} sectors of {} fnv1a {:#x}; sector 0: ", v[0], r.capacity, r.checksum);
     Hex(first, sizeof(first));
     Out("\r\n");
-  } else if (write) {
-    Print("blk: wrote sector {}: status {}, flush {}\r\n", v[0], static_cast<int64_t>(m.w[0]),
-          static_cast<int64_t>(m.w[1]));
   } else {
-    Print("blk: filled sectors {}+{} seed {}: status {}, flush {}\r\n", v[0], v[1], v[2],
-          static_cast<int64_t>(m.w[0]), static_cast<int64_t>(m.w[1]));
+    const virtio::WriteReply r = virtio::UnpackWriteReply(m.w);
+    if (write) {
+      Print("blk: wrote sector {}: status {}, flush {}\r\n", v[0], static_cast<int64_t>(r.status),
+            static_cast<int64_t>(r.flush_status));
+    } else {
+      Print("blk: filled sectors {}+{} seed {}: status {}, flush {}\r\n", v[0], v[1], v[2],
+            static_cast<int64_t>(r.status), static_cast<int64_t>(r.flush_status));
+    }
   }
 }
 
@@ -311,40 +317,43 @@ void BlkBench(const char* arg, size_t n) {
   size_t i = 0;
   const char* w;
   const size_t ml = Word(arg, n, &i, &w);
-  uint64_t mode = 3;
-  if (user::StrEq(w, ml, "seq-read")) mode = 0;
-  if (user::StrEq(w, ml, "seq-write")) mode = 1;
-  if (user::StrEq(w, ml, "rand-read")) mode = 2;
-  uint64_t v[3] = {mode == 2 ? 200u : 4096u, 64, 4};
+  constexpr uint64_t kNoMode = 3;
+  uint64_t mode = kNoMode;
+  if (user::StrEq(w, ml, "seq-read")) mode = virtio::kBenchSeqRead;
+  if (user::StrEq(w, ml, "seq-write")) mode = virtio::kBenchSeqWrite;
+  if (user::StrEq(w, ml, "rand-read")) mode = virtio::kBenchRandRead;
+  const bool rand_read = mode == virtio::kBenchRandRead;
+  uint64_t v[3] = {rand_read ? 200u : 4096u, 64, 4};
   for (int k = 0; k < 3; ++k) {
     const size_t l = Word(arg, n, &i, &w);
-    if (l != 0 && !ParseU64(w, l, &v[k])) mode = 3;
+    if (l != 0 && !ParseU64(w, l, &v[k])) mode = kNoMode;
   }
-  if (mode == 3 || v[0] == 0 || v[2] == 0 || v[2] > 4) {
+  if (mode == kNoMode || v[0] == 0 || v[2] == 0 || v[2] > 4) {
     Out("usage: blkbench seq-read|seq-write|rand-read [KIB|READS] [REQ_KIB] [DEPTH 1..4]\r\n");
     return;
   }
   const int64_t h = Virtio();
   if (h < 0) return;
   user::Msg m;
-  m.tag = MakeTag(8);
-  m.w[0] = 0 | mode << 8 | v[2] << 16;
-  m.w[1] = mode == 2 ? v[0] : v[0] * 1024;
+  m.tag = MakeTag(virtio::kBlkBench);
+  m.w[0] = virtio::PackBenchRequest({0, mode, v[2]});
+  m.w[1] = rand_read ? v[0] : v[0] * 1024;
   m.w[2] = v[1] * 1024;
   if (!CallService("blkbench", h, &m)) return;
-  if (m.w[0] != 0) {
-    Print("blkbench: failed: status {}\r\n", static_cast<int64_t>(m.w[0]));
+  const virtio::BenchReply r = virtio::UnpackBenchReply(m.w);
+  if (r.status != 0) {
+    Print("blkbench: failed: status {}\r\n", static_cast<int64_t>(r.status));
     return;
   }
-  const uint64_t us = m.w[1] == 0 ? 1 : m.w[1], reqs = m.w[2];
-  const uint64_t req = mode == 2 ? 4096 : v[1] * 1024;
+  const uint64_t us = r.us == 0 ? 1 : r.us, reqs = r.done;
+  const uint64_t req = rand_read ? 4096 : v[1] * 1024;
   static const char* const kModes[] = {"seq-read", "seq-write", "rand-read"};
   Print("blkbench: {} {} requests of {} KiB, depth {}: {} us, ", kModes[mode], reqs, req / 1024,
         v[2], us);
   Tenths(reqs * req * 10 / us);
   Out(" MB/s, ");
   Tenths(reqs * 10000000 / us);
-  Print(" IOPS; {} virtqueue requests in {} notifies\r\n", m.w[3] & 0xffffffff, m.w[3] >> 32);
+  Print(" IOPS; {} virtqueue requests in {} notifies\r\n", r.virtqueue_requests, r.notifies);
 }
 
 // vcon write TEXT... | vcon read | vcon (counters): the virtio console
@@ -371,12 +380,12 @@ void Vcon(const char* arg, size_t n) {
     if (len > kIpcDataMax - 1) len = kIpcDataMax - 1;
     for (size_t k = 0; k < len; ++k) b->data[k] = static_cast<uint8_t>(arg[i + k]);
     b->data[len] = '\n';  // a line, as echo would write it
-    m.tag = MakeTag(11, len + 1);
+    m.tag = MakeTag(virtio::kConWrite, len + 1);
   } else if (read) {
-    m.tag = MakeTag(12);
+    m.tag = MakeTag(virtio::kConRead);
     m.w[0] = 200;
   } else {
-    m.tag = MakeTag(14);
+    m.tag = MakeTag(virtio::kConCounters);
   }
   if (!CallService("vcon", h, &m)) return;
   const int64_t st = static_cast<int64_t>(m.w[0]);
@@ -397,10 +406,11 @@ void Vcon(const char* arg, size_t n) {
     Out(text, got);
     Out("\r\n");
   } else {
-    Print("vcon: {} bytes in, {} bytes out, {} buffered ({} ring-full stalls); ", m.w[0], m.w[1],
-          m.w[2] & 0xffffffff, m.w[2] >> 32);
-    Print("{} interrupts, {} bad used entries, ", m.w[3] & 0xffffff, (m.w[3] >> 24) & 0xfffff);
-    Print("{} transmit timeouts\r\n", m.w[3] >> 44);
+    const virtio::ConsoleCounters c = virtio::UnpackConsoleCounters(m.w);
+    Print("vcon: {} bytes in, {} bytes out, {} buffered ({} ring-full stalls); ", c.bytes_in,
+          c.bytes_out, c.buffered, c.full_stalls);
+    Print("{} interrupts, {} bad used entries, ", c.irqs, c.bad_used);
+    Print("{} transmit timeouts\r\n", c.tx_timeouts);
   }
 }
 
@@ -462,7 +472,7 @@ void Cat(const char* arg, size_t n, bool print) {
   if (h < 0) return;
   abi::IpcBuffer* b = user::Buffer();
   uint64_t off = 0, size = 0;
-  uint32_t hash = 2166136261u;
+  uint32_t hash = VMMFS_FNV_INIT;
   uint8_t last = '\n';
   do {
     PutName(what, name, nl);
@@ -478,7 +488,7 @@ void Cat(const char* arg, size_t n, bool print) {
     }
     size = m.w[1];
     const uint64_t got = m.w[2];
-    for (uint64_t k = 0; k < got; ++k) hash = (hash ^ b->data[k]) * 16777619u;
+    hash = vmmfs_fnv1a(hash, b->data, got);
     if (print && got != 0) {
       last = b->data[got - 1];
       Out(reinterpret_cast<const char*>(b->data), got);
@@ -645,12 +655,13 @@ void IpcBench(uint64_t n) {
 void Sum(const char* arg, size_t len) {
   uint64_t want = 0;
   const bool by_count = ParseU64(arg, len, &want);
-  uint32_t hash = 2166136261u;  // FNV-1a 32 (offset basis)
+  uint32_t hash = VMMFS_FNV_INIT;
   uint64_t count = 0;
   const int64_t t0 = Invoke(kCtl, kOpClock);
   if (by_count) {
     for (; count < want; ++count) {
-      hash = (hash ^ static_cast<uint8_t>(GetChar())) * 16777619u;
+      const char c = GetChar();
+      hash = vmmfs_fnv1a(hash, &c, 1);
     }
   } else {
     // Lines until a line that is exactly "."; every byte counts, the
@@ -664,13 +675,13 @@ void Sum(const char* arg, size_t len) {
           if (d == '\r' && g_in_pos < g_in_len && g_in[g_in_pos] == '\n') ++g_in_pos;
           break;
         }
-        hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
-        hash = (hash ^ static_cast<uint8_t>(d)) * 16777619u;
+        const char both[2] = {c, d};
+        hash = vmmfs_fnv1a(hash, both, 2);
         count += 2;
         last[0] = d;
         continue;
       }
-      hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+      hash = vmmfs_fnv1a(hash, &c, 1);
       ++count;
       last[0] = c;
     }
@@ -742,12 +753,13 @@ void Execute(const char* line, size_t n) {
   } else if (user::StrEq(cmd, cmd_len, "virtio")) {
     const int64_t h = Virtio();
     user::Msg m;
-    m.tag = MakeTag(4);
+    m.tag = MakeTag(virtio::kCounters);
     if (h > 0 && CallService("virtio", h, &m)) {
-      Print("virtio: {} completions: {} after an IRQ, {} after a timeout; ", m.w[0], m.w[1],
-            m.w[2]);
-      Print("{} timeouts, {} spurious wake-ups, {} interrupt acks\r\n", m.w[3] & 0xfffff,
-            (m.w[3] >> 20) & 0xfffff, m.w[3] >> 40);
+      const virtio::DriverCounters c = virtio::UnpackDriverCounters(m.w);
+      Print("virtio: {} completions: {} after an IRQ, {} after a timeout; ", c.completions,
+            c.by_irq, c.by_timeout);
+      Print("{} timeouts, {} spurious wake-ups, {} interrupt acks\r\n", c.timeouts, c.spurious,
+            c.acks);
     }
   } else if (user::StrEq(cmd, cmd_len, "vcon")) {
     Vcon(arg, arg_len);
@@ -812,7 +824,7 @@ int64_t VconMain() {
   abi::IpcBuffer* b = user::Buffer();
   b->xfer_handle = 0;
   user::Msg m;
-  m.tag = MakeTag(13);
+  m.tag = MakeTag(virtio::kConAttach);
   const int64_t r = h < 0 ? h : user::Call(static_cast<uint64_t>(h), &m);
   const int64_t st = r < 0 ? r : static_cast<int64_t>(m.w[0]);
   if (st < 0 || b->xfer_handle == 0) {

@@ -19,8 +19,10 @@
 // interrupt shows in the counters, it does not hang a request).
 //
 // blk: up to kSlots requests in flight, each up to kSlotBytes, from the
-// driver's own DMA area or from a client's DMA buffer attached by label 5.
-// IPC (label: request -> reply), docs/guest-drivers.md has the table.
+// driver's own DMA area or from a client's DMA buffer attached by kAttach.
+// IPC: user/virtio_protocol.h names the labels and reply layouts, the
+// dispatch table at the end of this file serves them (docs/guest-drivers.md
+// has the table).
 //
 // console (the first virtio-console device, port 0 only): receiveq 0 keeps
 // kRxBufs buffers of kRxBufBytes posted at all times; a second thread of
@@ -28,12 +30,14 @@
 // ACKs, copies filled receive buffers into a bounded input ring (kInBytes)
 // and posts them again at once. When the ring is full it leaves the used
 // buffers where they are: the host then holds further input in its own
-// queue (flow control), nothing is dropped, and a reader's label 12 wakes
-// the thread to continue. transmitq 1 is driven by the main thread (label
-// 11): one buffer of up to 1 KiB at a time, completion signalled by the
-// console thread. A host that reports bad ids or lengths, or never
+// queue (flow control), nothing is dropped, and a reader's kConRead wakes
+// the thread to continue. transmitq 1 is driven by the main thread
+// (kConWrite): one buffer of up to 1 KiB at a time, completion signalled by
+// the console thread. A host that reports bad ids or lengths, or never
 // completes a transmit, is counted and bounded, never followed.
+#include "abi/vmmfs.h"  // vmmfs_fnv1a, the one FNV-1a 32 of the guest and the host tool
 #include "user/runtime.h"
+#include "user/virtio_protocol.h"
 
 namespace {
 
@@ -59,6 +63,7 @@ constexpr uint32_t kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDevFeat
 constexpr uint32_t kStAck = 1, kStDriver = 2, kStDriverOk = 4, kStFeaturesOk = 8;
 constexpr uint32_t kBlkFRo = 1u << 5, kBlkFFlush = 1u << 9;  // §5.2.3
 constexpr uint32_t kBlkIn = 0, kBlkOut = 1, kBlkFlush = 4;   // §5.2.6
+static_assert(virtio::kIoIn == kBlkIn && virtio::kIoOut == kBlkOut, "kBlkIo types are §5.2.6's");
 constexpr uint8_t kBlkSIoErr = 1;
 
 // Page 0 of a device's DMA area: the split virtqueue (§2.7) and the
@@ -84,7 +89,7 @@ struct Dev {
   uint64_t notify;  // notification bound to the IRQ line (bit 0)
   uint64_t capacity;
   bool ok, read_only, has_flush;
-  // Counters (label 4).
+  // Counters (kCounters).
   uint64_t requests;    // chains completed
   uint64_t by_irq;      // ... seen after a wake-up by the IRQ
   uint64_t by_timeout;  // ... seen only after a safety timeout (a lost interrupt)
@@ -108,7 +113,7 @@ constexpr int kTxMaxTimeouts = 4;
 struct Console {
   Dev* dev = nullptr;
   uint64_t tx_note = 0;    // signalled by the thread when an interrupt came
-  uint64_t in_note = 0;    // bit 0: input arrived (a reader waits on it; label 13)
+  uint64_t in_note = 0;    // bit 0: input arrived (a reader waits on it; kConAttach)
   uint64_t self_note = 0;  // the thread's notification: bit 0 IRQ, bit 1 ring has room again
   uint16_t rx_avail = 0, rx_used = 0;
   uint16_t tx_avail = 0;
@@ -116,7 +121,7 @@ struct Console {
   volatile uint32_t in_head = 0, in_tail = 0;  // free-running
   volatile bool stalled = false;  // the thread left used buffers: the ring was too full
   uint8_t in[kInBytes];
-  // Counters (label 14).
+  // Counters (kConCounters).
   uint64_t bytes_in = 0, bytes_out = 0, rx_buffers = 0, bad_used = 0, irqs = 0, full_stalls = 0,
            tx_timeouts = 0;
 };
@@ -124,7 +129,7 @@ Console g_con;
 Dev g_dev[kMaxDev];
 int g_count = 0;
 
-// Client DMA buffers attached with label 5 (physical base, size).
+// Client DMA buffers attached with kAttach (physical base, size).
 struct Attached {
   uint64_t phys, size;
 };
@@ -365,10 +370,10 @@ int64_t BlkFlush(Dev& d) {
   return BlkBatch(d, &r, 1);
 }
 
-// label 2 (shell `blk read N`): FNV-1a of sectors [first, first + count),
+// kBlkChecksum (shell `blk read N`): FNV-1a of sectors [first, first + count),
 // read through the driver's own slots.
 int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint8_t* first512) {
-  uint32_t h = 0x811c9dc5;
+  uint32_t h = VMMFS_FNV_INIT;
   bool copied = false;
   const uint64_t chunk = kSlots * kSlotBytes / 512;
   while (count > 0) {
@@ -376,7 +381,7 @@ int64_t BlkChecksum(Dev& d, uint64_t first, uint64_t count, uint32_t* hash, uint
     const int64_t st = BlkIo(d, kBlkIn, first, c, d.phys + kOffData);
     if (st != 0) return st;
     const uint8_t* p = d.dma + kOffData;
-    for (uint64_t i = 0; i < c * 512; ++i) h = (h ^ p[i]) * 0x01000193u;
+    h = vmmfs_fnv1a(h, p, c * 512);
     if (!copied) {
       for (size_t i = 0; i < 512; ++i) first512[i] = p[i];
       copied = true;
@@ -408,19 +413,19 @@ int64_t BlkFill(Dev& d, uint64_t first, uint64_t count, uint64_t seed) {
   return 0;
 }
 
-// label 8: the in-driver benchmark. mode 0 sequential read, 1 sequential
-// write (of whatever the slots hold), 2 random 4 KiB reads. bytes: the
-// amount (modes 0/1) or the number of reads (mode 2); req: bytes per
-// request (4 KiB..64 KiB, modes 0/1); depth: requests in flight (1..kSlots).
+// kBlkBench: the in-driver benchmark. mode kBenchSeqRead, kBenchSeqWrite (of
+// whatever the slots hold) or kBenchRandRead (random 4 KiB reads). amount:
+// bytes (sequential modes) or the number of reads; req: bytes per request
+// (4 KiB..64 KiB, sequential modes); depth: requests in flight (1..kSlots).
 int64_t BlkBench(Dev& d, uint64_t mode, uint64_t amount, uint64_t req, uint64_t depth,
                  uint64_t* elapsed_us, uint64_t* done) {
   if (depth == 0 || depth > kSlots) depth = kSlots;
-  if (mode == 2) req = 4096;
+  if (mode == virtio::kBenchRandRead) req = 4096;
   if (req < 512 || req > kSlotBytes || req % 512 != 0) return kErrInvalidArgument;
   const uint64_t spr = req / 512;  // sectors per request
   if (d.capacity < spr) return kErrInvalidArgument;
-  const uint64_t total = mode == 2 ? amount : amount / req;
-  const uint32_t type = mode == 1 ? kBlkOut : kBlkIn;
+  const uint64_t total = mode == virtio::kBenchRandRead ? amount : amount / req;
+  const uint32_t type = mode == virtio::kBenchSeqWrite ? kBlkOut : kBlkIn;
   uint64_t seq = 0, rnd = 0x9e3779b97f4a7c15ull;
   const uint64_t slots4k = d.capacity / 8;  // random reads: 4 KiB aligned
   const int64_t t0 = Invoke(kCtl, kOpClock);
@@ -430,7 +435,7 @@ int64_t BlkBench(Dev& d, uint64_t mode, uint64_t amount, uint64_t req, uint64_t 
     uint32_t n = 0;
     for (; n < depth && n_done + n < total; ++n) {
       uint64_t sector;
-      if (mode == 2) {
+      if (mode == virtio::kBenchRandRead) {
         rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
         sector = ((rnd >> 33) % slots4k) * 8;
       } else {
@@ -444,7 +449,7 @@ int64_t BlkBench(Dev& d, uint64_t mode, uint64_t amount, uint64_t req, uint64_t 
     if (st != 0) return st;
     n_done += n;
   }
-  if (mode == 1) {
+  if (mode == virtio::kBenchSeqWrite) {
     const int64_t st = BlkFlush(d);
     if (st != 0) return st;
   }
@@ -579,7 +584,7 @@ bool ConsoleStart(Dev& d, uint64_t heap) {
   return t > 0;
 }
 
-// label 11: transmits n (<= kTxBytes) bytes and waits until the device has
+// kConWrite: transmits n (<= kTxBytes) bytes and waits until the device has
 // used the buffer. -> n, or kErrTimeout (then every later write fails fast:
 // the device does not complete transmits).
 int64_t ConWrite(Console& c, const uint8_t* p, uint64_t n) {
@@ -616,7 +621,7 @@ int64_t ConWrite(Console& c, const uint8_t* p, uint64_t n) {
   return static_cast<int64_t>(n);
 }
 
-// label 12: up to n bytes of input, never blocks. Wakes the console thread
+// kConRead: up to n bytes of input, never blocks. Wakes the console thread
 // when the ring had been too full to take a buffer.
 uint64_t ConRead(Console& c, uint8_t* out, uint64_t n) {
   Barrier();
@@ -708,16 +713,195 @@ void ParseDevices(uint64_t heap) {
   }
 }
 
-// label 6 argument checks: a sector range of an attached buffer.
+// kBlkIo argument checks: a sector range of an attached buffer.
 int64_t AttachedIo(Dev& d, const user::Msg& m) {
-  const uint64_t type = (m.w[0] >> 8) & 0xff, buf = (m.w[0] >> 16) & 0xff;
+  const virtio::IoRequest q = virtio::UnpackIoRequest(m.w[0]);
   const uint64_t sector = m.w[1], count = m.w[2], offset = m.w[3];
-  if ((type != kBlkIn && type != kBlkOut) || buf >= kMaxAttached || g_attached[buf].size == 0)
+  if ((q.type != virtio::kIoIn && q.type != virtio::kIoOut) || q.buffer >= kMaxAttached ||
+      g_attached[q.buffer].size == 0)
     return kErrInvalidArgument;
-  const Attached& a = g_attached[buf];
+  const Attached& a = g_attached[q.buffer];
   if (count == 0 || count > a.size / 512 || offset > a.size || count * 512 > a.size - offset)
     return kErrInvalidArgument;
-  return BlkIo(d, static_cast<uint32_t>(type), sector, count, a.phys + offset);
+  return BlkIo(d, static_cast<uint32_t>(q.type), sector, count, a.phys + offset);
+}
+
+// ---- IPC ---------------------------------------------------------------------
+
+// One request being served: m arrives as the request and leaves as the reply;
+// the handler also sets what the reply carries besides the words.
+struct Request {
+  user::Msg& m;
+  IpcBuffer* buf;
+  uint64_t xfer;                  // the token that came with it (kAttach), 0 if none
+  Dev* blk;                       // the disk DiskOf(w0) names (handlers that need one)
+  uint64_t len = 0;               // reply bytes in the buffer
+  uint64_t xfer_out = kXferNone;  // the reply's transfer kind (the token in buf->xfer_handle)
+  uint64_t xfer_close = 0;        // our handle of a token sent by copy: closed after the reply
+};
+
+void OnRngRead(Request& r) {
+  const uint64_t n = r.m.w[0] > 1024 ? 1024 : r.m.w[0];
+  const int64_t got = RngRead(r.buf->data, n);
+  r.m.w[0] = static_cast<uint64_t>(got);
+  if (got > 0) r.len = static_cast<uint64_t>(got);
+}
+
+void OnCounters(Request& r) {
+  virtio::DriverCounters c = {};
+  for (int i = 0; i < g_count; ++i) {
+    c.completions += g_dev[i].requests;
+    c.by_irq += g_dev[i].by_irq;
+    c.by_timeout += g_dev[i].by_timeout;
+    c.timeouts += g_dev[i].timeouts;
+    c.spurious += g_dev[i].spurious;
+    c.acks += g_dev[i].acks;
+  }
+  virtio::PackDriverCounters(c, r.m.w);
+}
+
+void OnAttach(Request& r) {
+  uint64_t base = 0;
+  const int64_t size = r.xfer != 0 ? Invoke(r.xfer, kOpRangeInfo, 0, 0, 0, &base) : kErrBadHandle;
+  uint32_t id = 0;
+  while (id < kMaxAttached && g_attached[id].size != 0) ++id;
+  if (size <= 0 || (static_cast<uint64_t>(Invoke(r.xfer, kOpInspect)) & 0xff) != kObjFrames) {
+    r.m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
+  } else if (id == kMaxAttached) {
+    r.m.w[0] = static_cast<uint64_t>(kErrNoSlots);
+  } else {
+    g_attached[id] = Attached{base, static_cast<uint64_t>(size)};
+    r.m.w[0] = id;
+  }
+}
+
+void OnBlkChecksum(Request& r) {
+  uint32_t h = 0;
+  const uint64_t count = r.m.w[2] == 0 ? 1 : r.m.w[2];
+  const int64_t st = BlkChecksum(*r.blk, r.m.w[1], count, &h, r.buf->data);
+  if (st == 0) r.len = 512;
+  virtio::PackChecksumReply({static_cast<uint64_t>(st), h, r.blk->capacity}, r.m.w);
+}
+
+// One sector filled with the buffer's pattern (zeros without one), then FLUSH.
+void OnBlkWrite(Request& r) {
+  Dev& d = *r.blk;
+  const uint64_t n = TagLen(r.m.tag);
+  const uint64_t plen = n == 0 ? 1 : n;
+  for (size_t i = 0; i < 512; ++i) d.dma[kOffData + i] = n == 0 ? 0 : r.buf->data[i % plen];
+  const int64_t st = BlkIo(d, kBlkOut, r.m.w[1], 1, d.phys + kOffData);
+  const int64_t flush = st == 0 ? BlkFlush(d) : -1;
+  virtio::PackWriteReply({static_cast<uint64_t>(st), static_cast<uint64_t>(flush)}, r.m.w);
+}
+
+void OnBlkIo(Request& r) { r.m.w[0] = static_cast<uint64_t>(AttachedIo(*r.blk, r.m)); }
+
+void OnBlkFill(Request& r) {
+  const int64_t st = BlkFill(*r.blk, r.m.w[1], r.m.w[2], r.m.w[3]);
+  const int64_t flush = st == 0 ? BlkFlush(*r.blk) : -1;
+  virtio::PackWriteReply({static_cast<uint64_t>(st), static_cast<uint64_t>(flush)}, r.m.w);
+}
+
+void OnBlkBench(Request& r) {
+  Dev& d = *r.blk;
+  const virtio::BenchRequest q = virtio::UnpackBenchRequest(r.m.w[0]);
+  uint64_t us = 0, done = 0;
+  const uint64_t requests0 = d.requests, batches0 = d.batches;
+  const int64_t st = BlkBench(d, q.mode, r.m.w[1], r.m.w[2], q.depth, &us, &done);
+  virtio::PackBenchReply(
+      {static_cast<uint64_t>(st), us, done, d.requests - requests0, d.batches - batches0}, r.m.w);
+}
+
+void OnBlkInfo(Request& r) {
+  const Dev& d = *r.blk;
+  virtio::PackInfoReply({0, d.capacity, d.read_only ? 1u : 0u, d.requests}, r.m.w);
+}
+
+void OnBlkFlush(Request& r) { r.m.w[0] = static_cast<uint64_t>(BlkFlush(*r.blk)); }
+
+void OnConWrite(Request& r) {
+  r.m.w[0] = static_cast<uint64_t>(ConWrite(g_con, r.buf->data, TagLen(r.m.tag)));
+}
+
+void OnConRead(Request& r) {
+  const uint64_t n = r.m.w[0] > kIpcDataMax ? kIpcDataMax : r.m.w[0];
+  r.len = ConRead(g_con, r.buf->data, n);
+  r.m.w[0] = r.len;
+}
+
+// The input notification, wait right only, by kXferCopy.
+void OnConAttach(Request& r) {
+  const int64_t h = Invoke(g_con.in_note, kOpDerive, kRightRecv | kRightTransfer);
+  r.m.w[0] = static_cast<uint64_t>(h < 0 ? h : 0);
+  if (h > 0) {
+    r.buf->xfer_handle = static_cast<uint64_t>(h);
+    r.xfer_out = kXferCopy;
+    r.xfer_close = static_cast<uint64_t>(h);
+  }
+}
+
+void OnConCounters(Request& r) {
+  const Console& c = g_con;
+  virtio::PackConsoleCounters({c.bytes_in, c.bytes_out, c.in_head - c.in_tail, c.full_stalls,
+                               c.irqs, c.bad_used, c.tx_timeouts},
+                              r.m.w);
+}
+
+// What a label's handler needs before it runs; without it the request
+// answers kErrNotFound.
+enum class Needs : uint8_t { kNothing, kDisk, kConsole };
+struct Handler {
+  void (*serve)(Request&) = nullptr;  // nullptr: no such label (kErrInvalidArgument)
+  Needs needs = Needs::kNothing;
+};
+struct HandlerTable {
+  Handler at[virtio::kLabelCount];
+};
+
+// The dispatch table, indexed by label (built by name, so that no entry can
+// land at the wrong index).
+constexpr HandlerTable MakeHandlers() {
+  HandlerTable t{};
+  t.at[virtio::kRngRead] = {OnRngRead, Needs::kNothing};
+  t.at[virtio::kBlkChecksum] = {OnBlkChecksum, Needs::kDisk};
+  t.at[virtio::kBlkWrite] = {OnBlkWrite, Needs::kDisk};
+  t.at[virtio::kCounters] = {OnCounters, Needs::kNothing};
+  t.at[virtio::kAttach] = {OnAttach, Needs::kNothing};
+  t.at[virtio::kBlkIo] = {OnBlkIo, Needs::kDisk};
+  t.at[virtio::kBlkFill] = {OnBlkFill, Needs::kDisk};
+  t.at[virtio::kBlkBench] = {OnBlkBench, Needs::kDisk};
+  t.at[virtio::kBlkInfo] = {OnBlkInfo, Needs::kDisk};
+  t.at[virtio::kBlkFlush] = {OnBlkFlush, Needs::kDisk};
+  t.at[virtio::kConWrite] = {OnConWrite, Needs::kConsole};
+  t.at[virtio::kConRead] = {OnConRead, Needs::kConsole};
+  t.at[virtio::kConAttach] = {OnConAttach, Needs::kConsole};
+  t.at[virtio::kConCounters] = {OnConCounters, Needs::kConsole};
+  return t;
+}
+constexpr HandlerTable kHandlers = MakeHandlers();
+
+constexpr bool EveryLabelServed(const HandlerTable& t) {
+  for (uint64_t label = 1; label < virtio::kLabelCount; ++label) {
+    if (t.at[label].serve == nullptr) return false;
+  }
+  return t.at[0].serve == nullptr;
+}
+static_assert(EveryLabelServed(kHandlers), "a label of virtio_protocol.h has no handler");
+
+// Serves one request: r.m becomes the reply's words.
+void Serve(uint64_t label, Request& r) {
+  const Handler h = label < virtio::kLabelCount ? kHandlers.at[label] : Handler{};
+  if (h.serve == nullptr) {
+    r.m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
+    return;
+  }
+  if (h.needs == Needs::kDisk) r.blk = Find(2, virtio::DiskOf(r.m.w[0]));
+  if ((h.needs == Needs::kDisk && r.blk == nullptr) ||
+      (h.needs == Needs::kConsole && g_con.dev == nullptr)) {
+    r.m.w[0] = static_cast<uint64_t>(kErrNotFound);
+    return;
+  }
+  h.serve(r);
 }
 
 }  // namespace
@@ -734,121 +918,12 @@ extern "C" int64_t UserMain(uint64_t heap, uint64_t, uint64_t, uint64_t, uint64_
   user::Recv(kEp, &m);
   for (;;) {
     const uint64_t label = TagLabel(m.tag);
-    uint64_t len = 0;
-    const uint64_t xfer = buf->xfer_handle;
+    Request r{m, buf, buf->xfer_handle, nullptr};
     buf->xfer_handle = 0;
-    Dev* blk = Find(2, m.w[0] & 0xff);
-    uint64_t xfer_out = kXferNone, xfer_close = 0;
-    if (label >= 11 && label <= 14 && g_con.dev == nullptr) {
-      m.w[0] = static_cast<uint64_t>(kErrNotFound);
-    } else if (label == 11) {  // console write: the buffer's bytes -> w0 bytes or error
-      m.w[0] = static_cast<uint64_t>(ConWrite(g_con, buf->data, TagLen(m.tag)));
-    } else if (label == 12) {  // console read: w0 max -> w0 bytes, the bytes in the buffer
-      const uint64_t n = m.w[0] > kIpcDataMax ? kIpcDataMax : m.w[0];
-      len = ConRead(g_con, buf->data, n);
-      m.w[0] = len;
-    } else if (label == 13) {  // console input notification (wait right) by kXferCopy
-      const int64_t h = Invoke(g_con.in_note, kOpDerive, kRightRecv | kRightTransfer);
-      m.w[0] = static_cast<uint64_t>(h < 0 ? h : 0);
-      if (h > 0) {
-        buf->xfer_handle = static_cast<uint64_t>(h);
-        xfer_out = kXferCopy;
-        xfer_close = static_cast<uint64_t>(h);
-      }
-    } else if (label == 14) {  // console counters
-      m.w[0] = g_con.bytes_in;
-      m.w[1] = g_con.bytes_out;
-      m.w[2] = (g_con.in_head - g_con.in_tail) | (g_con.full_stalls & 0xffffffff) << 32;
-      m.w[3] = (g_con.irqs & 0xffffff) | (g_con.bad_used & 0xfffff) << 24 |
-               (g_con.tx_timeouts & 0xfffff) << 44;
-    } else if (label == 1) {
-      uint64_t n = m.w[0];
-      if (n > 1024) n = 1024;
-      const int64_t got = RngRead(buf->data, n);
-      m.w[0] = static_cast<uint64_t>(got);
-      if (got > 0) len = static_cast<uint64_t>(got);
-    } else if (label == 4) {
-      // Counters of all devices: w0 completions, w1 of them after an IRQ,
-      // w2 after a safety timeout, w3 = timeouts | spurious << 20 | acks << 40.
-      uint64_t c[6] = {};
-      for (int i = 0; i < g_count; ++i) {
-        c[0] += g_dev[i].requests;
-        c[1] += g_dev[i].by_irq;
-        c[2] += g_dev[i].by_timeout;
-        c[3] += g_dev[i].timeouts;
-        c[4] += g_dev[i].spurious;
-        c[5] += g_dev[i].acks;
-      }
-      m.w[0] = c[0];
-      m.w[1] = c[1];
-      m.w[2] = c[2];
-      m.w[3] = (c[3] & 0xfffff) | (c[4] & 0xfffff) << 20 | (c[5] & 0xffffff) << 40;
-    } else if (label == 5) {
-      // Attach a client DMA buffer (a frames token, kXferCopy): -> w0 its id.
-      uint64_t base = 0;
-      const int64_t size = xfer != 0 ? Invoke(xfer, kOpRangeInfo, 0, 0, 0, &base) : kErrBadHandle;
-      uint32_t id = 0;
-      while (id < kMaxAttached && g_attached[id].size != 0) ++id;
-      if (size <= 0 || (static_cast<uint64_t>(Invoke(xfer, kOpInspect)) & 0xff) != kObjFrames) {
-        m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
-      } else if (id == kMaxAttached) {
-        m.w[0] = static_cast<uint64_t>(kErrNoSlots);
-      } else {
-        g_attached[id] = Attached{base, static_cast<uint64_t>(size)};
-        m.w[0] = id;
-      }
-    } else if (label == 9 || label == 10) {
-      // 9 info: w0 disk -> w0 0/kErrNotFound, w1 capacity, w2 read-only, w3 counters of the disk.
-      // 10 flush: w0 disk -> w0 status.
-      if (blk == nullptr) {
-        m.w[0] = static_cast<uint64_t>(kErrNotFound);
-      } else if (label == 9) {
-        m.w[0] = 0;
-        m.w[1] = blk->capacity;
-        m.w[2] = blk->read_only ? 1 : 0;
-        m.w[3] = blk->requests;
-      } else {
-        m.w[0] = static_cast<uint64_t>(BlkFlush(*blk));
-      }
-    } else if (label == 2 || label == 3 || label == 6 || label == 7 || label == 8) {
-      if (blk == nullptr) {
-        m.w[0] = static_cast<uint64_t>(kErrNotFound);
-      } else if (label == 2) {  // checksum: w1 first, w2 count
-        uint32_t h = 0;
-        const int64_t st = BlkChecksum(*blk, m.w[1], m.w[2] == 0 ? 1 : m.w[2], &h, buf->data);
-        if (st == 0) len = 512;
-        m.w[0] = static_cast<uint64_t>(st);
-        m.w[1] = h;
-        m.w[2] = blk->capacity;
-      } else if (label == 3) {  // one sector filled with the buffer's pattern, then FLUSH
-        const uint64_t plen = TagLen(m.tag) == 0 ? 1 : TagLen(m.tag);
-        for (size_t i = 0; i < 512; ++i)
-          blk->dma[kOffData + i] = TagLen(m.tag) == 0 ? 0 : buf->data[i % plen];
-        const int64_t st = BlkIo(*blk, kBlkOut, m.w[1], 1, blk->phys + kOffData);
-        m.w[0] = static_cast<uint64_t>(st);
-        m.w[1] = static_cast<uint64_t>(st == 0 ? BlkFlush(*blk) : -1);
-      } else if (label == 6) {
-        m.w[0] = static_cast<uint64_t>(AttachedIo(*blk, m));
-      } else if (label == 7) {  // fill: w1 first, w2 count, w3 seed; then FLUSH
-        const int64_t st = BlkFill(*blk, m.w[1], m.w[2], m.w[3]);
-        m.w[0] = static_cast<uint64_t>(st);
-        m.w[1] = static_cast<uint64_t>(st == 0 ? BlkFlush(*blk) : -1);
-      } else {  // 8 bench: w0 disk | mode << 8 | depth << 16, w1 amount, w2 request bytes
-        uint64_t us = 0, done = 0;
-        const uint64_t requests0 = blk->requests, batches0 = blk->batches;
-        const int64_t st =
-            BlkBench(*blk, (m.w[0] >> 8) & 0xff, m.w[1], m.w[2], (m.w[0] >> 16) & 0xff, &us, &done);
-        m.w[0] = static_cast<uint64_t>(st);
-        m.w[1] = us;
-        m.w[2] = done;
-        m.w[3] = (blk->requests - requests0) | (blk->batches - batches0) << 32;
-      }
-    } else {
-      m.w[0] = static_cast<uint64_t>(kErrInvalidArgument);
-    }
-    m.tag = MakeTag(label, len, xfer_out);
+    Serve(label, r);
+    m.tag = MakeTag(label, r.len, r.xfer_out);
     user::ReplyRecv(kEp, &m);
     // The receiver has its own child token now; ours is not needed.
-    if (xfer_close != 0) Invoke(xfer_close, kOpClose);
+    if (r.xfer_close != 0) Invoke(r.xfer_close, kOpClose);
   }
 }

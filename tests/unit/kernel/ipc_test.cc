@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kernel/sched.h"
+
 namespace kernel {
 namespace {
 
@@ -43,7 +45,7 @@ TEST(IpcQueue, RemoveTakesAThreadFromAnyPosition) {
   for (Thread* t : {&a, &b, &c}) QueueInsertByPriority(&head, t);
   EXPECT_TRUE(QueueRemove(&head, &b));
   EXPECT_FALSE(QueueRemove(&head, &b));
-  EXPECT_EQ(b.ipc_next, nullptr);
+  EXPECT_EQ(b.ipc.next, nullptr);
   EXPECT_TRUE(QueueRemove(&head, &c));
   EXPECT_EQ(QueuePop(&head), &a);
   EXPECT_EQ(head, nullptr);
