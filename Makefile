@@ -2,7 +2,7 @@
 # serial console on this terminal; `make test` runs every test. Both install
 # what is missing first, then configure and build with CMake (preset
 # "default", into build/).
-.PHONY: all deps configure build run test test-asan clean format check-format bench
+.PHONY: all deps configure build run test test-asan coverage tidy clean format check-format bench
 
 BUILD := build
 JOBS ?= $(shell nproc)
@@ -34,6 +34,27 @@ test-asan: deps
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -L unit -j$(JOBS)
 
+# Line coverage of base/, vmm/, devices/, firmware/ and the host-tested guest
+# kernel code (the "coverage" preset, into build-coverage/): every test but
+# the slow Linux label, then gcovr's summary and an HTML report in
+# build-coverage/coverage/ (docs/coverage.md has the figure).
+coverage: deps
+	cmake --preset coverage
+	cmake --build build-coverage -j$(JOBS)
+	find build-coverage -name '*.gcda' -delete
+	cd build-coverage && ctest -j$(JOBS) -LE linux --timeout 600
+	mkdir -p build-coverage/coverage
+	gcovr --root . --object-directory build-coverage \
+	  --filter 'base/' --filter 'vmm/' --filter 'devices/' --filter 'firmware/' \
+	  --filter 'guest-kernel/' --exclude 'tests/' \
+	  --html-details build-coverage/coverage/index.html --print-summary
+
+# clang-tidy on the host files changed since BASE (default: the newest
+# commit's parent); ctest runs the same as tidy.changed_files.
+BASE ?= HEAD~1
+tidy: build
+	sh scripts/tidy.sh $(BUILD) $(BASE)
+
 bench: build
 	python3 bench/boot_bench.py
 
@@ -45,4 +66,4 @@ check-format:
 	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-coverage
