@@ -73,28 +73,32 @@ Vm::~Vm() {
   if (devices_) devices_->RestoreTerminals();
 }
 
-VmExit Vm::Run() {
-  device_loop_.Start();
-
-  // The timeout, SIGINT/SIGTERM and the API are handled on the control thread.
+// The timeout, SIGINT/SIGTERM and the API, on the control context (its
+// thread is started by Run() after the vCPUs).
+base::Result<void> Vm::SetUpControl() {
   asio::io_context& control = control_loop_.context();
-  std::optional<asio::steady_timer> timer;
   if (config_.timeout_seconds > 0) {
-    timer.emplace(control);
-    timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+    timer_.emplace(control);
+    timer_->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(config_.timeout_seconds)));
-    timer->async_wait([this](const std::error_code& ec) {
+    timer_->async_wait([this](const std::error_code& ec) {
       if (!ec) RequestStop(VmExit::Timeout(config_.timeout_seconds));
     });
   }
-  asio::signal_set signals(control, SIGINT, SIGTERM);
-  signals.async_wait([this](const std::error_code& ec, int signo) {
+  signals_.emplace(control, SIGINT, SIGTERM);
+  signals_->async_wait([this](const std::error_code& ec, int signo) {
     if (!ec) RequestStop(VmExit::Signal(signo));
   });
   if (!config_.api_sock.empty()) {
-    auto server = ApiServer::Create(control, config_.api_sock, *this);
-    if (!server) return VmExit::StartupError("--api-sock", server.error());
-    api_server_ = std::move(*server);
+    api_server_ = TRY_CTX(ApiServer::Create(control, config_.api_sock, *this), "--api-sock");
+  }
+  return {};
+}
+
+VmExit Vm::Run() {
+  device_loop_.Start();
+  if (auto control = SetUpControl(); !control) {
+    return VmExit::StartupError(control.error());
   }
   started_at_ = std::chrono::steady_clock::now();
   started_ = true;
@@ -117,10 +121,10 @@ VmExit Vm::Run() {
     // the main thread may read their registers.
     result.details = vcpus_[0]->DumpState(true);
   }
-  asio::post(control, [&] {
+  asio::post(control_loop_.context(), [this] {
     std::error_code ignored;
-    signals.cancel(ignored);
-    if (timer) timer->cancel();
+    if (signals_) signals_->cancel(ignored);
+    if (timer_) timer_->cancel();
   });
   control_loop_.Stop();
   device_loop_.Stop();

@@ -85,6 +85,8 @@ class Vm : public VmControl {
 
   explicit Vm(VmConfig config) : config_(std::move(config)) {}
 
+  // The --timeout timer, the signal handler and the API server.
+  base::Result<void> SetUpControl();
   // Stops and joins every vCPU thread. Main thread only; idempotent.
   void JoinVcpus();
   VmMetrics CollectMetrics() const;
@@ -99,6 +101,9 @@ class Vm : public VmControl {
   // API server), so that they are destroyed after them.
   EventLoop device_loop_;
   EventLoop control_loop_;
+  // On control_loop_ (vmm/vm.cc SetUpControl).
+  std::optional<asio::steady_timer> timer_;
+  std::optional<asio::signal_set> signals_;
   ExitCounters counters_;
   std::unique_ptr<DeviceManager> devices_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;

@@ -39,8 +39,8 @@ VmExit VmExit::Signal(int signo) {
                 fmt::format("stopped by {}", signo == SIGINT ? "SIGINT" : "SIGTERM"), "", true};
 }
 
-VmExit VmExit::StartupError(std::string_view what, const base::Error& error) {
-  return VmExit{error.exit_status(), fmt::format("{}: {}", what, error.ToString()), "", true};
+VmExit VmExit::StartupError(const base::Error& error) {
+  return VmExit{error.exit_status(), error.ToString(), "", true};
 }
 
 }  // namespace vmm

@@ -36,8 +36,8 @@ struct VmExit {
   static VmExit Timeout(double seconds);
   // SIGINT (130) or SIGTERM (143).
   static VmExit Signal(int signo);
-  // vmm could not start the VM (`what`: the flag at fault): the error's status.
-  static VmExit StartupError(std::string_view what, const base::Error& error);
+  // vmm could not start the VM: the error's status and text.
+  static VmExit StartupError(const base::Error& error);
 };
 
 }  // namespace vmm
