@@ -34,19 +34,7 @@ constexpr uint64_t kPageSize = 4096;
 
 std::atomic<uint64_t> counts[2];
 
-// The vCPU's MXCSR where KVM does not keep it. This host's software KVM
-// drops MXCSR in KVM_SET_FPU (KVM_GET_FPU then reads 0 whatever was set, and
-// KVM_GET_XSAVE fails with EINVAL): it runs no SSE. Probed once per vCPU;
-// when KVM keeps MXCSR, KVM's value is used. thread_local because each vCPU
-// has exactly one thread (vmm/vm.cc), the only caller for it.
-struct MxcsrShadow {
-  bool probed = false;
-  bool kvm_keeps_it = true;
-  uint32_t value = 0x1f80;  // as vmm sets it at power-on (vm.cc SetUpVcpu)
-};
-thread_local MxcsrShadow shadow;
-
-base::Result<uint32_t> ReadMxcsr(kvm::VcpuFd& fd) {
+base::Result<uint32_t> ReadMxcsr(kvm::VcpuFd& fd, MxcsrShadow& shadow) {
   const kvm_fpu fpu = TRY(fd.GetFpu());
   if (!shadow.probed) {
     kvm_fpu test = fpu;
@@ -80,7 +68,7 @@ PageWalk Fault(bool present, bool write, bool user) {
                   (present ? kPfPresent : 0) | (write ? kPfWrite : 0) | (user ? kPfUser : 0)};
 }
 
-base::Result<void> WriteMxcsr(kvm::VcpuFd& fd, uint32_t value) {
+base::Result<void> WriteMxcsr(kvm::VcpuFd& fd, uint32_t value, MxcsrShadow& shadow) {
   kvm_fpu fpu = TRY(fd.GetFpu());
   fpu.mxcsr = value;
   TRY(fd.SetFpu(fpu));
@@ -297,7 +285,8 @@ base::Result<PageWalk> WalkGuestPage(const base::GuestMemory& memory, const Pagi
   return PageWalk{true, (frame & ~page_mask) | (linear & page_mask), 0};
 }
 
-base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const base::GuestMemory& memory) {
+base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const base::GuestMemory& memory,
+                                                 MxcsrShadow& shadow) {
   const kvm_run* run = fd.run();
   if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
       run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION) {
@@ -392,10 +381,10 @@ base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd, const base::Gu
     TRY(copy_in());
     const auto value = static_cast<uint32_t>(Get(operand.data(), 4));
     if (value & ~kMxcsrMask) return inject(kVectorGp, 0);
-    (void)TRY(ReadMxcsr(fd));  // probes whether KVM keeps MXCSR
-    TRY(WriteMxcsr(fd, value));
+    (void)TRY(ReadMxcsr(fd, shadow));  // probes whether KVM keeps MXCSR
+    TRY(WriteMxcsr(fd, value, shadow));
   } else {
-    Put(operand.data(), TRY(ReadMxcsr(fd)), 4);
+    Put(operand.data(), TRY(ReadMxcsr(fd, shadow)), 4);
     TRY(copy_out(4));
   }
   regs.rip += insn->length;

@@ -92,11 +92,24 @@ struct PageWalk {
 // MXCSR_MASK reports on the CPUs KVM exposes).
 inline constexpr uint32_t kMxcsrMask = 0xffff;
 
+// The vCPU's MXCSR where KVM does not keep it. This host's software KVM
+// drops MXCSR in KVM_SET_FPU (KVM_GET_FPU then reads 0 whatever was set, and
+// KVM_GET_XSAVE fails with EINVAL): it runs no SSE. Probed once per vCPU;
+// when KVM keeps MXCSR, KVM's value is used. Owned by the vCPU (vmm/vcpu.h),
+// used on its thread only.
+struct MxcsrShadow {
+  bool probed = false;
+  bool kvm_keeps_it = true;
+  uint32_t value = 0x1f80;  // as vmm sets it at power-on (builder.cc SetUpVcpu)
+};
+
 // If the current exit of `fd` is an emulation failure on one of the
 // instructions above, carries it out (or injects the fault it raises) and
 // returns true: the vCPU can run again. False, changing nothing, otherwise.
+// `shadow` is the exiting vCPU's MXCSR shadow.
 [[nodiscard]] base::Result<bool> CompleteUnemulatedInstruction(kvm::VcpuFd& fd,
-                                                               const base::GuestMemory& memory);
+                                                               const base::GuestMemory& memory,
+                                                               MxcsrShadow& shadow);
 
 // How many instructions were completed, per AssistOp (all vCPUs).
 uint64_t AssistCount(AssistOp op);

@@ -1,73 +1,64 @@
-// One virtual machine: built from a VmConfig, run until it ends.
+// One virtual machine: built from a VmConfig by BuildVm() (vmm/builder.h),
+// run until it ends by Run(). The Vm owns everything the VM is made of —
+// guest memory, the KVM fds, the DeviceManager (buses and devices,
+// vmm/device_manager.h), the vCPUs (vmm/vcpu.h), the two event loops and the
+// control API server — and implements VmControl.
 //
-// Vm is the builder and the owner (Firecracker's builder.rs + vstate/vm.rs):
-// Create() maps guest memory, loads the kernel (firmware::LoadKernel), opens
-// KVM, creates the in-kernel irqchip and PIT, wires every device to its
-// address in one function (WireDevices), and sets up the vCPUs. Run() starts
-// the event loop and one thread per vCPU and blocks until the VM ends.
-//
-// Threads: the main thread calls Create() and Run(); each vCPU thread runs
-// VcpuLoop(); the event-loop thread runs timers, signals and console I/O.
+// Threads:
+//   main thread     Create() and Run(); waits for the exit, then tears down.
+//   vCPU threads    one per vCPU (Vcpu): KVM_RUN and exit handling; they
+//                   block SIGINT/SIGTERM.
+//   device thread   device_loop_: virtio queue notifications (ioeventfd),
+//                   device completions and the console backends' I/O.
+//   control thread  control_loop_: the --timeout timer, SIGINT/SIGTERM and
+//                   the control API (VmControl calls). Nothing the guest
+//                   does runs here, so a guest flooding a device cannot keep
+//                   a stop from being requested.
+//   watchdog        armed by Run() once a stop is requested: if tearing down
+//                   (joining the vCPU and device threads) takes more than
+//                   kStopGrace, it restores the terminals, reports the exit
+//                   and ends the process with the requested status.
 // RequestStop() may be called from any of them; the first request wins.
-// Lock order: pause_mutex_ before kick_mutex_; exit_mutex_ and kick_mutex_ are
-// otherwise leaf locks.
+//
+// Lock order: pause_mutex_ before a Vcpu's locks (vmm/vcpu.h); exit_mutex_
+// is a leaf lock (RequestStop() releases it before telling the vCPUs).
 #pragma once
-
-#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <string>
-#include <thread>
 #include <vector>
 
 #include "base/error.h"
 #include "base/guest_memory.h"
-#include "devices/bus.h"
 #include "firmware/boot.h"
 #include "vmm/api/api_server.h"
 #include "vmm/api/vm_control.h"
 #include "vmm/config.h"
-#include "vmm/console/console.h"
 #include "vmm/cpu_template.h"
+#include "vmm/device_manager.h"
 #include "vmm/event_loop.h"
 #include "vmm/kvm/kvm.h"
-
-namespace devices {
-class I8042;
-class Serial;
-namespace virtio {
-class Console;
-class VirtioDevice;
-class VirtioMmio;
-}  // namespace virtio
-}  // namespace devices
+#include "vmm/metrics.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm_exit.h"
 
 namespace vmm {
 
-// Exit statuses beyond the guest's own 0..63 (design.md, "Exit status").
-inline constexpr int kExitTripleFault = 80;
-inline constexpr int kExitKvmFailure = 81;
-inline constexpr int kExitTimeout = 82;
-inline constexpr int kExitSigint = 130;   // 128 + SIGINT, shell convention
-inline constexpr int kExitSigterm = 143;  // 128 + SIGTERM
-
-struct VmExit {
-  int status = 0;
-  std::string reason;     // one line for stderr
-  std::string details;    // register dump etc. (may be empty)
-  bool abnormal = false;  // print reason on stderr
-};
-
 class Vm : public VmControl {
  public:
+  // How long tearing down may take after a stop request before the watchdog
+  // ends the process.
+  static constexpr std::chrono::milliseconds kStopGrace{2000};
+  // How long Pause() waits for every vCPU to acknowledge.
+  static constexpr std::chrono::milliseconds kPauseTimeout{1000};
+
+  // BuildVm(config) (vmm/builder.h).
   [[nodiscard]] static base::Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
-  ~Vm();
+  ~Vm() override;
 
   // Runs the VM to its end; returns the exit (status, reason, dump).
   VmExit Run();
@@ -79,7 +70,8 @@ class Vm : public VmControl {
   const VmConfig& config() const { return config_; }
   CpuTemplate cpu_template() const { return cpu_template_; }
 
-  // VmControl (the control API; called on the event-loop thread).
+  // VmControl (the control API; called on the control thread). Pause()
+  // returns once every vCPU has parked.
   nlohmann::json Info() override;
   [[nodiscard]] base::Result<void> Pause() override;
   [[nodiscard]] base::Result<void> Resume() override;
@@ -89,38 +81,15 @@ class Vm : public VmControl {
   nlohmann::json Metrics() override;
 
  private:
-  struct Vcpu {
-    std::unique_ptr<kvm::VcpuFd> fd;
-    std::thread thread;
-    std::atomic<pthread_t> handle{};
-  };
+  friend base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config);
 
   explicit Vm(VmConfig config) : config_(std::move(config)) {}
 
-  base::Result<void> SetUpKvm();
-  base::Result<void> WireDevices();
-  // virtio devices from the config (--disk, --rng, --console): created
-  // before the kernel is loaded so that their virtio_mmio.device= words
-  // reach its command line (device n: disks in order, then rng, then
-  // console); put on the MMIO bus with ioeventfd/irqfd by WireVirtio(),
-  // which also opens the virtio-console's backend.
-  base::Result<void> CreateVirtioDevices(std::string& cmdline);
-  base::Result<void> WireVirtio();
-  // Per-device counters for GET /metrics and the exit summary.
-  nlohmann::json VirtioMetrics() const;
-  base::Result<void> SetUpVcpu(Vcpu& vcpu);
-  void VcpuLoop(Vcpu& vcpu);
-  // Handles one KVM exit; returns false when the vCPU must stop.
-  bool HandleExit(Vcpu& vcpu);
-  void ParkWhilePaused(Vcpu& vcpu);
-  void HandleIo(Vcpu& vcpu);
-  void HandleMmio(Vcpu& vcpu);
-  std::string DumpState(const Vcpu& vcpu, bool with_instruction) const;
-  void KickAll();
+  // The --timeout timer, the signal handler and the API server.
+  base::Result<void> SetUpControl();
   // Stops and joins every vCPU thread. Main thread only; idempotent.
   void JoinVcpus();
-  void OnSerialOutput(std::span<const uint8_t> bytes);
-  std::string LastSerialLine() const;
+  VmMetrics CollectMetrics() const;
 
   VmConfig config_;
   CpuTemplate cpu_template_ = CpuTemplate::kAuto;
@@ -128,52 +97,29 @@ class Vm : public VmControl {
   firmware::BootInfo boot_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::VmFd> vm_fd_;
-  // Declared before everything that posts work to it (console, API server),
-  // so that it is destroyed after them.
-  EventLoop event_loop_;
-  devices::Bus pio_bus_{"pio"};
-  devices::Bus mmio_bus_{"mmio"};
-  std::shared_ptr<devices::Serial> serial_;
-  std::shared_ptr<devices::I8042> i8042_;
-  // One virtio-mmio device and its notification plumbing.
-  struct VirtioSlot {
-    std::string kind;  // "block", "rng", "console"
-    std::shared_ptr<devices::virtio::VirtioDevice> device;
-    std::shared_ptr<devices::virtio::VirtioMmio> transport;
-    uint64_t base = 0;
-    uint32_t irq = 0;
-    // One ioeventfd per queue, read on the event loop.
-    std::vector<std::unique_ptr<asio::posix::stream_descriptor>> notifiers;
-    std::vector<uint64_t> notify_buffers;
-  };
-  std::vector<std::unique_ptr<VirtioSlot>> virtio_;
-  std::unique_ptr<Console> console_;
-  // --console: the virtio-console device and its backend (same kinds as COM1).
-  std::shared_ptr<devices::virtio::Console> virtio_console_;
-  std::unique_ptr<Console> virtio_console_backend_;
+  // Declared before everything that posts work to them (devices, consoles,
+  // API server), so that they are destroyed after them.
+  EventLoop device_loop_;
+  EventLoop control_loop_;
+  // On control_loop_ (vmm/vm.cc SetUpControl).
+  std::optional<asio::steady_timer> timer_;
+  std::optional<asio::signal_set> signals_;
+  ExitCounters counters_;
+  std::unique_ptr<DeviceManager> devices_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 
   std::unique_ptr<ApiServer> api_server_;
   std::chrono::steady_clock::time_point started_at_{};
   std::atomic<bool> started_{false};
 
-  // Pause: vCPU threads park on pause_cv_ while paused_ is set.
+  std::mutex pause_mutex_;  // serializes Pause()/Resume()
   std::atomic<bool> paused_{false};
-  std::mutex pause_mutex_;
-  std::condition_variable pause_cv_;
   std::optional<uint64_t> paused_clock_;  // kvmclock at Pause(), under pause_mutex_
 
-  std::mutex kick_mutex_;  // leaf lock: guards Vcpu::handle against join
   std::atomic<bool> stopping_{false};
   std::mutex exit_mutex_;
   std::condition_variable exit_cv_;
   std::optional<VmExit> exit_;
-
-  std::atomic<bool> first_serial_byte_seen_{false};
-
-  // Exit counters by reason (for logs and the control API).
-  std::atomic<uint64_t> exits_io_{0}, exits_mmio_{0}, exits_other_{0};
-  std::atomic<uint64_t> unclaimed_pio_{0}, unclaimed_mmio_{0};
 };
 
 }  // namespace vmm

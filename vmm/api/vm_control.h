@@ -1,9 +1,10 @@
 // What the control API may ask of a VM. The VM (vmm/vm.h) implements it.
 //
-// Every method is called on the io_context thread by ApiServer and must
-// return quickly: it may set flags, kick vCPUs out of KVM_RUN, or queue
-// work, but never wait for a vCPU or for the guest. (The vCPUs never wait
-// for the API either.)
+// Every method is called on the control thread (vmm/vm.h) by ApiServer and
+// must return quickly: it may set flags, kick vCPUs out of KVM_RUN, or queue
+// work, but never wait for the guest. Pause() alone waits, boundedly, for
+// every vCPU to acknowledge that it is parked. (The vCPUs never wait for the
+// API.)
 #pragma once
 
 #include <nlohmann/json.hpp>
