@@ -116,7 +116,7 @@ uint64_t GuestResidentKiB(const base::GuestMemory& memory) {
 base::Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   TRY(ValidateConfig(config));
   std::unique_ptr<Vm> vm(new Vm(config));
-  vm->cpu_template_ = ResolveCpuTemplate(TRY(ParseCpuTemplate(config.cpu_template)));
+  vm->cpu_template_ = ResolveCpuTemplate(config.cpu_template);
 
   // Memory and kernel first: a bad image or a missing file is reported as
   // such (65/66) whether or not KVM is usable on this host.
@@ -126,7 +126,7 @@ base::Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {
   boot_config.initrd_paths = config.initrds;
   boot_config.cmdline = config.cmdline;
   TRY(vm->CreateVirtioDevices(boot_config.cmdline));
-  boot_config.protocol = TRY(firmware::ParseBootProtocol(config.boot_protocol));
+  boot_config.protocol = config.boot_protocol;
   boot_config.cpus = config.cpus;
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
   boot_trace::Mark("kernel-loaded");
@@ -213,7 +213,7 @@ base::Result<void> Vm::WireDevices() {
   auto cmos = std::make_shared<devices::Cmos>(low, config_.memory - low);
   TRY(pio_bus_.Insert(cmos, base::kCmosPort, 2));
 
-  auto spec = TRY(ParseSerialSpec(config_.serial));
+  const SerialSpec& spec = config_.serial;
   ConsoleOptions options;
   options.to_guest = [this](std::span<const uint8_t> bytes) { serial_->QueueInput(bytes); };
   options.guest_input_pending = [this] { return serial_->PendingInput(); };
@@ -269,7 +269,7 @@ base::Result<void> Vm::CreateVirtioDevices(std::string& cmdline) {
     devices.emplace_back("block", *block);
   }
   if (config_.rng) devices.emplace_back("rng", std::make_shared<devices::virtio::Rng>());
-  auto console_spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+  const SerialSpec& console_spec = config_.console;
   if (console_spec.kind != SerialSpec::Kind::kNone) {
     // Output goes to the backend opened in WireVirtio(); called on the event
     // loop, after that.
@@ -324,7 +324,7 @@ base::Result<void> Vm::WireVirtio() {
     }
   }
   if (virtio_console_) {
-    auto spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+    const SerialSpec& spec = config_.console;
     ConsoleOptions options;
     auto device = virtio_console_;
     options.to_guest = [device](std::span<const uint8_t> bytes) { device->QueueInput(bytes); };
@@ -419,7 +419,8 @@ base::Result<void> Vm::SetUpVcpu(Vcpu& vcpu) {
   ApplyCpuTemplate(cpu_template_, fd.id(), config_.cpus, cpuid);
   TRY(fd.SetCpuid(cpuid));
   if (fd.id() == 0) {
-    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template_), config_.cpu_template != "auto");
+    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template_),
+                    config_.cpu_template != CpuTemplate::kAuto);
   }
   TRY(fd.SetMsrs(BootMsrs()));
 
