@@ -1,9 +1,11 @@
 #include "firmware/boot.h"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "base/layout.h"
 #include "firmware/bzimage.h"
@@ -262,7 +264,7 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
   }
   std::vector<MultibootModule> modules;
   for (const auto& path : config.initrd_paths) {
-    modules.push_back({TRY(ReadImageFile(path, "initrd")), path});
+    modules.push_back({TRY(ReadImageFile(path, "initrd", memory.ram_size())), path});
   }
   // As GRUB and QEMU: the command line starts with the kernel's path.
   std::string cmdline = config.kernel_path;
@@ -352,7 +354,8 @@ base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory, const BootCon
     return base::MakeError(base::ErrorKind::kConfig, "{} CPUs: between 1 and {} are supported",
                            config.cpus, kMaxMpCpus);
   }
-  const std::vector<uint8_t> file = TRY(ReadImageFile(config.kernel_path, "kernel image"));
+  const std::vector<uint8_t> file =
+      TRY(ReadImageFile(config.kernel_path, "kernel image", kMaxKernelImageBytes));
   const std::string name = "kernel image " + config.kernel_path;
   BootInfo info = TRY(Dispatch(memory, config, file, name));
   // The MP table is how Linux finds CPUs and the IOAPIC without ACPI; it
@@ -363,35 +366,44 @@ base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory, const BootCon
   return info;
 }
 
+namespace {
+
+// Every protocol with its name for --boot-protocol and the config's
+// "boot_protocol"; a new protocol is one line here.
+constexpr std::pair<BootProtocol, const char*> kBootProtocolNames[] = {
+    {BootProtocol::kAuto, "auto"},
+    {BootProtocol::kElf64, "elf64"},
+    {BootProtocol::kPvh, "pvh"},
+    {BootProtocol::kBzImage, "bzimage"},
+    {BootProtocol::kMultiboot, "multiboot"},
+    {BootProtocol::kBzImageUnpacked, "bzimage-unpacked"},
+};
+
+}  // namespace
+
 const char* BootProtocolName(BootProtocol protocol) {
-  switch (protocol) {
-    case BootProtocol::kAuto:
-      return "auto";
-    case BootProtocol::kElf64:
-      return "elf64";
-    case BootProtocol::kPvh:
-      return "pvh";
-    case BootProtocol::kBzImage:
-      return "bzimage";
-    case BootProtocol::kMultiboot:
-      return "multiboot";
-    case BootProtocol::kBzImageUnpacked:
-      return "bzimage-unpacked";
+  for (const auto& [value, name] : kBootProtocolNames) {
+    if (value == protocol) return name;
   }
   return "unknown";
 }
 
-base::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
-  for (BootProtocol protocol :
-       {BootProtocol::kAuto, BootProtocol::kElf64, BootProtocol::kPvh, BootProtocol::kBzImage,
-        BootProtocol::kMultiboot, BootProtocol::kBzImageUnpacked}) {
-    if (name == BootProtocolName(protocol)) return protocol;
+std::string BootProtocolChoices() {
+  std::string choices;
+  const size_t count = std::size(kBootProtocolNames);
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) choices += i + 1 == count ? " or " : ", ";
+    choices += kBootProtocolNames[i].second;
   }
-  return base::MakeError(
-      base::ErrorKind::kUsage,
-      "unknown boot protocol '{}': expected auto, elf64, pvh, bzimage, multiboot or "
-      "bzimage-unpacked",
-      name);
+  return choices;
+}
+
+base::Result<BootProtocol> ParseBootProtocol(std::string_view name) {
+  for (const auto& [value, protocol_name] : kBootProtocolNames) {
+    if (name == protocol_name) return value;
+  }
+  return base::MakeError(base::ErrorKind::kUsage, "unknown boot protocol '{}': expected {}", name,
+                         BootProtocolChoices());
 }
 
 }  // namespace firmware

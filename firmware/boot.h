@@ -86,6 +86,8 @@ struct BootInfo {
 // "auto", "elf64", "pvh", "bzimage", "multiboot": the --boot-protocol values.
 const char* BootProtocolName(BootProtocol protocol);
 
+// "auto, elf64, ... or bzimage-unpacked": every name, for messages.
+std::string BootProtocolChoices();
 // The inverse of BootProtocolName; kUsage naming the accepted values otherwise.
 [[nodiscard]] base::Result<BootProtocol> ParseBootProtocol(std::string_view name);
 

@@ -8,7 +8,8 @@
 
 namespace firmware {
 
-base::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const char* what) {
+base::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const char* what,
+                                                 uint64_t max_bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return base::MakeErrnoError(base::ErrorKind::kNoInput, "{} {}", what, path);
   struct FdCloser {
@@ -21,6 +22,11 @@ base::Result<std::vector<uint8_t>> ReadImageFile(const std::string& path, const 
   }
   if (!S_ISREG(st.st_mode)) {
     return base::MakeError(base::ErrorKind::kNoInput, "{} {}: not a regular file", what, path);
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{} {}: {} bytes is larger than the {} bytes allowed", what, path,
+                           static_cast<uint64_t>(st.st_size), max_bytes);
   }
   if (st.st_size == 0) {
     return base::MakeError(base::ErrorKind::kBadImage, "{} {}: the file is empty", what, path);

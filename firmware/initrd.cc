@@ -21,7 +21,7 @@ uint64_t LowRamEnd(const base::GuestMemory& memory) {
 
 base::Result<PlacedInitrd> LoadInitrdHigh(const base::GuestMemory& memory, const std::string& path,
                                           uint64_t floor, uint64_t limit, bool above_4g) {
-  const std::vector<uint8_t> data = TRY(ReadImageFile(path, "initrd"));
+  const std::vector<uint8_t> data = TRY(ReadImageFile(path, "initrd", memory.ram_size()));
   limit = std::min(limit, LowRamEnd(memory));
   floor = std::max(floor, base::kHighMemory);  // never in the boot structures or legacy area
   const uint64_t size = data.size();

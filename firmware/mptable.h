@@ -18,8 +18,8 @@ inline constexpr uint64_t kMpTableAddress = base::kEbdaStart;  // 0x9fc00, reser
 inline constexpr uint32_t kLapicAddress = 0xfee00000;          // Intel SDM Vol. 3A §11.4.1
 inline constexpr uint32_t kIoapicAddress = 0xfec00000;         // 82093AA datasheet, default base
 // APIC IDs are 8 bits and 0xff is broadcast; the IOAPIC takes the ID after
-// the CPUs.
-inline constexpr uint32_t kMaxMpCpus = 254;
+// the CPUs (base/layout.h).
+inline constexpr uint32_t kMaxMpCpus = base::kMaxCpus;
 
 // Entry types (MP spec 1.4 Table 4-3) and sizes.
 inline constexpr uint8_t kMpProcessor = 0;       // 20 bytes

@@ -100,7 +100,7 @@ base::Result<void> SetUpVcpu(const kvm::Kvm& kvm, kvm::VcpuFd& fd, const VmConfi
   ApplyCpuTemplate(cpu_template, fd.id(), config.cpus, cpuid);
   TRY(fd.SetCpuid(cpuid));
   if (fd.id() == 0) {
-    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template), config.cpu_template != "auto");
+    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template), config.cpu_template != CpuTemplate::kAuto);
   }
   TRY(fd.SetMsrs(BootMsrs()));
 
@@ -165,7 +165,7 @@ base::Result<void> SetUpVcpu(const kvm::Kvm& kvm, kvm::VcpuFd& fd, const VmConfi
 base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config) {
   TRY(ValidateConfig(config));
   std::unique_ptr<Vm> vm(new Vm(config));
-  vm->cpu_template_ = ResolveCpuTemplate(TRY(ParseCpuTemplate(config.cpu_template)));
+  vm->cpu_template_ = ResolveCpuTemplate(config.cpu_template);
 
   // Memory and kernel first: a bad image or a missing file is reported as
   // such (65/66) whether or not KVM is usable on this host.
@@ -181,7 +181,7 @@ base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config) {
   if (std::string words = vm->devices_->CommandLineWords(); !words.empty()) {
     boot_config.cmdline += (boot_config.cmdline.empty() ? "" : " ") + words;
   }
-  boot_config.protocol = TRY(firmware::ParseBootProtocol(config.boot_protocol));
+  boot_config.protocol = config.boot_protocol;
   boot_config.cpus = config.cpus;
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
   boot_trace::Mark("kernel-loaded");

@@ -1,17 +1,16 @@
 #include "vmm/config.h"
 
+#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <string_view>
 
 #include "base/guest_memory.h"
-#include "vmm/console/console.h"
+#include "vmm/json_util.h"
 
 namespace vmm {
 namespace {
 
-using nlohmann::json;
+using json::Json;
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {
   if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
@@ -38,12 +37,17 @@ base::Result<DiskConfig> ParseDiskSpec(std::string_view spec) {
   return disk;
 }
 
+base::Result<void> CheckTimeout(double seconds, base::ErrorKind kind, std::string_view name) {
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > kMaxTimeoutSeconds) {
+    return base::MakeError(kind, "{}: {} is not a number of seconds in 0..{:.0f} (0: no timeout)",
+                           name, seconds, kMaxTimeoutSeconds);
+  }
+  return {};
+}
+
 base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string& base_dir,
                                    const std::string& origin) {
-  json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-  if (root.is_discarded()) {
-    return base::MakeError(base::ErrorKind::kConfig, "{}: not valid JSON", origin);
-  }
+  Json root = TRY(json::Parse(json_text, origin));
   if (!root.is_object()) {
     return base::MakeError(base::ErrorKind::kConfig, "{}: the top level must be a JSON object",
                            origin);
@@ -53,24 +57,40 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
     return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}' must be {}", origin, field,
                            expected);
   };
+  auto path = [&](const Json& value, const std::string& field) -> base::Result<std::string> {
+    return Resolve(base_dir, TRY(json::GetPath(value, origin, field)));
+  };
+  // serial and console: a backend, checked now; file and socket paths resolve
+  // against the file's folder.
+  auto backend = [&](const Json& value, const std::string& field) -> base::Result<SerialSpec> {
+    if (!value.is_string()) {
+      return std::unexpected(json::FieldError(
+          origin, field,
+          fmt::format("must be \"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\", not {}",
+                      value.type_name())));
+    }
+    auto spec =
+        ParseSerialSpec(value.get<std::string>(), fmt::format("{}: field '{}':", origin, field));
+    if (!spec) return base::MakeError(base::ErrorKind::kConfig, "{}", spec.error().message());
+    if (!spec->path.empty()) spec->path = Resolve(base_dir, spec->path);
+    return *spec;
+  };
   for (const auto& [key, value] : root.items()) {
     if (key == "kernel") {
-      if (!value.is_string()) return bad(key, "a path string");
-      config.kernel = Resolve(base_dir, value.get<std::string>());
+      config.kernel = TRY(path(value, key));
     } else if (key == "initrd") {
       if (value.is_string()) {
-        config.initrds.push_back(Resolve(base_dir, value.get<std::string>()));
+        config.initrds.push_back(TRY(path(value, key)));
       } else if (value.is_array()) {
-        for (const auto& item : value) {
-          if (!item.is_string()) return bad(key, "a path string or an array of path strings");
-          config.initrds.push_back(Resolve(base_dir, item.get<std::string>()));
+        for (size_t i = 0; i < value.size(); ++i) {
+          if (!value[i].is_string()) return bad(key, "a path string or an array of path strings");
+          config.initrds.push_back(TRY(path(value[i], fmt::format("{}[{}]", key, i))));
         }
       } else {
         return bad(key, "a path string or an array of path strings");
       }
     } else if (key == "cmdline") {
-      if (!value.is_string()) return bad(key, "a string");
-      config.cmdline = value.get<std::string>();
+      config.cmdline = TRY(json::GetString(value, origin, key));
     } else if (key == "memory") {
       if (value.is_string()) {
         auto size = base::ParseSize(value.get<std::string>());
@@ -84,87 +104,74 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
         return bad(key, "a size such as \"512M\" or a number of bytes");
       }
     } else if (key == "cpus") {
-      if (!value.is_number_unsigned() || value.get<uint64_t>() > 4096) {
-        return bad(key, "a positive integer");
+      if (!value.is_number_unsigned() || value.get<uint64_t>() < 1 ||
+          value.get<uint64_t>() > kMaxCpus) {
+        return bad(key, fmt::format("an integer 1..{} (not {})", kMaxCpus, value.dump()));
       }
       config.cpus = value.get<uint32_t>();
     } else if (key == "serial") {
-      if (!value.is_string())
-        return bad(key, "\"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\"");
-      std::string serial = value.get<std::string>();
-      for (std::string_view prefix : {"file:", "socket:"}) {
-        if (serial.starts_with(prefix)) {
-          serial = std::string(prefix) + Resolve(base_dir, serial.substr(prefix.size()));
-        }
-      }
-      config.serial = serial;
+      config.serial = TRY(backend(value, key));
     } else if (key == "console") {
-      if (!value.is_string())
-        return bad(key, "\"stdio\", \"file:PATH\", \"socket:PATH\" or \"none\"");
-      std::string console = value.get<std::string>();
-      for (std::string_view prefix : {"file:", "socket:"}) {
-        if (console.starts_with(prefix)) {
-          console = std::string(prefix) + Resolve(base_dir, console.substr(prefix.size()));
-        }
-      }
-      config.console = console;
+      config.console = TRY(backend(value, key));
     } else if (key == "disks") {
       if (!value.is_array()) return bad(key, "an array");
       for (size_t i = 0; i < value.size(); ++i) {
-        const json& item = value[i];
+        const Json& item = value[i];
+        const std::string field = fmt::format("disks[{}]", i);
         DiskConfig disk;
         if (item.is_string()) {
-          auto parsed = ParseDiskSpec(item.get<std::string>());
+          std::string spec = TRY(json::GetPath(item, origin, field));
+          auto parsed = ParseDiskSpec(spec);
           if (!parsed)
-            return base::MakeError(base::ErrorKind::kConfig, "{}: field 'disks[{}]': {}", origin, i,
+            return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}': {}", origin, field,
                                    parsed.error().message());
           disk = *parsed;
         } else if (item.is_object()) {
           for (const auto& [disk_key, disk_value] : item.items()) {
             if (disk_key == "path" && disk_value.is_string()) {
-              disk.path = disk_value.get<std::string>();
+              disk.path = TRY(json::GetPath(disk_value, origin, field + ".path"));
             } else if (disk_key == "read_only" && disk_value.is_boolean()) {
               disk.read_only = disk_value.get<bool>();
             } else {
               return base::MakeError(base::ErrorKind::kConfig,
-                                     "{}: field 'disks[{}].{}' is unknown or has the wrong type "
+                                     "{}: field '{}.{}' is unknown or has the wrong type "
                                      "(expected path: string, read_only: bool)",
-                                     origin, i, disk_key);
+                                     origin, field, disk_key);
             }
           }
           if (disk.path.empty()) {
-            return base::MakeError(base::ErrorKind::kConfig,
-                                   "{}: field 'disks[{}].path' is missing", origin, i);
+            return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}.path' is missing",
+                                   origin, field);
           }
         } else {
-          return bad(fmt::format("disks[{}]", i),
-                     "\"PATH[,ro]\" or {\"path\":..., \"read_only\":...}");
+          return bad(field, "\"PATH[,ro]\" or {\"path\":..., \"read_only\":...}");
         }
         disk.path = Resolve(base_dir, disk.path);
         config.disks.push_back(disk);
       }
     } else if (key == "rng") {
-      if (!value.is_boolean()) return bad(key, "true or false");
-      config.rng = value.get<bool>();
+      config.rng = TRY(json::GetBool(value, origin, key));
     } else if (key == "api_sock") {
-      if (!value.is_string()) return bad(key, "a path string");
-      config.api_sock = Resolve(base_dir, value.get<std::string>());
+      config.api_sock = TRY(path(value, key));
     } else if (key == "timeout") {
-      if (!value.is_number() || value.get<double>() < 0)
-        return bad(key, "a number of seconds >= 0");
-      config.timeout_seconds = value.get<double>();
+      const double seconds = TRY(json::GetNumber(value, origin, key));
+      TRY(CheckTimeout(seconds, base::ErrorKind::kConfig,
+                       fmt::format("{}: field 'timeout'", origin)));
+      config.timeout_seconds = seconds;
     } else if (key == "boot_trace") {
-      if (!value.is_boolean()) return bad(key, "true or false");
-      config.boot_trace = value.get<bool>();
+      config.boot_trace = TRY(json::GetBool(value, origin, key));
     } else if (key == "log_level") {
-      if (!value.is_string()) return bad(key, "a level name");
-      config.log_level = value.get<std::string>();
+      config.log_level = TRY(json::GetString(value, origin, key));
     } else if (key == "boot_protocol") {
-      if (!value.is_string()) return bad(key, "auto, elf64, pvh, bzimage or multiboot");
-      config.boot_protocol = value.get<std::string>();
+      auto protocol = firmware::ParseBootProtocol(TRY(json::GetString(value, origin, key)));
+      if (!protocol)
+        return std::unexpected(json::FieldError(origin, key, protocol.error().message()));
+      config.boot_protocol = *protocol;
     } else if (key == "cpu_template") {
-      if (!value.is_string()) return bad(key, "auto, host or emulated");
-      config.cpu_template = value.get<std::string>();
+      auto cpu_template = ParseCpuTemplate(TRY(json::GetString(value, origin, key)));
+      if (!cpu_template)
+        return std::unexpected(json::FieldError(origin, key, cpu_template.error().message()));
+      config.cpu_template = *cpu_template;
     } else {
       return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }
@@ -173,14 +180,9 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
 }
 
 base::Result<VmConfig> LoadConfigFile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return base::MakeErrnoError(base::ErrorKind::kNoInput, "config file {}", path);
-  std::stringstream text;
-  text << file.rdbuf();
-  if (file.bad())
-    return base::MakeErrnoError(base::ErrorKind::kNoInput, "config file {}: read error", path);
+  std::string text = TRY(json::ReadJsonFile(path, "config file"));
   std::string base_dir = std::filesystem::absolute(path).parent_path().string();
-  return ParseConfig(text.str(), base_dir, path);
+  return ParseConfig(text, base_dir, path);
 }
 
 base::Result<void> ValidateConfig(const VmConfig& config) {
@@ -202,14 +204,9 @@ base::Result<void> ValidateConfig(const VmConfig& config) {
     return base::MakeError(base::ErrorKind::kConfig, "cpus {}: at most {} vCPUs are supported",
                            config.cpus, kMaxCpus);
   }
-  if (config.timeout_seconds < 0) {
-    return base::MakeError(base::ErrorKind::kConfig, "timeout must be >= 0 seconds");
-  }
-  auto serial = ParseSerialSpec(config.serial);
-  if (!serial) return std::unexpected(serial.error().WithContext("--serial"));
-  auto console = ParseSerialSpec(config.console);
-  if (!console) return std::unexpected(console.error().WithContext("--console"));
-  if (serial->kind == SerialSpec::Kind::kStdio && console->kind == SerialSpec::Kind::kStdio) {
+  TRY(CheckTimeout(config.timeout_seconds, base::ErrorKind::kConfig, "timeout"));
+  if (config.serial.kind == SerialSpec::Kind::kStdio &&
+      config.console.kind == SerialSpec::Kind::kStdio) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "--serial and --console both use stdio; only one of them may (e.g. "
                            "--serial none --console stdio, or --console file:PATH)");

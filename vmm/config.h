@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/layout.h"
+#include "firmware/boot.h"
+#include "vmm/console/serial_spec.h"
+#include "vmm/cpu_template.h"
 
 namespace vmm {
 
@@ -23,17 +27,17 @@ struct VmConfig {
   std::string cmdline;
   uint64_t memory = 128ull << 20;  // bytes; Firecracker's default
   uint32_t cpus = 1;
-  std::string serial = "stdio";  // stdio | file:PATH | socket:PATH | none
+  SerialSpec serial{SerialSpec::Kind::kStdio, ""};
   std::vector<DiskConfig> disks;
   bool rng = false;
-  // virtio-console backend, same syntax as serial; "none": no device.
-  std::string console = "none";
+  // virtio-console backend, same syntax as serial; kNone: no device.
+  SerialSpec console{SerialSpec::Kind::kNone, ""};
   std::string api_sock;
-  double timeout_seconds = 0;  // 0: none
+  double timeout_seconds = 0;  // 0: none; else finite, <= kMaxTimeoutSeconds
   bool boot_trace = false;
   std::string log_level = "warn";
-  std::string boot_protocol = "auto";
-  std::string cpu_template = "auto";
+  firmware::BootProtocol boot_protocol = firmware::BootProtocol::kAuto;
+  CpuTemplate cpu_template = CpuTemplate::kAuto;
 };
 
 // The JSON fields a config file may hold; anything else is an error.
@@ -42,8 +46,11 @@ struct VmConfig {
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto"}
 //
+// Every value is checked here, once: serial/console, boot_protocol and
+// cpu_template arrive typed, path strings hold no NUL, timeout is in range.
 // Errors: kNoInput (66) when the file cannot be read; kConfig (78) naming the
-// file and the field for everything else.
+// file (and the field) for everything else, a file that is not regular or is
+// larger than 1 MiB (json::kMaxJsonFileBytes) included.
 [[nodiscard]] base::Result<VmConfig> LoadConfigFile(const std::string& path);
 
 // Same, from JSON text; `base_dir` resolves relative paths, `origin` names
@@ -56,13 +63,23 @@ struct VmConfig {
 [[nodiscard]] base::Result<DiskConfig> ParseDiskSpec(std::string_view spec);
 
 // Checks ranges that do not depend on files: memory (>= 2 MiB, 4 KiB
-// aligned, < 1 TiB), cpus (1..kMaxCpus), timeout >= 0: kConfig on failure.
-// Also that serial and console are valid backends and do not both use
-// stdio: kUsage (64) naming both.
+// aligned, < 1 TiB), cpus (1..kMaxCpus), timeout (CheckTimeout): kConfig on
+// failure. Also that serial and console do not both use stdio: kUsage (64)
+// naming both.
 [[nodiscard]] base::Result<void> ValidateConfig(const VmConfig& config);
 
-// vCPUs: the MP table's limit (APIC IDs 0..cpus-1, the IOAPIC takes the next
-// ID, 255 is broadcast).
-inline constexpr uint32_t kMaxCpus = 254;
+// vCPUs: the MP table's limit (base/layout.h says why it is 254).
+inline constexpr uint32_t kMaxCpus = base::kMaxCpus;
+
+// The longest timeout. The steady clock counts nanoseconds in a signed 64-bit
+// integer (about 292 years); 1e9 s (about 31.7 years) converts with room to
+// spare, where 1e19 s would overflow into a timeout that fires at once.
+inline constexpr double kMaxTimeoutSeconds = 1e9;
+
+// `seconds` must be finite and in 0..kMaxTimeoutSeconds (NaN, infinities and
+// negative values are refused). Otherwise an error of `kind`:
+// "NAME: VALUE is not a number of seconds in 0..1000000000 (0: no timeout)".
+[[nodiscard]] base::Result<void> CheckTimeout(double seconds, base::ErrorKind kind,
+                                              std::string_view name);
 
 }  // namespace vmm

@@ -3,6 +3,7 @@
 #include <cpuid.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace vmm {
 namespace {
@@ -37,22 +38,29 @@ bool HostHasHardwareVirtualization() {
 
 }  // namespace
 
+namespace {
+
+// Every template with its name for --cpu-template and the config's
+// "cpu_template"; a new template is one line here.
+constexpr std::pair<CpuTemplate, std::string_view> kCpuTemplateNames[] = {
+    {CpuTemplate::kAuto, "auto"},
+    {CpuTemplate::kHost, "host"},
+    {CpuTemplate::kEmulated, "emulated"},
+};
+
+}  // namespace
+
 base::Result<CpuTemplate> ParseCpuTemplate(std::string_view name) {
-  if (name == "auto") return CpuTemplate::kAuto;
-  if (name == "host") return CpuTemplate::kHost;
-  if (name == "emulated") return CpuTemplate::kEmulated;
+  for (const auto& [value, template_name] : kCpuTemplateNames) {
+    if (name == template_name) return value;
+  }
   return base::MakeError(base::ErrorKind::kUsage,
                          "unknown CPU template '{}' (expected auto, host or emulated)", name);
 }
 
 std::string_view CpuTemplateName(CpuTemplate cpu_template) {
-  switch (cpu_template) {
-    case CpuTemplate::kAuto:
-      return "auto";
-    case CpuTemplate::kHost:
-      return "host";
-    case CpuTemplate::kEmulated:
-      return "emulated";
+  for (const auto& [value, name] : kCpuTemplateNames) {
+    if (value == cpu_template) return name;
   }
   return "?";
 }

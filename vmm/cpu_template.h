@@ -17,6 +17,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 

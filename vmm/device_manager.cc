@@ -92,7 +92,7 @@ base::Result<void> DeviceManager::CreateVirtioDevices() {
     devices.emplace_back("block", *block);
   }
   if (config_.rng) devices.emplace_back("rng", std::make_shared<devices::virtio::Rng>());
-  auto console_spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+  const SerialSpec& console_spec = config_.console;
   if (console_spec.kind != SerialSpec::Kind::kNone) {
     // Output goes to the backend opened in WireVirtio(); called on the device
     // event loop, after that.
@@ -155,7 +155,7 @@ base::Result<void> DeviceManager::WireLegacy(kvm::VmFd& vm) {
   auto cmos = std::make_shared<devices::Cmos>(low, config_.memory - low);
   TRY(pio_bus_.Insert(cmos, base::kCmosPort, 2));
 
-  auto spec = TRY(ParseSerialSpec(config_.serial));
+  const SerialSpec& spec = config_.serial;
   ConsoleOptions options;
   options.to_guest = [this](std::span<const uint8_t> bytes) { serial_->QueueInput(bytes); };
   options.guest_input_pending = [this] { return serial_->PendingInput(); };
@@ -190,7 +190,7 @@ base::Result<void> DeviceManager::WireVirtio(kvm::VmFd& vm, const base::GuestMem
     }
   }
   if (virtio_console_) {
-    auto spec = TRY_CTX(ParseSerialSpec(config_.console), "--console");
+    const SerialSpec& spec = config_.console;
     ConsoleOptions options;
     auto device = virtio_console_;
     options.to_guest = [device](std::span<const uint8_t> bytes) { device->QueueInput(bytes); };

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "base/guest_memory.h"
+#include "firmware/boot.h"
 #include "vmm/boot_trace.h"
 #include "vmm/config.h"
 #include "vmm/console/attach.h"
@@ -52,16 +53,25 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
     config.memory = TRY_CTX(base::ParseSize(*flags.memory), "--memory");
   }
   if (flags.cpus) config.cpus = *flags.cpus;
-  if (flags.serial) config.serial = *flags.serial;
-  if (flags.console) config.console = *flags.console;
+  // Every string becomes its type here, once; nothing later parses it again.
+  if (flags.serial) config.serial = TRY(vmm::ParseSerialSpec(*flags.serial, "--serial"));
+  if (flags.console) config.console = TRY(vmm::ParseSerialSpec(*flags.console, "--console"));
   for (const auto& disk : flags.disks) config.disks.push_back(TRY(vmm::ParseDiskSpec(disk)));
   if (flags.rng) config.rng = true;
   if (flags.api_sock) config.api_sock = *flags.api_sock;
-  if (flags.timeout) config.timeout_seconds = *flags.timeout;
+  if (flags.timeout) {
+    TRY(vmm::CheckTimeout(*flags.timeout, base::ErrorKind::kUsage, "--timeout"));
+    config.timeout_seconds = *flags.timeout;
+  }
   if (flags.boot_trace) config.boot_trace = true;
   if (flags.log_level) config.log_level = *flags.log_level;
-  if (flags.boot_protocol) config.boot_protocol = *flags.boot_protocol;
-  if (flags.cpu_template) config.cpu_template = *flags.cpu_template;
+  if (flags.boot_protocol) {
+    config.boot_protocol =
+        TRY_CTX(firmware::ParseBootProtocol(*flags.boot_protocol), "--boot-protocol");
+  }
+  if (flags.cpu_template) {
+    config.cpu_template = TRY_CTX(vmm::ParseCpuTemplate(*flags.cpu_template), "--cpu-template");
+  }
   if (config.kernel.empty()) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "no kernel: give --kernel PATH or a --config file with \"kernel\"");
@@ -142,15 +152,16 @@ int main(int argc, char** argv) {
   app.add_option("--disk", flags.disks, "virtio-blk disk image PATH[,ro] (repeatable)");
   app.add_flag("--rng", flags.rng, "Add a virtio-rng device");
   app.add_option("--api-sock", flags.api_sock, "Serve the control API on this Unix socket");
-  app.add_option("--timeout", flags.timeout, "Stop the guest after SECONDS (exit status 82)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--timeout", flags.timeout,
+                 "Stop the guest after SECONDS, 0..1e9 (exit status 82; 0: no timeout)");
   app.add_flag("--boot-trace", flags.boot_trace, "Print boot milestones with timestamps on stderr");
   app.add_option("--log-level", flags.log_level,
                  "trace, debug, info, warn (default), error, critical or off");
   app.add_option(
       "--boot-protocol", flags.boot_protocol,
-      "Force a boot path: auto (default), elf64, pvh, bzimage, multiboot, bzimage-unpacked "
-      "(decompress a bzImage in vmm and enter its vmlinux: docs/boot-protocols.md)");
+      "Force a boot path: " + firmware::BootProtocolChoices() +
+          " (auto is the default; bzimage-unpacked decompresses a bzImage in vmm and enters its "
+          "vmlinux: docs/boot-protocols.md)");
   app.add_option("--cpu-template", flags.cpu_template,
                  "CPUID profile: auto (default, probed), host or emulated");
   app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");

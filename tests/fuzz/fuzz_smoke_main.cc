@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 int main(int argc, char** argv) {
   if (argc > 1) {
     for (int i = 1; i < argc; ++i) {
-      auto data = firmware::ReadImageFile(argv[i], "input");
+      auto data = firmware::ReadImageFile(argv[i], "input", firmware::kMaxKernelImageBytes);
       if (!data) {
         std::fprintf(stderr, "%s\n", data.error().ToString().c_str());
         return 66;

@@ -38,7 +38,7 @@ struct Console::Client {
   std::array<uint8_t, kReadChunk> read_buf;
 };
 
-base::Result<SerialSpec> ParseSerialSpec(std::string_view text) {
+base::Result<SerialSpec> ParseSerialSpec(std::string_view text, std::string_view flag) {
   SerialSpec spec;
   if (text == "stdio") {
     spec.kind = SerialSpec::Kind::kStdio;
@@ -57,12 +57,16 @@ base::Result<SerialSpec> ParseSerialSpec(std::string_view text) {
   if (with_path("file:", SerialSpec::Kind::kFile) ||
       with_path("socket:", SerialSpec::Kind::kSocket)) {
     if (spec.path.empty()) {
-      return base::MakeError(base::ErrorKind::kUsage, "--serial {}: the path is empty", text);
+      return base::MakeError(base::ErrorKind::kUsage, "{} {}: the path is empty", flag, text);
+    }
+    if (spec.path.find('\0') != std::string::npos) {
+      return base::MakeError(base::ErrorKind::kUsage, "{} {}: the path holds a NUL character", flag,
+                             text);
     }
     return spec;
   }
   return base::MakeError(base::ErrorKind::kUsage,
-                         "--serial {}: expected stdio, file:PATH, socket:PATH or none", text);
+                         "{} {}: expected stdio, file:PATH, socket:PATH or none", flag, text);
 }
 
 std::string FormatSerialSpec(const SerialSpec& spec) {

@@ -61,6 +61,7 @@
 #include "base/error.h"
 #include "vmm/console/escape.h"
 #include "vmm/console/ring_buffer.h"
+#include "vmm/console/serial_spec.h"
 
 namespace base {
 class UnixListener;
@@ -68,19 +69,6 @@ class IoShutdownHooks;
 }  // namespace base
 
 namespace vmm {
-
-struct SerialSpec {
-  enum class Kind { kStdio, kFile, kSocket, kNone };
-  Kind kind = Kind::kNone;
-  std::string path;  // file: and socket: only
-};
-
-// "stdio", "file:PATH", "socket:PATH", "none". Anything else, or an empty
-// PATH, is ErrorKind::kUsage naming the text.
-[[nodiscard]] base::Result<SerialSpec> ParseSerialSpec(std::string_view text);
-
-// The inverse of ParseSerialSpec.
-std::string FormatSerialSpec(const SerialSpec& spec);
 
 struct ConsoleOptions {
   // Backlog kept for clients that attach late.

@@ -2,19 +2,18 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "base/guest_memory.h"
+#include "base/layout.h"
+#include "vmm/json_util.h"
 #include "vmm/suite/matcher.h"
 
 namespace vmm::suite {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = vmm::json::Json;
 
 constexpr std::string_view kBuildPrefix = "${build}";
 constexpr std::string_view kSourcePrefix = "${source}";
@@ -28,8 +27,7 @@ const std::set<std::string, std::less<>> kKnownFields = {
 
 std::unexpected<base::Error> FieldError(const fs::path& file, std::string_view field,
                                         std::string_view what) {
-  return base::MakeError(base::ErrorKind::kConfig, "{}: field '{}': {}", file.string(), field,
-                         what);
+  return std::unexpected(vmm::json::FieldError(file.string(), field, what));
 }
 
 std::string JsonTypeName(const json& value) { return value.type_name(); }
@@ -54,11 +52,12 @@ std::string ResolvePath(std::string_view raw, const fs::path& file, const PathCo
 }
 
 base::Result<std::string> GetString(const json& doc, std::string_view field, const fs::path& file) {
-  const json& value = doc.at(std::string(field));
-  if (!value.is_string()) {
-    return FieldError(file, field, fmt::format("must be a string, not {}", JsonTypeName(value)));
-  }
-  return value.get<std::string>();
+  return vmm::json::GetString(doc.at(std::string(field)), file.string(), field);
+}
+
+// A file name: no NUL inside (open(2) would stop there), not empty.
+base::Result<std::string> GetPath(const json& doc, std::string_view field, const fs::path& file) {
+  return vmm::json::GetPath(doc.at(std::string(field)), file.string(), field);
 }
 
 base::Result<std::vector<std::string>> GetStringList(const json& doc, std::string_view field,
@@ -146,15 +145,7 @@ std::string DescribeStatus(int status) {
 
 base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& file,
                                  const PathContext& paths) {
-  // nlohmann::json reports syntax errors only by exception; this is the one
-  // place they can arise, and they become an Error right here.
-  json doc;
-  try {
-    doc = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    return base::MakeError(base::ErrorKind::kConfig, "{}: not valid JSON: {}", file.string(),
-                           e.what());
-  }
+  json doc = TRY(vmm::json::Parse(json_text, file.string()));
   if (!doc.is_object()) {
     return base::MakeError(base::ErrorKind::kConfig, "{}: a case must be a JSON object, not {}",
                            file.string(), JsonTypeName(doc));
@@ -175,11 +166,13 @@ base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& fil
   if (doc.contains("description")) spec.description = TRY(GetString(doc, "description", file));
 
   if (!doc.contains("kernel")) return FieldError(file, "kernel", "missing (every case boots one)");
-  std::string kernel = TRY(GetString(doc, "kernel", file));
-  if (kernel.empty()) return FieldError(file, "kernel", "must not be empty");
+  if (doc.at("kernel").is_string() && doc.at("kernel").get<std::string>().empty()) {
+    return FieldError(file, "kernel", "must not be empty");
+  }
+  std::string kernel = TRY(GetPath(doc, "kernel", file));
   spec.kernel = ResolvePath(kernel, file, paths);
   if (doc.contains("initrd")) {
-    spec.initrd = ResolvePath(TRY(GetString(doc, "initrd", file)), file, paths);
+    spec.initrd = ResolvePath(TRY(GetPath(doc, "initrd", file)), file, paths);
   }
   if (doc.contains("cmdline")) spec.cmdline = TRY(GetString(doc, "cmdline", file));
 
@@ -196,14 +189,19 @@ base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& fil
   }
   if (doc.contains("cpus")) {
     const json& cpus = doc.at("cpus");
-    if (!cpus.is_number_integer() || cpus.get<int64_t>() < 1 || cpus.get<int64_t>() > 255) {
-      return FieldError(file, "cpus",
-                        fmt::format("must be an integer 1..255, not {}", cpus.dump()));
+    if (!cpus.is_number_integer() || cpus.get<int64_t>() < 1 ||
+        cpus.get<int64_t>() > base::kMaxCpus) {
+      return FieldError(
+          file, "cpus",
+          fmt::format("must be an integer 1..{}, not {}", base::kMaxCpus, cpus.dump()));
     }
     spec.cpus = cpus.get<int>();
   }
   if (doc.contains("disks")) {
     for (const std::string& disk : TRY(GetStringList(doc, "disks", file))) {
+      if (disk.find('\0') != std::string::npos) {
+        return FieldError(file, "disks", "a path holds a NUL character");
+      }
       std::string_view path = disk;
       std::string_view suffix;
       if (size_t comma = path.find(','); comma != std::string_view::npos) {
@@ -265,13 +263,8 @@ base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& fil
 }
 
 base::Result<CaseSpec> LoadCaseFile(const fs::path& file, const PathContext& paths) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    return base::MakeErrnoError(base::ErrorKind::kNoInput, "{}: cannot read case file",
-                                file.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseCase(text.str(), file, paths);
+  std::string text = TRY(vmm::json::ReadJsonFile(file.string(), "case file"));
+  return ParseCase(text, file, paths);
 }
 
 base::Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>& paths) {

@@ -32,7 +32,7 @@ using base::MiB;
 namespace bp = boot_params;
 
 std::optional<std::vector<uint8_t>> ReadAll(const std::string& path) {
-  auto data = ReadImageFile(path, "test image");
+  auto data = ReadImageFile(path, "test image", kMaxKernelImageBytes);
   if (!data) return std::nullopt;
   return std::move(*data);
 }

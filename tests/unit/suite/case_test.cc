@@ -59,7 +59,7 @@ TEST(CaseParsing, SourcePrefixAndDotDotResolve) {
 
 TEST(CaseParsing, ErrorsNameFileAndField) {
   EXPECT_EQ(ErrorOf(R"({"kernel": "k", "cpus": "two"})"),
-            "/src/tests/boot/banner.json: field 'cpus': must be an integer 1..255, not \"two\"");
+            "/src/tests/boot/banner.json: field 'cpus': must be an integer 1..254, not \"two\"");
   EXPECT_EQ(ErrorOf(R"({"cmdline": "x"})"),
             "/src/tests/boot/banner.json: field 'kernel': missing (every case boots one)");
   EXPECT_EQ(ErrorOf(R"({"kernel": "k", "expct": []})"),

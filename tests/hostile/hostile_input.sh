@@ -1,0 +1,47 @@
+#!/bin/sh
+# Hostile command-line and file input to the real vmm binary: each case must
+# end with the documented exit status and a message naming the culprit, never
+# with a crash (134) or a hang. Usage: hostile_input.sh VMM
+set -u
+vmm=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+failures=0
+
+# expect STATUS TEXT ARGS...: vmm ARGS exits with STATUS and stderr holds TEXT.
+expect() {
+  want=$1 text=$2
+  shift 2
+  timeout 20 "$vmm" "$@" >/dev/null 2>"$dir/err" </dev/null
+  got=$?
+  if [ "$got" -ne "$want" ] || ! grep -qF -- "$text" "$dir/err"; then
+    echo "FAIL: vmm $* -> $got (want $want with '$text'):" >&2
+    cat "$dir/err" >&2
+    failures=$((failures + 1))
+  else
+    echo "ok: vmm $* -> $got"
+  fi
+}
+
+truncate -s 64G "$dir/sparse.img"
+printf 'not an image' >"$dir/small"
+
+expect 65 "$dir/sparse.img" --kernel "$dir/sparse.img"
+expect 65 "68719476736 bytes" --kernel "$dir/sparse.img"
+expect 66 "not a regular file" --kernel /dev/zero
+expect 78 "/dev/zero" --config /dev/zero
+truncate -s 2M "$dir/big.json"
+expect 78 "$dir/big.json" --config "$dir/big.json"
+printf '{"kernel": "k\\u0000x"}' >"$dir/nul.json"
+expect 78 "field 'kernel'" --config "$dir/nul.json"
+printf '{"kernel": "k", "timeout": 1e19}' >"$dir/timeout.json"
+expect 78 "field 'timeout'" --config "$dir/timeout.json"
+for t in 1e19 nan inf -1 1000000001; do
+  expect 64 "--timeout: $t" --kernel "$dir/small" --timeout "$t"
+done
+expect 64 "--boot-protocol" --kernel "$dir/small" --boot-protocol uefi
+expect 64 "--cpu-template" --kernel "$dir/small" --cpu-template fast
+expect 64 "--console tcp:1" --kernel "$dir/small" --console tcp:1
+expect 64 "--serial pty" --kernel "$dir/small" --serial pty
+
+[ "$failures" -eq 0 ] || { echo "$failures case(s) failed" >&2; exit 1; }
