@@ -36,7 +36,8 @@ printf '{"kernel": "k\\u0000x"}' >"$dir/nul.json"
 expect 78 "field 'kernel'" --config "$dir/nul.json"
 printf '{"kernel": "k", "timeout": 1e19}' >"$dir/timeout.json"
 expect 78 "field 'timeout'" --config "$dir/timeout.json"
-for t in 1e19 nan inf -1 1000000001; do
+expect 64 "--timeout: 1e+19 is not" --kernel "$dir/small" --timeout 1e19
+for t in nan inf -1 1000000001; do
   expect 64 "--timeout: $t" --kernel "$dir/small" --timeout "$t"
 done
 expect 64 "--boot-protocol" --kernel "$dir/small" --boot-protocol uefi
