@@ -257,10 +257,7 @@ void VirtioMmio::WriteRegisterLocked(uint64_t offset, uint32_t value) {
 }
 
 void VirtioMmio::WriteStatusLocked(uint32_t value) {
-  if (value == 0) {
-    ResetLocked();  // §4.2.2: writing 0 resets the device
-    return;
-  }
+  // value 0 (reset) never gets here: Write() routes it to ResetDevice().
   const uint32_t old = status_;
   // §2.1.2: the driver MUST NOT clear a status bit (NEEDS_RESET is the
   // device's, so a driver echoing it back or not is fine).
@@ -336,7 +333,7 @@ void VirtioMmio::ActivateLocked() {
     if (executor_) {
       Kick(i);
     } else if (!(status_ & kStatusNeedsReset)) {
-      device_->ProcessQueue(i);
+      ProcessQueueLocked(i);
     }
   }
 }
@@ -357,7 +354,7 @@ void VirtioMmio::ResetDevice() {
 void VirtioMmio::ResetLocked() {
   if (activated_) device_->Reset();
   activated_ = false;
-  ++epoch_;
+  // epoch_ was bumped by ResetDevice() before Quiesce().
   ++resets_;
   for (Queue& queue : queues_) queue.Reset();
   status_ = 0;
@@ -383,7 +380,25 @@ void VirtioMmio::NotifyQueue(uint32_t index) {
     log_.Warn("notify for queue {}, which is not set up", index);
     return;
   }
+  ProcessQueueLocked(index);
+}
+
+void VirtioMmio::ProcessQueueLocked(size_t index) {
+  if (executor_) {
+    device_->ProcessQueue(index);
+    return;
+  }
+  // No executor (tests): a Kick() from inside the device call cannot run
+  // inline (mutex_ is held), so it is remembered and run after it returns.
+  servicing_thread_ = std::this_thread::get_id();
   device_->ProcessQueue(index);
+  while (!inline_kicks_.empty() && activated_ && !resetting_ && !(status_ & kStatusNeedsReset)) {
+    const size_t next = inline_kicks_.front();
+    inline_kicks_.erase(inline_kicks_.begin());
+    device_->ProcessQueue(next);
+  }
+  inline_kicks_.clear();
+  servicing_thread_ = std::thread::id();
 }
 
 void VirtioMmio::SignalUsed(size_t queue) {
@@ -425,6 +440,10 @@ void VirtioMmio::QueueFailed(size_t queue, const base::Error& error) {
 }
 
 void VirtioMmio::Kick(size_t queue) {
+  if (!executor_ && servicing_thread_ == std::this_thread::get_id()) {
+    inline_kicks_.push_back(queue);  // mutex_ held by this thread
+    return;
+  }
   std::weak_ptr<VirtioMmio> weak = weak_from_this();
   const auto index = static_cast<uint32_t>(queue);
   Post([weak, index] {
@@ -474,10 +493,7 @@ VirtioMmio::Stats VirtioMmio::stats() const {
   stats.guest_errors = log_.count();
   std::lock_guard lock(mutex_);
   for (const Queue& queue : queues_) {
-    const Queue::Stats& q = queue.stats();
-    stats.rejected_chains += q.loops + q.too_long + q.zero_length + q.wrong_direction +
-                             q.nested_indirect + q.bad_indirect + q.index_out_of_range +
-                             q.outside_ram + q.avail_overrun;
+    stats.rejected_chains += queue.stats().rejected();
   }
   stats.stale_completions = stale_completions_;
   stats.resets = resets_;

@@ -64,6 +64,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "base/guest_log.h"
@@ -181,6 +182,7 @@ class VirtioMmio : public BusDevice,
   // Quiesce the device (no lock held), then ResetLocked().
   void ResetDevice();
   void ResetLocked();
+  void ProcessQueueLocked(size_t index);
   void NeedsResetLocked(std::string_view why);
   // The selected queue if it may be configured now (§3.1.1), else nullptr.
   Queue* ConfigurableQueueLocked(uint64_t offset);
@@ -206,7 +208,11 @@ class VirtioMmio : public BusDevice,
   uint32_t config_generation_ = 0;
   bool activated_ = false;
   bool resetting_ = false;  // between the start of a reset and its end
-  uint64_t epoch_ = 0;      // bumped at every reset: older completions are stale
+  // Without an executor: the thread inside ProcessQueueLocked() and the
+  // Kick()s it made meanwhile (mutex_).
+  std::atomic<std::thread::id> servicing_thread_{};
+  std::vector<size_t> inline_kicks_;
+  uint64_t epoch_ = 0;  // bumped at every reset: older completions are stale
   uint64_t stale_completions_ = 0;
   uint64_t resets_ = 0;
   std::vector<Queue> queues_;

@@ -72,7 +72,7 @@ base::Result<void> Queue::Activate(const base::GuestMemory& memory, bool event_i
 
 base::Result<uint16_t> Queue::ReadAvailIdx() {
   auto idx = memory_->ReadObj<uint16_t>(avail_ring_ + 2);
-  if (!idx) return Fail(&stats_.outside_ram, "available ring unreadable");
+  if (!idx) return Fail(&stats_.outside_ram, "available ring index unreadable");
   return *idx;
 }
 
@@ -82,13 +82,13 @@ void Queue::SetAvailEvent(uint16_t value) {
   (void)memory_->WriteObj<uint16_t>(used_ring_ + kRingHeader + 8ull * size_, value);
 }
 
-base::Result<std::optional<DescriptorChain>> Queue::Pop() { return PopLocked(false); }
+base::Result<std::optional<DescriptorChain>> Queue::Pop() { return PopNext(false); }
 
 base::Result<std::optional<DescriptorChain>> Queue::PopOrEnableNotification() {
-  return PopLocked(true);
+  return PopNext(true);
 }
 
-base::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notification) {
+base::Result<std::optional<DescriptorChain>> Queue::PopNext(bool enable_notification) {
   if (memory_ == nullptr || broken_) return std::nullopt;
   uint16_t avail_idx = TRY(ReadAvailIdx());
   if (avail_idx == next_avail_ && enable_notification && event_idx_) {
@@ -108,7 +108,9 @@ base::Result<std::optional<DescriptorChain>> Queue::PopLocked(bool enable_notifi
   // Read the ring entry only after seeing the index (§2.7.13.3 ordering).
   std::atomic_thread_fence(std::memory_order_acquire);
   auto head = memory_->ReadObj<uint16_t>(avail_ring_ + kRingHeader + 2ull * (next_avail_ % size_));
-  if (!head) return Fail(&stats_.outside_ram, "available ring unreadable");
+  if (!head) {
+    return Fail(&stats_.outside_ram, "available ring entry {} unreadable", next_avail_ % size_);
+  }
   DescriptorChain chain = TRY(WalkChain(*head));
   ++next_avail_;
   ++stats_.chains;
@@ -173,9 +175,13 @@ base::Result<DescriptorChain> Queue::WalkChain(uint16_t head) {
       return Fail(&stats_.loops, "chain from head {} loops back to descriptor {}", head, index);
     }
     (*visit)[index] = visit_stamp_;
-    auto desc = memory_->ReadObj<Descriptor>(table + kDescriptorSize * index);
+    const uint64_t desc_gpa = table + kDescriptorSize * index;
+    auto desc = memory_->ReadObj<Descriptor>(desc_gpa);
     if (!desc) {
-      return Fail(&stats_.outside_ram, "chain from head {}: indirect table unreadable", head);
+      // Validated at Activate() (the queue's table) or just above (an
+      // indirect table); name the table anyway should that ever change.
+      return Fail(&stats_.outside_ram, "chain from head {}: {} descriptor {} at {:#x} unreadable",
+                  head, in_indirect ? "indirect" : "ring", index, desc_gpa);
     }
     if (desc->flags & kDescIndirect) {
       // §2.7.5.3: an indirect descriptor stands for the whole chain.

@@ -91,6 +91,12 @@ class Queue {
     uint64_t index_out_of_range = 0;  // head or next outside the table
     uint64_t outside_ram = 0;         // a buffer or ring outside guest RAM
     uint64_t avail_overrun = 0;       // avail idx more than size ahead
+
+    // Every rejection, whatever its kind.
+    uint64_t rejected() const {
+      return loops + too_long + zero_length + wrong_direction + nested_indirect + bad_indirect +
+             index_out_of_range + outside_ram + avail_overrun;
+    }
   };
 
   explicit Queue(uint16_t max_size) : max_size_(max_size) {}
@@ -151,7 +157,8 @@ class Queue {
   template <typename... Args>
   std::unexpected<base::Error> Fail(uint64_t* counter, fmt::format_string<Args...> format,
                                     Args&&... args);
-  base::Result<std::optional<DescriptorChain>> PopLocked(bool enable_notification);
+  // Pop() and PopOrEnableNotification() share this.
+  base::Result<std::optional<DescriptorChain>> PopNext(bool enable_notification);
   base::Result<DescriptorChain> WalkChain(uint16_t head);
   // Appends one buffer descriptor to `chain` after checking it.
   base::Result<void> AddBuffer(DescriptorChain* chain, const Descriptor& desc, size_t* count);

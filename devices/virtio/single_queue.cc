@@ -2,11 +2,20 @@
 
 namespace devices::virtio {
 
-size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHandler& handle) {
+size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHandler& handle,
+                    const ServiceBudget& budget) {
   if (!queue.active()) return 0;
   size_t popped = 0;
+  uint64_t bytes = 0;
   bool used = false;
   for (;;) {
+    if (popped >= budget.max_chains || bytes >= budget.max_bytes) {
+      // Out of budget with the ring possibly not empty: come back in a new
+      // round rather than looping here (notifications stay suppressed
+      // meanwhile, which is fine: the round is already scheduled).
+      host.Kick(index);
+      break;
+    }
     auto chain = queue.PopOrEnableNotification();
     if (!chain) {
       host.QueueFailed(index, chain.error());
@@ -14,6 +23,7 @@ size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHan
     }
     if (!chain->has_value()) break;
     ++popped;
+    bytes += (*chain)->readable_bytes + (*chain)->writable_bytes;
     const uint16_t head = (*chain)->head;
     const ChainResult result = handle(std::move(**chain));
     if (!result) continue;  // deferred: completed later through CompleteUsed

@@ -1,8 +1,8 @@
 // The queue-servicing loop every device here shares, and a base class for
 // devices with one request queue (virtio-blk, virtio-rng).
 //
-// ServiceQueue() pops every available chain (re-enabling notifications when
-// the ring looks empty, §2.7.10), hands each to the device's handler, puts
+// ServiceQueue() pops the available chains (re-enabling notifications when
+// the ring looks empty, §2.7.10) up to a work budget, hands each to the device's handler, puts
 // the chains the handler finished at once into the used ring and signals
 // the driver once at the end. A handler may instead keep a chain (return
 // kDeferred) and complete it later from another thread with
@@ -32,8 +32,20 @@ inline constexpr ChainResult kDeferred = std::nullopt;
 
 using ChainHandler = std::function<ChainResult(DescriptorChain&& chain)>;
 
-// Services queue `index` (see above). Returns how many chains were popped.
-size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHandler& handle);
+// How much one ServiceQueue() call may do (docs/virtio.md "Hostile
+// guests"): after max_chains chains, or once the chains popped hold
+// max_bytes, it stops and asks VirtioHost::Kick() for another round, so the
+// event loop runs other handlers in between instead of serving one busy
+// queue forever.
+struct ServiceBudget {
+  size_t max_chains = 64;
+  uint64_t max_bytes = 1ull << 20;
+};
+
+// Services queue `index` (see above) within `budget`. Returns how many
+// chains were popped.
+size_t ServiceQueue(Queue& queue, size_t index, VirtioHost& host, const ChainHandler& handle,
+                    const ServiceBudget& budget = {});
 
 class SingleQueueDevice : public VirtioDevice {
  public:

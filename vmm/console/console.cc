@@ -200,12 +200,7 @@ void Console::Output(std::span<const uint8_t> bytes) {
       WriteToFd(bytes);
       break;
     case SerialSpec::Kind::kSocket:
-      pending_.insert(pending_.end(), bytes.begin(), bytes.end());
-      if (pending_.size() > kMaxPending) {
-        size_t excess = pending_.size() - kMaxPending;
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(excess));
-        bytes_dropped_.fetch_add(excess, std::memory_order_relaxed);
-      }
+      AppendPending(bytes);
       if (!flush_posted_ && !io_gone_) {
         flush_posted_ = true;
         asio::post(io_, [this] { Flush(); });
@@ -214,15 +209,56 @@ void Console::Output(std::span<const uint8_t> bytes) {
   }
 }
 
-void Console::TrackLine(std::span<const uint8_t> bytes) {
-  for (uint8_t b : bytes) {
-    if (b == '\n') {
-      last_line_ = std::move(current_line_);
-      current_line_.clear();
-    } else if (b != '\r' && current_line_.size() < kMaxLine) {
-      current_line_.push_back(static_cast<char>(b));
-    }
+// Keeps the newest kMaxPending bytes: only the part of `bytes` that can
+// survive is copied (a 2 GiB transmit costs 4 MiB, not 2 GiB).
+void Console::AppendPending(std::span<const uint8_t> bytes) {
+  const size_t keep = std::min(bytes.size(), kMaxPending);
+  const size_t skipped = bytes.size() - keep;
+  const size_t room = kMaxPending - std::min(pending_.size(), kMaxPending);
+  if (keep > room) {
+    const size_t excess = std::min(keep - room, pending_.size());
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(excess));
+    bytes_dropped_.fetch_add(excess, std::memory_order_relaxed);
   }
+  const auto tail = bytes.subspan(skipped);
+  pending_.insert(pending_.end(), tail.begin(), tail.end());
+  bytes_dropped_.fetch_add(skipped, std::memory_order_relaxed);
+}
+
+namespace {
+
+// Appends `bytes` without carriage returns to `line`, up to kMaxLine; stops
+// looking once the line is full.
+void AppendCapped(std::string* line, std::span<const uint8_t> bytes) {
+  for (size_t i = 0; i < bytes.size() && line->size() < kMaxLine; ++i) {
+    if (bytes[i] != '\r') line->push_back(static_cast<char>(bytes[i]));
+  }
+}
+
+}  // namespace
+
+// Only the last complete line and the start of the current one matter, so
+// everything before the second-to-last newline is skipped (memchr speed, no
+// per-byte work over a huge transmit).
+void Console::TrackLine(std::span<const uint8_t> bytes) {
+  const auto last_nl = std::find(bytes.rbegin(), bytes.rend(), uint8_t{'\n'});
+  if (last_nl == bytes.rend()) {
+    AppendCapped(&current_line_, bytes);
+    return;
+  }
+  const size_t end = static_cast<size_t>(bytes.rend() - last_nl) - 1;  // index of the '\n'
+  const auto before = bytes.first(end);
+  const auto prev_nl = std::find(before.rbegin(), before.rend(), uint8_t{'\n'});
+  if (prev_nl == before.rend()) {
+    AppendCapped(&current_line_, before);
+    last_line_ = std::move(current_line_);
+  } else {
+    const size_t start = static_cast<size_t>(before.rend() - prev_nl);
+    last_line_.clear();
+    AppendCapped(&last_line_, before.subspan(start));
+  }
+  current_line_.clear();
+  AppendCapped(&current_line_, bytes.subspan(end + 1));
 }
 
 void Console::WriteToFd(std::span<const uint8_t> bytes) {
@@ -309,7 +345,6 @@ base::Result<void> Console::StartStdio() {
   stdin_->assign(stdin_fd_, ec);
   if (ec) {
     stdin_.reset();
-    stdin_pollable_ = false;
     asio::post(io_, [this] { ReadStdinSync(); });
   } else {
     asio::post(io_, [this] { DrainStdin(); });

@@ -156,8 +156,9 @@ class Console {
   // the destructor). Idempotent.
   void ReleaseIo();
 
-  void WriteToFd(std::span<const uint8_t> bytes);  // holds out_mu_
-  void TrackLine(std::span<const uint8_t> bytes);  // holds out_mu_
+  void WriteToFd(std::span<const uint8_t> bytes);      // holds out_mu_
+  void AppendPending(std::span<const uint8_t> bytes);  // out_mu_ held
+  void TrackLine(std::span<const uint8_t> bytes);      // holds out_mu_
 
   asio::io_context& io_;
   SerialSpec spec_;
@@ -185,7 +186,6 @@ class Console {
   std::unique_ptr<asio::posix::stream_descriptor> stdin_;
   int stdin_fd_ = -1;  // dup of options.stdin_fd, owned by stdin_ or closed by us
   bool stdin_is_tty_ = false;
-  bool stdin_pollable_ = true;
   bool stdin_eof_ = false;
   EscapeFilter escape_;
   std::unique_ptr<asio::steady_timer> stdin_retry_;

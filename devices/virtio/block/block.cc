@@ -11,11 +11,14 @@
 #include <cstring>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace devices::virtio {
 namespace {
 
 // struct virtio_blk_config offsets (§5.2.4).
 constexpr uint64_t kConfigCapacity = 0;  // le64, 512-byte sectors
+constexpr uint64_t kConfigSizeMax = 8;   // le32
 constexpr uint64_t kConfigSegMax = 12;   // le32
 constexpr uint64_t kConfigBlkSize = 20;  // le32
 constexpr size_t kConfigSize = 24;       // what is filled in; the rest reads 0
@@ -23,9 +26,8 @@ constexpr size_t kConfigSize = 24;       // what is filled in; the rest reads 0
 // The image file: preadv/pwritev, fdatasync. Owns (and flock()s) the fd.
 class FileBackend : public BlockBackend {
  public:
-  FileBackend(int fd, std::string path, uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
-  ~FileBackend() override { close(fd_); }
+  FileBackend(base::UniqueFd fd, std::string path, uint64_t size)
+      : fd_(std::move(fd)), path_(std::move(path)), size_(size) {}
   uint64_t size_bytes() const override { return size_; }
   base::Result<void> ReadAt(std::span<const iovec> iov, uint64_t offset) override {
     return Transfer(iov, offset, false);
@@ -34,7 +36,7 @@ class FileBackend : public BlockBackend {
     return Transfer(iov, offset, true);
   }
   base::Result<void> Sync() override {
-    if (fdatasync(fd_) != 0)
+    if (fdatasync(fd_.get()) != 0)
       return base::MakeErrnoError(base::ErrorKind::kInternal, "fdatasync {}", path_);
     return {};
   }
@@ -45,8 +47,9 @@ class FileBackend : public BlockBackend {
     size_t first = 0;
     while (first < iov.size()) {
       const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-      const ssize_t done = write ? pwritev(fd_, &iov[first], count, static_cast<off_t>(offset))
-                                 : preadv(fd_, &iov[first], count, static_cast<off_t>(offset));
+      const ssize_t done = write
+                               ? pwritev(fd_.get(), &iov[first], count, static_cast<off_t>(offset))
+                               : preadv(fd_.get(), &iov[first], count, static_cast<off_t>(offset));
       if (done < 0) {
         if (errno == EINTR) continue;
         return base::MakeErrnoError(base::ErrorKind::kInternal, "{} {} at {:#x}",
@@ -71,7 +74,7 @@ class FileBackend : public BlockBackend {
     return {};
   }
 
-  const int fd_;
+  const base::UniqueFd fd_;
   const std::string path_;
   const uint64_t size_;
 };
@@ -79,21 +82,19 @@ class FileBackend : public BlockBackend {
 }  // namespace
 
 base::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool read_only) {
-  const int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-  if (fd < 0) {
+  base::UniqueFd fd(open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+  if (!fd.valid()) {
     return base::MakeErrnoError(base::ErrorKind::kNoInput, "disk image {}: cannot open{}", path,
                                 read_only ? "" : " for reading and writing");
   }
-  if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+  if (flock(fd.get(), (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     auto error = base::MakeErrnoError(base::ErrorKind::kConfig,
                                       "disk image {}: locked by another process", path);
-    close(fd);
     return error;
   }
-  const off_t size = lseek(fd, 0, SEEK_END);
+  const off_t size = lseek(fd.get(), 0, SEEK_END);
   if (size < 0) {
     auto error = base::MakeErrnoError(base::ErrorKind::kNoInput, "disk image {}: size", path);
-    close(fd);
     return error;
   }
   const auto bytes = static_cast<uint64_t>(size);
@@ -101,7 +102,8 @@ base::Result<std::shared_ptr<Block>> Block::Create(const std::string& path, bool
     spdlog::warn("disk image {}: size {} is not a multiple of 512; the last {} bytes are unused",
                  path, bytes, bytes % kSectorSize);
   }
-  return CreateWithBackend(std::make_unique<FileBackend>(fd, path, bytes), path, read_only);
+  return CreateWithBackend(std::make_unique<FileBackend>(std::move(fd), path, bytes), path,
+                           read_only);
 }
 
 std::shared_ptr<Block> Block::CreateWithBackend(std::unique_ptr<BlockBackend> backend,
@@ -133,17 +135,18 @@ Block::~Block() {
 }
 
 uint64_t Block::device_features() const {
-  return kCommonFeatures | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |
+  return kCommonFeatures | kFeatureSizeMax | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |
          (read_only_ ? kFeatureRo : 0);
 }
 
 void Block::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
   std::array<uint8_t, kConfigSize> config{};
   const uint64_t capacity = capacity_sectors_;
-  // Chains carry header and status besides the data: seg_max leaves them room.
-  const uint32_t seg_max = kQueueSize - 2;
+  const uint32_t seg_max = kSegMax;
+  const uint32_t size_max = kSizeMax;
   const auto blk_size = static_cast<uint32_t>(kSectorSize);
   std::memcpy(config.data() + kConfigCapacity, &capacity, sizeof(capacity));
+  std::memcpy(config.data() + kConfigSizeMax, &size_max, sizeof(size_max));
   std::memcpy(config.data() + kConfigSegMax, &seg_max, sizeof(seg_max));
   std::memcpy(config.data() + kConfigBlkSize, &blk_size, sizeof(blk_size));
   for (size_t i = 0; i < data.size(); ++i) {
@@ -173,7 +176,14 @@ void Block::Quiesce() {
   std::unique_lock lock(worker_mutex_);
   dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
   pending_.clear();
-  idle_cv_.wait(lock, [this] { return !busy_; });
+  // The request in progress stops at its next piece (DoIo); a backend call
+  // that hangs (a dead network disk) must not hold the vCPU forever.
+  abort_ = true;
+  if (!idle_cv_.wait_for(lock, quiesce_deadline_, [this] { return !busy_; })) {
+    quiesce_timeouts_.fetch_add(1, std::memory_order_relaxed);
+    log_.Warn("reset: the request in progress did not finish within {} ms; not waiting longer",
+              quiesce_deadline_.count());
+  }
 }
 
 void Block::WaitIdle() {
@@ -189,6 +199,7 @@ void Block::WorkerLoop() {
     Request request = std::move(pending_.front());
     pending_.pop_front();
     busy_ = true;
+    abort_ = false;
     lock.unlock();
     const uint32_t written = HandleRequest(*request.memory, request.chain);
     const UsedElement used{request.chain.head, written};
@@ -214,6 +225,8 @@ Block::Counters Block::block_counters() const {
   c.unsupported = unsupported_.load(std::memory_order_relaxed);
   c.completed = completed_.load(std::memory_order_relaxed);
   c.dropped = dropped_.load(std::memory_order_relaxed);
+  c.over_limit = over_limit_.load(std::memory_order_relaxed);
+  c.quiesce_timeouts = quiesce_timeouts_.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(worker_mutex_);
     c.in_flight = pending_.size() + (busy_ ? 1 : 0);
@@ -233,7 +246,9 @@ DeviceCounters Block::counters() const {
                     {"flushes", c.flushes},
                     {"unsupported", c.unsupported},
                     {"dropped_by_reset", c.dropped},
-                    {"in_flight", c.in_flight}};
+                    {"in_flight", c.in_flight},
+                    {"over_limit", c.over_limit},
+                    {"quiesce_timeouts", c.quiesce_timeouts}};
   return counters;
 }
 
@@ -285,10 +300,28 @@ uint8_t Block::Execute(const base::GuestMemory& memory, const DescriptorChain& c
     }
     return true;
   };
+  // The advertised limits (§5.2.4 seg_max, size_max), enforced: a request
+  // over them is refused before any host I/O.
+  auto check_limits = [&](std::span<const Segment> data) -> bool {
+    if (data.size() > kSegMax) {
+      log_.Warn("request {}: {} data segments (seg_max {})", chain.head, data.size(), kSegMax);
+      over_limit_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    for (const Segment& segment : data) {
+      if (segment.len > kSizeMax) {
+        log_.Warn("request {}: segment of {} bytes (size_max {})", chain.head, segment.len,
+                  kSizeMax);
+        over_limit_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    return true;
+  };
   switch (header.type) {
     case kTypeIn: {
-      if (!check_range(in_length)) return kStatusIoErr;
       const auto data = SliceSegments(chain.writable, 0, in_length);
+      if (!check_limits(data) || !check_range(in_length)) return kStatusIoErr;
       if (auto ok = DoIo(memory, data, header.sector * kSectorSize, false); !ok) {
         log_.Warn("read: {}", ok.error().ToString());
         return kStatusIoErr;
@@ -300,8 +333,8 @@ uint8_t Block::Execute(const base::GuestMemory& memory, const DescriptorChain& c
     }
     case kTypeOut: {
       if (read_only_) return kStatusIoErr;  // §5.2.6.2
-      if (!check_range(out_length)) return kStatusIoErr;
       const auto data = SliceSegments(chain.readable, sizeof(RequestHeader), out_length);
+      if (!check_limits(data) || !check_range(out_length)) return kStatusIoErr;
       if (auto ok = DoIo(memory, data, header.sector * kSectorSize, true); !ok) {
         log_.Warn("write: {}", ok.error().ToString());
         return kStatusIoErr;
@@ -335,13 +368,26 @@ uint8_t Block::Execute(const base::GuestMemory& memory, const DescriptorChain& c
 
 base::Result<void> Block::DoIo(const base::GuestMemory& memory, std::span<const Segment> segments,
                                uint64_t offset, bool write) {
-  std::vector<iovec> iov;
-  iov.reserve(segments.size());
-  for (const Segment& segment : segments) {
-    auto span = TRY(memory.Span(segment.addr, segment.len));
-    iov.push_back({span.data(), span.size()});
+  // In pieces of at most kIoPieceBytes, so a reset (Quiesce) waits for one
+  // piece, not for the whole request.
+  uint64_t total = 0;
+  for (const Segment& segment : segments) total += segment.len;
+  for (uint64_t done = 0; done < total; done += kIoPieceBytes) {
+    {
+      std::lock_guard lock(worker_mutex_);
+      if (abort_) {
+        return base::MakeError(base::ErrorKind::kInternal, "aborted by a device reset");
+      }
+    }
+    std::vector<iovec> iov;
+    for (const Segment& piece :
+         SliceSegments(segments, done, std::min<uint64_t>(kIoPieceBytes, total - done))) {
+      auto span = TRY(memory.Span(piece.addr, piece.len));
+      iov.push_back({span.data(), span.size()});
+    }
+    TRY(write ? backend_->WriteAt(iov, offset + done) : backend_->ReadAt(iov, offset + done));
   }
-  return write ? backend_->WriteAt(iov, offset) : backend_->ReadAt(iov, offset);
+  return {};
 }
 
 }  // namespace devices::virtio

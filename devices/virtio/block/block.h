@@ -1,7 +1,9 @@
 // virtio-blk (virtio 1.2 §5.2) on a raw image file (`--disk PATH[,ro]`).
 //
-// Features: VIRTIO_BLK_F_SEG_MAX, BLK_SIZE (512), FLUSH, and RO for
-// read-only disks, plus the common ones. One request queue of 256 entries.
+// Features: VIRTIO_BLK_F_SIZE_MAX (1 MiB per segment), SEG_MAX (254 data
+// segments per request), BLK_SIZE (512), FLUSH, and RO for read-only disks,
+// plus the common ones. A request over SIZE_MAX or SEG_MAX is answered IOERR
+// and counted (over_limit). One request queue of 256 entries.
 // Requests (§5.2.6): a 16-byte device-readable header {le32 type; le32
 // reserved; le64 sector}, the data, and a final device-writable status byte.
 //   IN (0)      read  (data writable; length a multiple of 512, inside the disk)
@@ -35,8 +37,13 @@
 //   requests not started and waits until the one in progress, including its
 //   CompleteUsed(), has finished: no guest-memory access and no call into
 //   the transport after it returns. A reset therefore waits for at most one
-//   request (as QEMU drains in-flight requests on reset). The destructor
-//   stops and joins the worker.
+//   request (as QEMU drains in-flight requests on reset), and that request
+//   stops at its next 1 MiB piece of host I/O (answered IOERR; its
+//   completion is stale anyway). Should one backend call hang, Quiesce()
+//   gives up after a deadline (2 s, counted as quiesce_timeouts) so the vCPU
+//   resetting the device is not held forever; the late completion is then
+//   dropped as stale by the transport's epoch. The destructor stops and
+//   joins the worker.
 // Locks: transport lock -> worker_mutex_ (ProcessQueue appends under both).
 // The worker holds worker_mutex_ only to take a request or to mark itself
 // idle, never while doing I/O or calling the transport.
@@ -49,6 +56,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -78,6 +86,7 @@ class BlockBackend {
 class Block : public SingleQueueDevice {
  public:
   // Feature bits (§5.2.3).
+  static constexpr uint64_t kFeatureSizeMax = 1ull << 1;
   static constexpr uint64_t kFeatureSegMax = 1ull << 2;
   static constexpr uint64_t kFeatureRo = 1ull << 5;
   static constexpr uint64_t kFeatureBlkSize = 1ull << 6;
@@ -93,6 +102,13 @@ class Block : public SingleQueueDevice {
   static constexpr uint64_t kSectorSize = 512;
   static constexpr uint32_t kIdBytes = 20;  // VIRTIO_BLK_ID_BYTES
   static constexpr uint16_t kQueueSize = 256;
+  // Per-request limits, advertised (§5.2.4) and enforced (docs/virtio.md):
+  // data segments per request (header and status take the other two
+  // descriptors of a full queue) and bytes per segment.
+  static constexpr uint32_t kSegMax = kQueueSize - 2;
+  static constexpr uint32_t kSizeMax = 1u << 20;
+  // Host I/O is done in pieces of this size.
+  static constexpr uint64_t kIoPieceBytes = 1u << 20;
 
   struct RequestHeader {
     uint32_t type;
@@ -107,11 +123,13 @@ class Block : public SingleQueueDevice {
     uint64_t flushes = 0;
     uint64_t bytes_read = 0;
     uint64_t bytes_written = 0;
-    uint64_t io_errors = 0;    // requests answered IOERR
-    uint64_t unsupported = 0;  // requests answered UNSUPP
-    uint64_t completed = 0;    // requests returned to the used ring (not stale)
-    uint64_t dropped = 0;      // handed to the worker, dropped by a reset
-    uint64_t in_flight = 0;    // handed to the worker, not completed yet
+    uint64_t io_errors = 0;         // requests answered IOERR
+    uint64_t unsupported = 0;       // requests answered UNSUPP
+    uint64_t completed = 0;         // requests returned to the used ring (not stale)
+    uint64_t dropped = 0;           // handed to the worker, dropped by a reset
+    uint64_t in_flight = 0;         // handed to the worker, not completed yet
+    uint64_t over_limit = 0;        // refused (IOERR): over seg_max or size_max
+    uint64_t quiesce_timeouts = 0;  // resets that stopped waiting for a request
   };
 
   // Opens (and locks) the image. Errors: kNoInput when it cannot be opened,
@@ -139,6 +157,8 @@ class Block : public SingleQueueDevice {
   // Blocks until the worker has nothing queued or in progress (tests,
   // diagnostics). Any thread but the worker.
   void WaitIdle();
+  // How long Quiesce() waits for the request in progress (tests shorten it).
+  void set_quiesce_deadline(std::chrono::milliseconds deadline) { quiesce_deadline_ = deadline; }
 
  protected:
   ChainResult HandleChain(DescriptorChain&& chain) override;
@@ -172,7 +192,9 @@ class Block : public SingleQueueDevice {
   base::GuestLog log_;
 
   std::atomic<uint64_t> reads_{0}, writes_{0}, flushes_{0}, bytes_read_{0}, bytes_written_{0},
-      io_errors_{0}, unsupported_{0}, completed_{0}, dropped_{0};
+      io_errors_{0}, unsupported_{0}, completed_{0}, dropped_{0}, over_limit_{0},
+      quiesce_timeouts_{0};
+  std::chrono::milliseconds quiesce_deadline_{2000};
 
   mutable std::mutex worker_mutex_;
   std::condition_variable work_cv_;  // a request arrived, or stop_
@@ -180,6 +202,7 @@ class Block : public SingleQueueDevice {
   std::deque<Request> pending_;
   bool busy_ = false;
   bool stop_ = false;
+  bool abort_ = false;  // Quiesce(): the request in progress stops at its next piece
   std::thread worker_;  // last: started once everything above exists
 };
 

@@ -105,6 +105,19 @@ TEST_F(BlockTest, ConfigReportsCapacitySegMaxAndBlockSize) {
   EXPECT_FALSE(features & Block::kFeatureRo);
 }
 
+TEST_F(BlockTest, ConfigAdvertisesSizeMaxAndRequestsOverItAreIoErr) {
+  SetUpDevice(false);
+  EXPECT_TRUE(block_->device_features() & Block::kFeatureSizeMax);
+  EXPECT_EQ(driver_->Read(VirtioMmio::kConfigOffset + 8), Block::kSizeMax);
+  // One segment over size_max: refused before any host I/O.
+  EXPECT_EQ(Submit(Block::kTypeIn, 0, Block::kSizeMax + 512, true), Block::kStatusIoErr);
+  EXPECT_EQ(block_->block_counters().over_limit, 1u);
+  EXPECT_EQ(block_->block_counters().reads, 0u);
+  // At the limit is fine (as far as the limits go; this disk is smaller).
+  EXPECT_EQ(Submit(Block::kTypeIn, 0, 4096, true), Block::kStatusOk);
+  EXPECT_EQ(block_->block_counters().over_limit, 1u);
+}
+
 TEST_F(BlockTest, ReadReturnsImageBytes) {
   SetUpDevice(false);
   uint32_t used = 0;
