@@ -165,6 +165,15 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
     } else if (key == "cpu_template") {
       if (!value.is_string()) return bad(key, "auto, host or emulated");
       config.cpu_template = value.get<std::string>();
+    } else if (key == "debugcon") {
+      if (!value.is_string()) return bad(key, "\"stdio\", \"file:PATH\" or \"none\"");
+      config.debugcon = value.get<std::string>();
+      if (config.debugcon.starts_with("file:")) {
+        config.debugcon = "file:" + Resolve(base_dir, config.debugcon.substr(5));
+      }
+    } else if (key == "exit_code") {
+      if (!value.is_string()) return bad(key, "\"vmm\" or \"qemu\"");
+      config.exit_code = value.get<std::string>();
     } else {
       return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }
@@ -204,6 +213,10 @@ base::Result<void> ValidateConfig(const VmConfig& config) {
   }
   if (config.timeout_seconds < 0) {
     return base::MakeError(base::ErrorKind::kConfig, "timeout must be >= 0 seconds");
+  }
+  if (config.exit_code != "vmm" && config.exit_code != "qemu") {
+    return base::MakeError(base::ErrorKind::kUsage, "--exit-code '{}': expected vmm or qemu",
+                           config.exit_code);
   }
   auto serial = ParseSerialSpec(config.serial);
   if (!serial) return std::unexpected(serial.error().WithContext("--serial"));

@@ -34,13 +34,16 @@ struct VmConfig {
   std::string log_level = "warn";
   std::string boot_protocol = "auto";
   std::string cpu_template = "auto";
+  std::string debugcon = "none";  // port 0xe9: stdio | file:PATH | none
+  std::string exit_code = "vmm";  // vmm | qemu ((v << 1) | 1, as isa-debug-exit)
 };
 
 // The JSON fields a config file may hold; anything else is an error.
 // {"kernel": "...", "initrd": "..." | [...], "cmdline": "...", "memory": "512M" | bytes,
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
-//  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto"}
+//  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
+//  "exit_code": "vmm"}
 //
 // Errors: kNoInput (66) when the file cannot be read; kConfig (78) naming the
 // file and the field for everything else.

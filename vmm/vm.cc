@@ -15,6 +15,7 @@
 #include "devices/legacy/boot_phase.h"
 #include "devices/legacy/cmos.h"
 #include "devices/legacy/debug_exit.h"
+#include "devices/legacy/debugcon.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block.h"
@@ -182,6 +183,12 @@ base::Result<void> Vm::WireDevices() {
   TRY(pio_bus_.Insert(serial_, base::kCom1Port, 8));
 
   auto exit_port = std::make_shared<devices::DebugExit>([this](uint32_t value) {
+    if (config_.exit_code == "qemu") {  // isa-debug-exit: (v << 1) | 1, truncated as exit(3) does
+      RequestStop(VmExit{static_cast<int>(((value << 1) | 1) & 0xff),
+                         fmt::format("guest wrote {} to the exit port (--exit-code qemu)", value),
+                         "", false});
+      return;
+    }
     VmExit exit;
     exit.status = static_cast<int>(value & 0xff);
     exit.reason = fmt::format("guest wrote {} to the exit port", value);
@@ -195,6 +202,9 @@ base::Result<void> Vm::WireDevices() {
     RequestStop(std::move(exit));
   });
   TRY(pio_bus_.Insert(exit_port, base::kExitPort, 4));
+  if (auto debugcon = TRY_CTX(devices::Debugcon::Create(config_.debugcon), "--debugcon")) {
+    TRY(pio_bus_.Insert(debugcon, base::kDebugconPort, 1));
+  }
 
   auto phase_port = std::make_shared<devices::BootPhasePort>(
       [](uint8_t code) { boot_trace::Mark(fmt::format("phase-{:#04x}", code)); });
