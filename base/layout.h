@@ -48,6 +48,7 @@ inline constexpr uint32_t kI8042Irq = 1;          // keyboard, PC/AT IRQ 1
 inline constexpr uint16_t kCmosPort = 0x70;       // index 0x70, data 0x71
 inline constexpr uint16_t kExitPort = 0xf4;       // isa-debug-exit's place, 4 bytes
 inline constexpr uint16_t kBootPhasePort = 0x80;  // POST code port
+inline constexpr uint16_t kDebugconPort = 0xe9;   // Bochs/QEMU debug console, 1 byte
 inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
 inline constexpr uint64_t kVirtioMmioStride = 0x1000;
 inline constexpr uint32_t kVirtioMmioFirstIrq = 5;

@@ -15,6 +15,7 @@
 #include "firmware/initrd.h"
 #include "firmware/mptable.h"
 #include "firmware/multiboot.h"
+#include "firmware/multiboot2.h"
 #include "firmware/pvh.h"
 #include "firmware/unpack.h"
 #include "firmware/zero_page.h"
@@ -288,8 +289,131 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
   return info;
 }
 
+// Multiboot2 (spec §3.3 "I386 machine state"): the image by its address tag
+// or as ELF by program headers, 32-bit protected mode with flat segments and
+// paging off, EAX = 0x36d76289, EBX = the info, placed above the kernel and
+// modules.
+base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const BootConfig& config,
+                                      File file, const Multiboot2Header& header,
+                                      std::string_view name) {
+  uint64_t start = 0, end = 0, entry = 0;
+  std::string how;
+  std::optional<Multiboot2ElfSections> sections;
+  if (header.has_address) {
+    if (!header.entry_addr) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot2 header has an address tag but no entry address tag "
+                             "(type 3)",
+                             name);
+    }
+    // The address tag's fields mean what multiboot v1's do (spec §3.1.5).
+    MultibootHeader v1;
+    v1.offset = header.offset;
+    v1.header_addr = header.header_addr;
+    v1.load_addr = header.load_addr;
+    v1.load_end_addr = header.load_end_addr;
+    v1.bss_end_addr = header.bss_end_addr;
+    v1.entry_addr = *header.entry_addr;
+    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, v1, name));
+    start = load.start;
+    end = load.end;
+    entry = *header.entry_addr;
+    how = "address tag";
+  } else {
+    if (!LooksLikeElf(file)) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot2 image is not ELF and its header has no address tag "
+                             "(type 2)",
+                             name);
+    }
+    const ElfImage elf = TRY(ParseElf(file, name));
+    if (elf.highest > UINT32_MAX) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot2 ELF image reaches {:#x}, above 4 GiB", name,
+                             elf.highest);
+    }
+    entry = header.entry_addr ? *header.entry_addr : elf.entry;
+    TRY(CheckEntryInExecutableSegment(
+        elf, entry, header.entry_addr ? "multiboot2 entry_addr" : "e_entry", name));
+    // Segments that overlap would overwrite each other (spec §3.1.5: the
+    // image is loaded as its program headers say, once).
+    std::vector<ElfSegment> loads = elf.loads;
+    std::sort(loads.begin(), loads.end(),
+              [](const ElfSegment& a, const ElfSegment& b) { return a.paddr < b.paddr; });
+    for (size_t i = 1; i < loads.size(); ++i) {
+      const ElfSegment& prev = loads[i - 1];
+      if (prev.mem_size != 0 && loads[i].mem_size != 0 &&
+          loads[i].paddr < prev.paddr + prev.mem_size) {
+        return base::MakeError(base::ErrorKind::kBadImage,
+                               "{}: program headers {} [{:#x}, {:#x}) and {} [{:#x}, {:#x}) "
+                               "overlap",
+                               name, prev.index, prev.paddr, prev.paddr + prev.mem_size,
+                               loads[i].index, loads[i].paddr, loads[i].paddr + loads[i].mem_size);
+      }
+    }
+    TRY(LoadElfSegments(memory, file, elf, name));
+    start = elf.lowest;
+    end = elf.highest;
+    sections = ReadElfSectionHeaders(file);
+    how = elf.is64 ? "ELF64" : "ELF32";
+  }
+  for (uint32_t type : header.requested) {
+    if (type == kMb2TagElfSections && !sections) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: multiboot2 information request requires ELF sections (tag 9) but "
+                             "the image has no ELF section headers",
+                             name);
+    }
+  }
+  std::vector<MultibootModule> modules;
+  for (const auto& path : config.initrd_paths) {
+    modules.push_back({TRY(ReadImageFile(path, "initrd")), path});
+  }
+  Multiboot2InfoConfig info_config;
+  // As GRUB: the command line starts with the kernel's path.
+  info_config.cmdline = config.kernel_path;
+  if (!config.cmdline.empty()) info_config.cmdline += " " + config.cmdline;
+  if (info_config.cmdline.find('\0') != std::string::npos) {
+    return base::MakeError(base::ErrorKind::kConfig, "the kernel command line contains a NUL byte");
+  }
+  info_config.elf_sections = std::move(sections);
+  info_config.load_base = static_cast<uint32_t>(start);
+  info_config.kernel_end = end;
+  const Multiboot2Placement placed = TRY(WriteMultiboot2Info(memory, info_config, modules));
+
+  BootInfo info;
+  info.protocol = BootProtocol::kMultiboot2;
+  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry)));
+  info.cpu.rax = kMultiboot2BootloaderMagic;
+  info.cpu.rbx = placed.info_address;
+  info.boot_params = placed.info_address;
+  info.kernel_start = start;
+  info.kernel_end = end;
+  info.description =
+      fmt::format("multiboot2 ({}) entry {:#x}, {} module{}, info at {:#x} ({} bytes)", how, entry,
+                  placed.modules.size(), placed.modules.size() == 1 ? "" : "s", placed.info_address,
+                  placed.info_size);
+  if (!placed.modules.empty()) {
+    info.initrd_start = placed.modules.front().address;
+    info.initrd_end = placed.modules.back().address + placed.modules.back().size;
+  }
+  return info;
+}
+
 base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfig& config,
                                 File file, std::string_view name) {
+  // Multiboot2 first: an OS developer's ELF64 with a multiboot2 header
+  // expects its 32-bit entry, not long mode at e_entry.
+  if (config.protocol == BootProtocol::kAuto || config.protocol == BootProtocol::kMultiboot2) {
+    const auto multiboot2 = TRY(FindMultiboot2Header(file, name));
+    if (multiboot2) return BootMultiboot2(memory, config, file, *multiboot2, name);
+    if (config.protocol == BootProtocol::kMultiboot2) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: no multiboot2 header (magic 0xe85250d6, 8-byte aligned) in the "
+                             "first 32 KiB (--boot-protocol multiboot2)",
+                             name);
+    }
+  }
   std::optional<ElfImage> elf;
   if (LooksLikeElf(file)) elf = TRY(ParseElf(file, name));
   const bool elf64 = elf && elf->is64;
@@ -322,6 +446,7 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
     case BootProtocol::kBzImageUnpacked:
       return BootBzImageUnpacked(memory, config, file, name);
     case BootProtocol::kMultiboot:
+    case BootProtocol::kMultiboot2:  // handled above
       break;
   }
   const auto multiboot = TRY(FindMultibootHeader(file, name));
@@ -376,6 +501,7 @@ constexpr std::pair<BootProtocol, const char*> kBootProtocolNames[] = {
     {BootProtocol::kPvh, "pvh"},
     {BootProtocol::kBzImage, "bzimage"},
     {BootProtocol::kMultiboot, "multiboot"},
+    {BootProtocol::kMultiboot2, "multiboot2"},
     {BootProtocol::kBzImageUnpacked, "bzimage-unpacked"},
 };
 

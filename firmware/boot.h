@@ -42,11 +42,14 @@ struct CpuBootState {
 };
 
 enum class BootProtocol {
-  kAuto,       // ELF64 entry > bzImage 64-bit > PVH > multiboot (design.md)
+  kAuto,       // multiboot2 > ELF64 entry > bzImage 64-bit > PVH > multiboot
   kElf64,      // ELF64 at e_entry in long mode, RSI = zero page
   kPvh,        // XEN_ELFNOTE_PHYS32_ENTRY, 32-bit protected mode, EBX = hvm_start_info
   kBzImage,    // Linux 64-bit boot protocol
   kMultiboot,  // multiboot v1, EAX = 0x2BADB002, EBX = multiboot info
+  // Multiboot2, EAX = 0x36d76289, EBX = boot information above the kernel and
+  // modules. kAuto picks it first when the image has a multiboot2 header.
+  kMultiboot2,
   // A bzImage whose payload vmm decompresses (firmware/unpack.h): the vmlinux
   // inside at its ELF64 entry, RSI = zero page built from the bzImage's setup
   // header. Never chosen by kAuto.
@@ -83,7 +86,8 @@ struct BootInfo {
 [[nodiscard]] base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory,
                                                 const BootConfig& config);
 
-// "auto", "elf64", "pvh", "bzimage", "multiboot": the --boot-protocol values.
+// "auto", "elf64", "pvh", "bzimage", "multiboot", "multiboot2",
+// "bzimage-unpacked": the --boot-protocol values.
 const char* BootProtocolName(BootProtocol protocol);
 
 // "auto, elf64, ... or bzimage-unpacked": every name, for messages.

@@ -172,11 +172,28 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
       if (!cpu_template)
         return std::unexpected(json::FieldError(origin, key, cpu_template.error().message()));
       config.cpu_template = *cpu_template;
+    } else if (key == "debugcon") {
+      auto spec = devices::ParseDebugconSpec(TRY(json::GetString(value, origin, key)));
+      if (!spec) return std::unexpected(json::FieldError(origin, key, spec.error().message()));
+      config.debugcon = *spec;
+      if (config.debugcon.kind == devices::DebugconSpec::Kind::kFile) {
+        config.debugcon.path = Resolve(base_dir, config.debugcon.path);
+      }
+    } else if (key == "exit_code") {
+      auto mode = ParseExitCodeMode(TRY(json::GetString(value, origin, key)));
+      if (!mode) return std::unexpected(json::FieldError(origin, key, mode.error().message()));
+      config.exit_code = *mode;
     } else {
       return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }
   }
   return config;
+}
+
+base::Result<ExitCodeMode> ParseExitCodeMode(std::string_view name) {
+  if (name == "vmm") return ExitCodeMode::kVmm;
+  if (name == "qemu") return ExitCodeMode::kQemu;
+  return base::MakeError(base::ErrorKind::kUsage, "--exit-code '{}': expected vmm or qemu", name);
 }
 
 base::Result<VmConfig> LoadConfigFile(const std::string& path) {

@@ -10,11 +10,20 @@
 
 #include "base/error.h"
 #include "base/layout.h"
+#include "devices/legacy/debugcon.h"
 #include "firmware/boot.h"
 #include "vmm/console/serial_spec.h"
 #include "vmm/cpu_template.h"
 
 namespace vmm {
+
+// --exit-code: what a write of v to the exit port ends vmm with.
+enum class ExitCodeMode {
+  kVmm,   // v itself (0..63; larger values end with 63)
+  kQemu,  // (v << 1) | 1, as QEMU's isa-debug-exit
+};
+// "vmm" or "qemu"; kUsage naming the value otherwise.
+[[nodiscard]] base::Result<ExitCodeMode> ParseExitCodeMode(std::string_view name);
 
 struct DiskConfig {
   std::string path;
@@ -38,13 +47,16 @@ struct VmConfig {
   std::string log_level = "warn";
   firmware::BootProtocol boot_protocol = firmware::BootProtocol::kAuto;
   CpuTemplate cpu_template = CpuTemplate::kAuto;
+  devices::DebugconSpec debugcon;  // port 0xe9: stdio | file:PATH | none (default)
+  ExitCodeMode exit_code = ExitCodeMode::kVmm;
 };
 
 // The JSON fields a config file may hold; anything else is an error.
 // {"kernel": "...", "initrd": "..." | [...], "cmdline": "...", "memory": "512M" | bytes,
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
-//  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto"}
+//  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
+//  "exit_code": "vmm"}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.

@@ -10,6 +10,7 @@
 #include "devices/legacy/boot_phase.h"
 #include "devices/legacy/cmos.h"
 #include "devices/legacy/debug_exit.h"
+#include "devices/legacy/debugcon.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block.h"
@@ -137,9 +138,15 @@ base::Result<void> DeviceManager::WireLegacy(kvm::VmFd& vm) {
       irq4, [this](std::span<const uint8_t> bytes) { OnSerialOutput(bytes); });
   TRY(pio_bus_.Insert(serial_, base::kCom1Port, 8));
 
-  auto exit_port = std::make_shared<devices::DebugExit>(
-      [this](uint32_t value) { request_stop_(VmExit::GuestStatus(value)); });
+  const ExitCodeMode exit_code = config_.exit_code;
+  auto exit_port = std::make_shared<devices::DebugExit>([this, exit_code](uint32_t value) {
+    request_stop_(exit_code == ExitCodeMode::kQemu ? VmExit::QemuGuestStatus(value)
+                                                   : VmExit::GuestStatus(value));
+  });
   TRY(pio_bus_.Insert(exit_port, base::kExitPort, 4));
+  if (auto debugcon = TRY_CTX(devices::Debugcon::Create(config_.debugcon), "--debugcon")) {
+    TRY(pio_bus_.Insert(debugcon, base::kDebugconPort, 1));
+  }
 
   auto phase_port = std::make_shared<devices::BootPhasePort>(
       [](uint8_t code) { boot_trace::Mark(fmt::format("phase-{:#04x}", code)); });

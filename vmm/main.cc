@@ -40,6 +40,8 @@ struct Flags {
   std::optional<std::string> log_level;
   std::optional<std::string> boot_protocol;
   std::optional<std::string> cpu_template;
+  std::optional<std::string> debugcon;
+  std::optional<std::string> exit_code;
   std::optional<uint16_t> gdb_port;
 };
 
@@ -72,6 +74,10 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   if (flags.cpu_template) {
     config.cpu_template = TRY_CTX(vmm::ParseCpuTemplate(*flags.cpu_template), "--cpu-template");
   }
+  if (flags.debugcon) {
+    config.debugcon = TRY_CTX(devices::ParseDebugconSpec(*flags.debugcon), "--debugcon");
+  }
+  if (flags.exit_code) config.exit_code = TRY(ParseExitCodeMode(*flags.exit_code));
   if (config.kernel.empty()) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "no kernel: give --kernel PATH or a --config file with \"kernel\"");
@@ -135,7 +141,8 @@ int main(int argc, char** argv) {
       "config; 80 triple fault; 81 KVM internal error or failed emulation; 82 --timeout "
       "elapsed; 130/143 SIGINT/SIGTERM.");
   Flags flags;
-  app.add_option("--kernel", flags.kernel, "Kernel image: ELF64, PVH ELF, bzImage or multiboot");
+  app.add_option("--kernel", flags.kernel,
+                 "Kernel image: ELF64, PVH ELF, bzImage, multiboot or multiboot2");
   app.add_option("--initrd", flags.initrds,
                  "Initial ramdisk (repeat for several multiboot modules)");
   app.add_option("--cmdline", flags.cmdline, "Kernel command line");
@@ -164,6 +171,12 @@ int main(int argc, char** argv) {
           "vmlinux: docs/boot-protocols.md)");
   app.add_option("--cpu-template", flags.cpu_template,
                  "CPUID profile: auto (default, probed), host or emulated");
+  app.add_option("--debugcon", flags.debugcon,
+                 "Debug console on port 0xE9 (Bochs/QEMU -debugcon): stdio, file:PATH or none "
+                 "(default); reads of 0xE9 return 0xE9");
+  app.add_option("--exit-code", flags.exit_code,
+                 "What a write of v to the exit port 0xf4 ends vmm with: vmm (default: v, 0..63) "
+                 "or qemu ((v << 1) | 1, as QEMU's isa-debug-exit)");
   app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");
 
   std::string attach_socket;

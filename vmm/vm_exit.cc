@@ -6,6 +6,12 @@
 
 namespace vmm {
 
+VmExit VmExit::QemuGuestStatus(uint32_t value) {
+  return VmExit{static_cast<int>(((value << 1) | 1) & 0xff),
+                fmt::format("guest wrote {} to the exit port (--exit-code qemu)", value), "",
+                false};
+}
+
 VmExit VmExit::GuestStatus(uint32_t value) {
   if (value > 63) {
     return VmExit{

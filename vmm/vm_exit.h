@@ -26,6 +26,9 @@ struct VmExit {
 
   // The guest wrote `value` to the exit port (values above 63 become 63).
   static VmExit GuestStatus(uint32_t value);
+  // --exit-code qemu: (v << 1) | 1, truncated to 8 bits as exit(3) does
+  // (QEMU's isa-debug-exit).
+  static VmExit QemuGuestStatus(uint32_t value);
   // A normal end with status 0: power-off, halt, reset, console quit, API.
   static VmExit Clean(std::string reason);
   // KVM_EXIT_SHUTDOWN: status 80.

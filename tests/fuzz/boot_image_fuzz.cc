@@ -1,7 +1,7 @@
 // libFuzzer entry point for everything in firmware/ that parses a kernel
-// image: ELF (32/64, PT_NOTE/PVH), bzImage setup header, multiboot header and
-// address fields. A kernel image is untrusted input (conventions.md): no
-// input may crash, hang, or write outside guest RAM.
+// image: ELF (32/64, PT_NOTE/PVH, section headers), bzImage setup header,
+// multiboot header and address fields, multiboot2 header tags. A kernel image is untrusted input
+// (conventions.md): no input may crash, hang, or write outside guest RAM.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11,6 +11,7 @@
 #include "firmware/bzimage.h"
 #include "firmware/elf.h"
 #include "firmware/multiboot.h"
+#include "firmware/multiboot2.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::unique_ptr<base::GuestMemory> memory = [] {
@@ -38,6 +39,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((*multiboot)->flags & firmware::kMultibootAoutKludge) {
       (void)firmware::LoadMultibootKludge(*memory, file, **multiboot, kName);
     }
+  }
+  if (auto multiboot2 = firmware::FindMultiboot2Header(file, kName); multiboot2 && *multiboot2) {
+    const auto& header = **multiboot2;
+    if (header.offset + header.header_length > size) __builtin_trap();
+  }
+  if (auto sections = firmware::ReadElfSectionHeaders(file)) {
+    if (sections->headers.size() != uint64_t{sections->num} * sections->entsize) __builtin_trap();
   }
   return 0;
 }
