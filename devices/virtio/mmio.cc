@@ -45,7 +45,7 @@ VirtioMmio::~VirtioMmio() {
     resetting_ = true;
     ++epoch_;
   }
-  device_->Quiesce();
+  device_->QuiesceForTeardown();
   std::lock_guard lock(mutex_);
   if (activated_) device_->Reset();
   activated_ = false;
@@ -95,7 +95,7 @@ void VirtioMmio::Write(const BusAccess& access, std::span<const uint8_t> data) {
   std::memcpy(&value, data.data(), 4);
   if (access.offset == kRegQueueNotify) {
     // No ioeventfd for this address: hand the notify to the event loop so the
-    // vCPU does no device work (§4.2.3.3; design.md threads).
+    // vCPU does no device work (§4.2.3.3; docs/architecture.md threads).
     std::weak_ptr<VirtioMmio> weak = weak_from_this();
     Post([weak, value] {
       if (auto self = weak.lock()) self->NotifyQueue(value);

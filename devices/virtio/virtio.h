@@ -1,4 +1,4 @@
-// Virtio device model, independent of the transport (conventions.md: crosvm's
+// Virtio device model, independent of the transport (docs/conventions.md: crosvm's
 // VirtioDevice, Firecracker's devices/virtio/device.rs). A transport
 // (devices/virtio/mmio.h today, PCI later) owns one VirtioDevice and its
 // queues, runs the status state machine and calls the device.
@@ -145,11 +145,16 @@ class VirtioDevice {
                                                     VirtioHost& host) = 0;
   // Back to the state before Activate(); drop every reference to queues.
   virtual void Reset() = 0;
-  // Called WITHOUT the transport lock before Reset() and before the
-  // transport is destroyed: drop chains handed off but not started, wait
-  // for those in progress (their CompleteUsed() included). Any thread;
-  // idempotent. Devices that do all work inside ProcessQueue() need nothing.
+  // Called WITHOUT the transport lock before Reset(): drop chains handed
+  // off but not started, wait for those in progress (their CompleteUsed()
+  // included). A device may bound the wait (a reset from a vCPU must not
+  // hang on a stuck backend; a late completion is then dropped as stale by
+  // the epoch). Any thread; idempotent. Devices that do all work inside
+  // ProcessQueue() need nothing.
   virtual void Quiesce() {}
+  // Before the transport is destroyed: as Quiesce(), but waits without a
+  // deadline, since no completion may reach a transport that is gone.
+  virtual void QuiesceForTeardown() { Quiesce(); }
   // Counters (any thread).
   virtual DeviceCounters counters() const { return {}; }
 

@@ -186,6 +186,14 @@ void Block::Quiesce() {
   }
 }
 
+void Block::QuiesceForTeardown() {
+  std::unique_lock lock(worker_mutex_);
+  dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
+  pending_.clear();
+  abort_ = true;  // the request in progress stops at its next piece
+  idle_cv_.wait(lock, [this] { return !busy_; });
+}
+
 void Block::WaitIdle() {
   std::unique_lock lock(worker_mutex_);
   idle_cv_.wait(lock, [this] { return !busy_ && pending_.empty(); });

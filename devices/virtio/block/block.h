@@ -149,6 +149,7 @@ class Block : public SingleQueueDevice {
   uint16_t queue_max_size(size_t) const override { return kQueueSize; }
   void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
   void Quiesce() override;
+  void QuiesceForTeardown() override;
   DeviceCounters counters() const override;
 
   uint64_t capacity_sectors() const { return capacity_sectors_; }
