@@ -1,6 +1,6 @@
 // Error type and propagation helpers shared by every host-side component.
 //
-// Project code does not throw (conventions.md, "Errors"). A fallible function
+// Project code does not throw (docs/conventions.md, "Errors"). A fallible function
 // returns base::Result<T> (std::expected<T, base::Error>) and is [[nodiscard]];
 // TRY(expr) unwraps a Result or returns its error from the enclosing function.
 #pragma once
@@ -16,7 +16,7 @@
 
 namespace base {
 
-// What kind of failure this is; decides vmm's exit status (design.md, "Exit
+// What kind of failure this is; decides vmm's exit status (docs/architecture.md, "Exit
 // status of vmm"). The values are the sysexits codes vmm exits with.
 enum class ErrorKind : uint8_t {
   kUsage = 64,        // EX_USAGE: bad command line

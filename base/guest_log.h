@@ -1,4 +1,4 @@
-// Rate-limited logging of guest misbehaviour (conventions.md: "guest
+// Rate-limited logging of guest misbehaviour (docs/conventions.md: "guest
 // misbehaviour is logged (rate-limited) and counted, never fatal").
 //
 // A guest can hammer a register millions of times a second; each device owns

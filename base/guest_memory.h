@@ -78,7 +78,7 @@ class GuestMemory {
 };
 
 // Parses "512", "64K", "512M", "2G" (binary units, case-insensitive; a bare
-// number is bytes, as in design.md "Sizes take K/M/G suffixes"). Fails with
+// number is bytes, as in docs/architecture.md "Sizes take K/M/G suffixes"). Fails with
 // kUsage naming the text on garbage or overflow.
 [[nodiscard]] Result<uint64_t> ParseSize(std::string_view text);
 

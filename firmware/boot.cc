@@ -70,7 +70,7 @@ void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
   info.description += fmt::format(", initrd at {:#x} ({} bytes)", initrd->address, initrd->size);
 }
 
-// ELF64 without PVH (or with, when the 64-bit path wins; design.md "Boot
+// ELF64 without PVH (or with, when the 64-bit path wins; docs/architecture.md "Boot
 // protocols"): segments by p_paddr, long mode at e_entry, RSI = zero page.
 base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConfig& config,
                                  File file, const ElfImage& elf, std::string_view name) {
@@ -367,7 +367,7 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
   }
   std::vector<MultibootModule> modules;
   for (const auto& path : config.initrd_paths) {
-    modules.push_back({TRY(ReadImageFile(path, "initrd")), path});
+    modules.push_back({TRY(ReadImageFile(path, "initrd", memory.ram_size())), path});
   }
   Multiboot2InfoConfig info_config;
   // As GRUB: the command line starts with the kernel's path.
@@ -422,7 +422,7 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
 
   switch (config.protocol) {
     case BootProtocol::kAuto:
-      // design.md: the 64-bit path wins when an image offers several.
+      // docs/architecture.md: the 64-bit path wins when an image offers several.
       if (elf64) return BootElf64(memory, config, file, *elf, name);
       if (bzimage) return BootBzImage(memory, config, file, name);
       if (pvh) return BootPvh(memory, config, file, *elf, name);

@@ -20,7 +20,7 @@ base::Result<void> WriteGdtAndIdt(const base::GuestMemory& memory, uint64_t code
   const std::array<uint64_t, kBootGdtEntries> gdt = {0, 0, code_descriptor, data_descriptor};
   TRY(memory.WriteObj(base::kGdtAddress, gdt));
   // An IDT with limit 0: the first interrupt or exception triple-faults,
-  // which the VMM reports (design.md, status 80), instead of running
+  // which the VMM reports (docs/architecture.md, status 80), instead of running
   // garbage.
   TRY(memory.WriteObj(base::kIdtAddress, uint64_t{0}));
   return {};

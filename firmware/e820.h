@@ -19,7 +19,7 @@ struct E820Entry {
   friend bool operator==(const E820Entry&, const E820Entry&) = default;
 };
 
-// design.md "Machine layout": RAM [0, 0x9fc00), reserved [0x9fc00, 1 MiB)
+// docs/architecture.md "Machine layout": RAM [0, 0x9fc00), reserved [0x9fc00, 1 MiB)
 // (EBDA, VGA window, BIOS ROM — always reported, as a PC does), RAM
 // [1 MiB, min(ram_size, 3 GiB)), and the RAM above 3 GiB relocated to
 // [4 GiB, 4 GiB + ram_size - 3 GiB). The 3–4 GiB MMIO hole is not listed

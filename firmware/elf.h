@@ -1,6 +1,6 @@
 // ELF executable parsing and loading by physical address (System V gABI,
 // "Object Files"; x86-64 psABI). Everything read from the file is validated:
-// the image is untrusted input (conventions.md: a libFuzzer target covers
+// the image is untrusted input (docs/conventions.md: a libFuzzer target covers
 // ParseElf).
 #pragma once
 

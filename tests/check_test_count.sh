@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fails when a GoogleTest binary discovers zero tests (conventions.md: a test
+# Fails when a GoogleTest binary discovers zero tests (docs/conventions.md: a test
 # binary that finds nothing is a broken build, not a pass).
 set -eu
 binary="$1"

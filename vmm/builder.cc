@@ -100,7 +100,8 @@ base::Result<void> SetUpVcpu(const kvm::Kvm& kvm, kvm::VcpuFd& fd, const VmConfi
   ApplyCpuTemplate(cpu_template, fd.id(), config.cpus, cpuid);
   TRY(fd.SetCpuid(cpuid));
   if (fd.id() == 0) {
-    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template), config.cpu_template != CpuTemplate::kAuto);
+    CheckCpuidTaken(fd, cpuid, CpuTemplateName(cpu_template),
+                    config.cpu_template != CpuTemplate::kAuto);
   }
   TRY(fd.SetMsrs(BootMsrs()));
 

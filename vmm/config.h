@@ -1,5 +1,5 @@
 // A VM's configuration: what `--config FILE` (JSON) and the command-line
-// flags describe (design.md, "Command line"). Flags override the file;
+// flags describe (docs/architecture.md, "Command line"). Flags override the file;
 // relative paths in the file resolve against the file's own folder.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The VMM's one asynchronous thread (design.md, "Threads and event flow").
+// The VMM's one asynchronous thread (docs/architecture.md, "Threads and locks").
 //
 // Owns an asio::io_context and the thread that runs it. Everything
 // asynchronous (console input and sockets, the control API, ioeventfd

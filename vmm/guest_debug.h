@@ -1,4 +1,4 @@
-// Ring-0 `int3` on a software KVM (design.md, "The KVM on these machines").
+// Ring-0 `int3` on a software KVM (docs/architecture.md, "The KVM on these machines").
 //
 // KVM's x86 instruction emulator cannot deliver `int3` in protected/long mode
 // (it emulates software interrupts only in real mode), so on this host a

@@ -1,5 +1,5 @@
 // Instruction assists: vmm completes the few instructions a software KVM's
-// emulator gives up on and a guest kernel cannot avoid (design.md, "The KVM
+// emulator gives up on and a guest kernel cannot avoid (docs/architecture.md, "The KVM
 // on these machines").
 //
 // On this project's CI hosts every guest instruction runs through KVM's x86

@@ -1,5 +1,5 @@
 // Names the x86 instruction at the start of a byte sequence, for the families
-// a software KVM's instruction emulator cannot execute (design.md, "The KVM on
+// a software KVM's instruction emulator cannot execute (docs/architecture.md, "The KVM on
 // these machines"): x87, SSE/AVX/AVX-512, XSAVE family, CMPXCHG16B, CLAC/STAC,
 // INT3. Used in the status-81 report so a user sees at once why the guest
 // stopped. Not a disassembler: unknown bytes give "".

@@ -1,4 +1,4 @@
-// vmm: command line entry (design.md, "Command line").
+// vmm: command line entry (docs/architecture.md, "Command line").
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -77,7 +77,7 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   if (flags.debugcon) {
     config.debugcon = TRY_CTX(devices::ParseDebugconSpec(*flags.debugcon), "--debugcon");
   }
-  if (flags.exit_code) config.exit_code = TRY(ParseExitCodeMode(*flags.exit_code));
+  if (flags.exit_code) config.exit_code = TRY(vmm::ParseExitCodeMode(*flags.exit_code));
   if (config.kernel.empty()) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "no kernel: give --kernel PATH or a --config file with \"kernel\"");

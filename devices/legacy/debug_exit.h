@@ -1,6 +1,6 @@
 // The exit port (0xf4, 4 bytes; firmware/layout.h kExitPort): isa-debug-exit's
 // place, so kvm-unit-tests style guests find it. A write of value v asks the
-// VMM to end with status v (design.md, "Exit status of vmm").
+// VMM to end with status v (docs/architecture.md, "Exit status").
 //
 // Stateless: `on_exit` is called on the writing vCPU thread with the written
 // value (1, 2 or 4 bytes, little-endian, wherever in the 4-byte window the

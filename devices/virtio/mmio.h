@@ -19,7 +19,7 @@
 // while the selected queue is not ready; QueueReady=1 needs a power-of-2
 // QueueNum no larger than QueueNumMax.
 //
-// Notifications and interrupts (design.md, "Threads and event flow"):
+// Notifications and interrupts (docs/architecture.md, "Threads and locks"):
 //  - The integrator registers, per queue i, a KVM ioeventfd on
 //    base + kQueueNotifyOffset (4 bytes, datamatch i) and calls
 //    NotifyQueue(i) on the event-loop thread when it fires; the vCPU then

@@ -14,7 +14,7 @@
 
 namespace abi {
 
-// The seven system calls (design.md, "The bundled microkernel").
+// The seven system calls (docs/architecture.md, "The bundled microkernel").
 //   Send(h, tag, w0, w1, w2, w3)    h: endpoint (right kRightSend) or notification (signal w0 bits)
 //   Recv(h, tag, ...)               h: endpoint (kRightRecv) or notification (wait; bits in RDX)
 //   Call(h, tag, w0..w3)            Send + wait for the reply through a one-shot reply capability

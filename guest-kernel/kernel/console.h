@@ -1,4 +1,4 @@
-// COM1 console output (16550A at 0x3f8, design.md "Machine layout").
+// COM1 console output (16550A at 0x3f8, docs/architecture.md "Machine layout").
 //
 // Output is buffered and leaves with one `rep outsb` per Print (or when the
 // 256-byte buffer fills): under KVM that is one KVM_EXIT_IO (with count =

@@ -19,7 +19,7 @@ void FreeToken(Token* t) { Delete(t); }
 
 namespace {
 
-// design.md "Machine layout": virtio-mmio devices at 0xd0000000 + n * 4 KiB.
+// docs/architecture.md "Machine layout": virtio-mmio devices at 0xd0000000 + n * 4 KiB.
 constexpr uint64_t kVirtioMmioBase = 0xd0000000;
 constexpr uint64_t kVirtioMmioSize = 0x8000;  // 8 device windows
 constexpr uint64_t kIrqLines = 16;
@@ -87,7 +87,8 @@ int64_t ControlOp(Process* p, Token* t, uint64_t op, arch::TrapFrame* f) {
       return static_cast<int64_t>(NowUs());
     case abi::kOpPowerOff:
       if (!need(abi::kRightCtlPower)) return abi::kErrDenied;
-      if (a > 63) return abi::kErrInvalidArgument;  // design.md: vmm's status 0..63 is the guest's
+      if (a > 63)
+        return abi::kErrInvalidArgument;  // docs/architecture.md: vmm's status 0..63 is the guest's
       Print("[kernel] power off by {} pid {}, status {}\n", p->name, p->pid, a);
       ExitMachine(static_cast<uint32_t>(a));
     case abi::kOpProcessInfo: {

@@ -1,4 +1,4 @@
-// Leaving the machine and reporting boot phases (design.md, "Machine layout").
+// Leaving the machine and reporting boot phases (docs/architecture.md, "Machine layout").
 #pragma once
 
 #include <stdint.h>

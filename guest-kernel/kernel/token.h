@@ -1,4 +1,4 @@
-// Tokens: the kernel's only form of authority (design.md "Authority is
+// Tokens: the kernel's only form of authority (docs/architecture.md "Authority is
 // explicit"; docs/ipc.md). A Token names an object, a rights mask, an expiry
 // on the kernel's monotonic clock (microseconds, 0 = never) and an optional
 // badge. Tokens form derivation trees: Derive makes a child whose rights are

@@ -90,7 +90,7 @@ extern "C" uint64_t TrapDispatch(arch::TrapFrame* f) {
     return r;
   }
   if (f->vector == arch::kVecPageFault && from_user && f->rip == arch::SyscallEntryAddress()) {
-    // design.md "The KVM on these machines": SYSCALL left the CPU in ring 3
+    // docs/architecture.md "The KVM on these machines": SYSCALL left the CPU in ring 3
     // at LSTAR and the fetch faulted. RCX/R11 hold what SYSCALL put there.
     const bool timed = IsTimed(f->rax);
     const uint64_t t0 = timed ? arch::Rdtsc() : 0;

@@ -1,7 +1,7 @@
 // libFuzzer entry point for everything in firmware/ that parses a kernel
 // image: ELF (32/64, PT_NOTE/PVH, section headers), bzImage setup header,
 // multiboot header and address fields, multiboot2 header tags. A kernel image is untrusted input
-// (conventions.md): no input may crash, hang, or write outside guest RAM.
+// (docs/conventions.md): no input may crash, hang, or write outside guest RAM.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

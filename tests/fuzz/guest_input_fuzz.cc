@@ -1,4 +1,4 @@
-// Fuzz targets for what a guest controls directly (conventions.md: everything
+// Fuzz targets for what a guest controls directly (docs/conventions.md: everything
 // a guest or user controls gets one):
 //   virtqueue  -- the split-virtqueue walker (devices/virtio/queue.h) over a
 //                 guest memory whose rings and descriptor tables are the input

@@ -27,7 +27,7 @@ inline bool KvmUsable() {
 }
 
 // A KVM without VMX or SVM underneath: every guest instruction is emulated
-// (design.md, "The KVM on these machines").
+// (docs/architecture.md, "The KVM on these machines").
 inline bool SoftwareKvmHost() {
   unsigned a, b, c, d;
   bool vmx = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5));

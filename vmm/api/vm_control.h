@@ -33,7 +33,7 @@ class VmControl {
   [[nodiscard]] virtual base::Result<void> Resume() = 0;
 
   // PUT /actions. Shutdown: end vmm with status 0 (as a guest power-off).
-  // Reset: as the guest's i8042 reset (vmm ends with status 0, design.md).
+  // Reset: as the guest's i8042 reset (vmm ends with status 0, docs/architecture.md).
   // SendCtrlAltDel: inject Ctrl-Alt-Del as the i8042 would see it.
   [[nodiscard]] virtual base::Result<void> Shutdown() = 0;
   [[nodiscard]] virtual base::Result<void> Reset() = 0;

@@ -16,7 +16,7 @@
 
 namespace vmm::suite {
 
-// What a case expects vmm to end with (design.md, "Exit status of vmm").
+// What a case expects vmm to end with (docs/architecture.md, "Exit status").
 enum class OutcomeKind {
   kExit,         // "exit:N": the guest wrote N (0..63) to the exit port
   kTripleFault,  // "triple-fault": vmm status 80
@@ -32,7 +32,7 @@ struct Outcome {
   bool operator==(const Outcome&) const = default;
 };
 
-// vmm exit statuses with a fixed meaning (design.md).
+// vmm exit statuses with a fixed meaning (docs/architecture.md).
 inline constexpr int kStatusTripleFault = 80;
 inline constexpr int kStatusKvmError = 81;
 inline constexpr int kStatusTimeout = 82;

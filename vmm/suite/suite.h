@@ -1,4 +1,4 @@
-// `vmm suite`: the guest boot regression suite (design.md, "The guest boot
+// `vmm suite`: the guest boot regression suite (docs/architecture.md, "The guest boot
 // regression suite"; docs/suite.md).
 //
 // main.cc adds a `suite` subcommand, calls AddSuiteOptions on it, and when

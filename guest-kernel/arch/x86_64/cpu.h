@@ -1,6 +1,6 @@
 // Thin wrappers around x86-64 instructions the kernel needs (Intel SDM vol. 2).
 // Only instructions that KVM's instruction emulator implements appear here
-// (design.md, "The KVM on these machines").
+// (docs/architecture.md, "The KVM on these machines").
 #pragma once
 
 #include <stdint.h>

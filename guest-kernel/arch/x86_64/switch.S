@@ -41,7 +41,7 @@ thread_start_user:
 // RCX = return RIP, R11 = RFLAGS, RSP still the user's, interrupts masked by
 // FMASK. Build the same TrapFrame an exception from ring 3 builds (vector
 // 256 marks a system call) and share trap_common's path; trap_return leaves
-// with iretq. On the emulating hosts described in design.md this code is
+// with iretq. On the emulating hosts described in docs/architecture.md this code is
 // never executed: the fetch from ring 3 faults and the #PF handler treats
 // that fault as the system call.
 .global syscall_entry

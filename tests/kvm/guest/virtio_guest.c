@@ -1,6 +1,6 @@
 // A tiny freestanding guest for the virtio KVM tests (tests/kvm/virtio_test.cc).
 // vmm boots it as a plain ELF64: long mode, ring 0, the first 4 GiB identity
-// mapped, interrupts off, the command line at 0x20000 (design.md). The first
+// mapped, interrupts off, the command line at 0x20000 (docs/architecture.md). The first
 // command-line word picks the mode; the result leaves through the exit port.
 //
 //   console   device 0 is a virtio-console: bring it up, send a message on

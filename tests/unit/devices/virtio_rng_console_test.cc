@@ -101,12 +101,12 @@ TEST(VirtioConsoleBudget, TransmitWorkIsBoundedPerRoundAndRescheduled) {
     tx.Publish(i);
   }
   for (auto& task : std::exchange(tasks, {})) task();  // activation kicks
+  // The notification's own round (run where the notify lands) is bounded,
+  // and what it left is posted as a new round, not looped over.
   driver.Notify(Console::kTransmitQueue);
-  ASSERT_EQ(tasks.size(), 1u);
-  std::exchange(tasks, {})[0]();
   EXPECT_LT(tx.UsedIdx(), 128) << "one round served every chain";
   EXPECT_GT(tx.UsedIdx(), 0);
-  ASSERT_EQ(tasks.size(), 1u) << "the rest is not re-scheduled";
+  ASSERT_FALSE(tasks.empty()) << "the rest is not re-scheduled";
   for (int round = 0; round < 10 && !tasks.empty(); ++round) {
     for (auto& task : std::exchange(tasks, {})) task();
   }

@@ -40,7 +40,7 @@ TEST(TypedConfig, EveryBootProtocolName) {
     EXPECT_EQ(firmware::BootProtocolName(c.value), std::string(c.name));
   }
   EXPECT_EQ(firmware::BootProtocolChoices(),
-            "auto, elf64, pvh, bzimage, multiboot or bzimage-unpacked");
+            "auto, elf64, pvh, bzimage, multiboot, multiboot2 or bzimage-unpacked");
 }
 
 TEST(TypedConfig, EveryCpuTemplateName) {
