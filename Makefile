@@ -50,7 +50,7 @@ coverage: deps
 	  --html-details build-coverage/coverage/index.html --print-summary
 
 # clang-tidy on the host files changed since BASE (default: the newest
-# commit's parent); ctest runs the same as tidy.changed_files.
+# commit's parent).
 BASE ?= HEAD~1
 tidy: build
 	sh scripts/tidy.sh $(BUILD) $(BASE)
