@@ -37,7 +37,7 @@ test-asan: deps
 # Line coverage of base/, vmm/, devices/, firmware/ and the host-tested guest
 # kernel code (the "coverage" preset, into build-coverage/): every test but
 # the slow Linux label, then gcovr's summary and an HTML report in
-# build-coverage/coverage/ (docs/coverage.md has the figure).
+# build-coverage/coverage/.
 coverage: deps
 	cmake --preset coverage
 	cmake --build build-coverage -j$(JOBS)
