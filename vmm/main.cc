@@ -42,7 +42,6 @@ struct Flags {
   std::optional<std::string> cpu_template;
   std::optional<std::string> debugcon;
   std::optional<std::string> exit_code;
-  std::optional<uint16_t> gdb_port;
 };
 
 base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
@@ -102,9 +101,6 @@ int RunVm(const Flags& flags) {
   }
   spdlog::set_level(level);
   vmm::boot_trace::Enable(config->boot_trace);
-  if (flags.gdb_port) {
-    return Fail(base::Error(base::ErrorKind::kUsage, "--gdb is not supported yet"));
-  }
 
   auto vm = vmm::Vm::Create(*config);
   if (!vm) return Fail(vm.error());
@@ -177,7 +173,6 @@ int main(int argc, char** argv) {
   app.add_option("--exit-code", flags.exit_code,
                  "What a write of v to the exit port 0xf4 ends vmm with: vmm (default: v, 0..63) "
                  "or qemu ((v << 1) | 1, as QEMU's isa-debug-exit)");
-  app.add_option("--gdb", flags.gdb_port, "Serve a GDB stub on this TCP port (not yet)");
 
   std::string attach_socket;
   CLI::App* attach = app.add_subcommand("attach",
