@@ -22,11 +22,6 @@ namespace {
 using namespace abi;
 using user::Invoke;
 constexpr uint64_t kNs = kFirstGivenHandle, kCtl = kFirstGivenHandle + 1;
-// Guest instructions of one round trip, counted by single-stepping under
-// QEMU TCG with gdb (guest-kernel/tools/count-ipc-path.sh, docs/ipc.md):
-// no instruction counter exists inside the guest here. Recount after
-// changing the path.
-constexpr uint64_t kPathInstructions = 962, kPathInstructionsKernel = 934;
 
 uint64_t g_notify = 0;
 char g_in[256];
@@ -646,10 +641,6 @@ void IpcBench(uint64_t n) {
   Print("ipcbench: median {} cycles ({} ns at {} MHz), min {}, max {}; checksum {}\r\n", med,
         mhz != 0 ? med * 1000 / mhz : 0, mhz, s[0], s[n - 1],
         check == n * (n - 1) / 2 ? "ok" : "BAD");
-  Print(
-      "ipcbench: guest instructions per round trip: ~{} (~{} in the kernel; single-stepped under "
-      "QEMU+gdb, tools/count-ipc-path.sh)\r\n",
-      kPathInstructions, kPathInstructionsKernel);
 }
 
 void Sum(const char* arg, size_t len) {
