@@ -1,6 +1,8 @@
 #include "vmm/api/api_server.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <deque>
@@ -154,28 +156,65 @@ http::Response ApiRouter::PutAction(const http::Request& request) {
 
 class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ApiServer& server, asio::local::stream_protocol::socket socket)
+  using Clock = std::chrono::steady_clock;
+
+  Connection(ApiServer& server, asio::local::stream_protocol::socket socket, pid_t pid)
       : server_(server),
         alive_(server.alive_),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        parser_(server.options_.limits) {}
+        parser_(server.options_.limits),
+        pid_(pid),
+        phase_since_(Clock::now()) {}
 
   void Start() {
     ++server_.connections_;
+    self_in_table_ = server_.open_.insert(server_.open_.end(), weak_from_this());
+    in_table_ = true;
+    BecomeIdle();
     Read();
   }
 
+  pid_t pid() const { return pid_; }
+  bool in_request() const { return in_request_; }
+  Clock::time_point phase_since() const { return phase_since_; }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    asio::error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+    --server_.connections_;
+    if (in_table_ && *alive_) server_.open_.erase(self_in_table_);
+    in_table_ = false;
+  }
+
  private:
+  // Between requests: the idle timeout runs.
+  void BecomeIdle() {
+    in_request_ = false;
+    phase_since_ = Clock::now();
+    ArmTimer(server_.options_.idle_timeout, "idle");
+  }
+  // The first byte of a request: the request timeout runs until the
+  // response is written, whatever the client sends meanwhile.
+  void BeginRequest() {
+    in_request_ = true;
+    phase_since_ = Clock::now();
+    ArmTimer(server_.options_.request_timeout, "unfinished request");
+  }
+
   void Read() {
-    ArmTimer();
     socket_.async_read_some(asio::buffer(buf_),
                             [self = shared_from_this()](const asio::error_code& ec, size_t n) {
-                              if (!*self->alive_) return;
+                              if (!*self->alive_ || self->closed_) return;
                               if (ec) {
                                 self->Close();  // EOF or error: the client is gone
                                 return;
                               }
+                              if (!self->in_request_) self->BeginRequest();
                               self->parser_.Feed({self->buf_.data(), n});
                               self->Process();
                             });
@@ -218,16 +257,21 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
 
   void Write(const http::Response& response, bool then_close, bool continue_parsing) {
     out_ = response.Serialize();
-    ArmTimer();
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this(), then_close, continue_parsing](
                           const asio::error_code& ec, size_t) {
-                        if (!*self->alive_) return;
+                        if (!*self->alive_ || self->closed_) return;
                         if (ec || then_close) {
                           self->Close();
                           return;
                         }
                         if (continue_parsing) {
+                          // The response is out: the next request has its own deadline.
+                          if (self->parser_.buffered() == 0) {
+                            self->BecomeIdle();
+                          } else {
+                            self->BeginRequest();
+                          }
                           self->Process();  // a pipelined request may be buffered
                         } else {
                           self->Read();
@@ -235,24 +279,14 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
                       });
   }
 
-  void ArmTimer() {
-    timer_.expires_after(server_.options_.idle_timeout);
-    timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+  void ArmTimer(std::chrono::milliseconds timeout, const char* what) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([weak = weak_from_this(), what, timeout](const asio::error_code& ec) {
       auto self = weak.lock();
       if (ec || !self || !*self->alive_) return;
-      spdlog::debug("api: closing an idle connection");
+      spdlog::debug("api: closing a connection: {} after {} ms", what, timeout.count());
       self->Close();
     });
-  }
-
-  void Close() {
-    if (closed_) return;
-    closed_ = true;
-    asio::error_code ec;
-    socket_.shutdown(asio::socket_base::shutdown_both, ec);
-    socket_.close(ec);
-    timer_.cancel();
-    --server_.connections_;
   }
 
   ApiServer& server_;
@@ -262,6 +296,11 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
   http::RequestParser parser_;
   std::array<char, 4096> buf_;
   std::string out_;
+  pid_t pid_;
+  Clock::time_point phase_since_;
+  std::list<std::weak_ptr<Connection>>::iterator self_in_table_;
+  bool in_table_ = false;
+  bool in_request_ = false;
   bool sent_continue_ = false;
   bool closed_ = false;
 };
@@ -301,27 +340,64 @@ ApiServer::~ApiServer() {
 const std::string& ApiServer::socket_path() const { return socket_path_; }
 
 void ApiServer::Accept() {
-  listener_->acceptor().async_accept([this, alive = alive_](
-                                         const asio::error_code& ec,
-                                         asio::local::stream_protocol::socket socket) {
-    if (!*alive || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      spdlog::warn("api: accept failed: {}", ec.message());
-      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
-      timer->async_wait([this, timer, alive](const asio::error_code& e) {
-        if (!e && *alive) Accept();
+  listener_->acceptor().async_accept(
+      [this, alive = alive_](const asio::error_code& ec,
+                             asio::local::stream_protocol::socket socket) {
+        if (!*alive || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          spdlog::warn("api: accept failed: {}", ec.message());
+          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+          timer->async_wait([this, timer, alive](const asio::error_code& e) {
+            if (!e && *alive) Accept();
+          });
+          return;
+        }
+        // Who is connecting: the peer's pid, for the per-client limit.
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+          cred.pid = 0;
+        const int fd_flags = fcntl(socket.native_handle(), F_GETFD);
+        if (fd_flags >= 0) (void)fcntl(socket.native_handle(), F_SETFD, fd_flags | FD_CLOEXEC);
+        MakeRoom(cred.pid);
+        std::make_shared<Connection>(*this, std::move(socket), cred.pid)->Start();
+        Accept();
       });
-      return;
+}
+
+void ApiServer::MakeRoom(pid_t pid) {
+  // The victim: idle before busy, then the longest in its state.
+  auto pick = [&](bool same_client_only) -> std::shared_ptr<Connection> {
+    std::shared_ptr<Connection> victim;
+    for (const auto& weak : open_) {
+      auto c = weak.lock();
+      if (!c || (same_client_only && c->pid() != pid)) continue;
+      if (!victim || (!c->in_request() && victim->in_request()) ||
+          (c->in_request() == victim->in_request() && c->phase_since() < victim->phase_since())) {
+        victim = std::move(c);
+      }
     }
-    if (connections_ >= options_.max_connections) {
-      spdlog::warn("api: more than {} connections; closing the new one", options_.max_connections);
-      asio::error_code ignored;
-      socket.close(ignored);
-    } else {
-      std::make_shared<Connection>(*this, std::move(socket))->Start();
+    return victim;
+  };
+  if (pid != 0 && options_.max_per_client > 0) {
+    size_t mine = 0;
+    for (const auto& weak : open_) {
+      if (auto c = weak.lock(); c && c->pid() == pid) ++mine;
     }
-    Accept();
-  });
+    if (mine >= options_.max_per_client) {
+      if (auto victim = pick(/*same_client_only=*/true)) {
+        spdlog::warn("api: client pid {} has {} connections open; closing its oldest", pid, mine);
+        victim->Close();
+      }
+    }
+  }
+  while (connections_ >= options_.max_connections && connections_ > 0) {
+    auto victim = pick(/*same_client_only=*/false);
+    if (!victim) break;
+    spdlog::warn("api: {} connections open (the limit); closing the {} one to accept a new one",
+                 connections_, victim->in_request() ? "oldest unfinished" : "longest idle");
+    victim->Close();
+  }
 }
 
 }  // namespace vmm

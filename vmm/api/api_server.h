@@ -18,8 +18,12 @@
 // io_context is destroyed first, the server closes its socket then).
 #pragma once
 
+#include <sys/types.h>
+
 #include <asio.hpp>
+#include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -59,10 +63,22 @@ class ApiRouter {
   uint64_t errors_ = 0;  // responses with status >= 400
 };
 
+// Connection limits (docs/api.md, "Limits"). A new connection is always
+// accepted: when the table is full, the connection that has waited longest
+// without a request in progress is closed to make room (or, when every one
+// is inside a request, the one whose request began first), so clients that
+// hold connections open cannot lock the operator out. One client process
+// (SO_PEERCRED pid) holds at most max_per_client connections; its oldest
+// goes when it opens another.
 struct ApiServerOptions {
   http::Limits limits;
-  size_t max_connections = 16;  // further connections are closed at once
-  std::chrono::seconds idle_timeout{60};
+  size_t max_connections = 16;
+  size_t max_per_client = 4;
+  // A whole request, from its first byte to the end of its response; not
+  // extended by the client trickling bytes.
+  std::chrono::milliseconds request_timeout{10000};
+  // Between requests on a kept-alive connection.
+  std::chrono::milliseconds idle_timeout{60000};
 };
 
 class ApiServer {
@@ -80,6 +96,8 @@ class ApiServer {
   class Connection;
   ApiServer(asio::io_context& io, VmControl& vm, ApiServerOptions options);
   void Accept();
+  // Closes connections so that one more from `pid` fits the limits.
+  void MakeRoom(pid_t pid);
 
   asio::io_context& io_;
   ApiRouter router_;
@@ -87,6 +105,8 @@ class ApiServer {
   std::unique_ptr<base::UnixListener> listener_;
   std::string socket_path_;
   size_t connections_ = 0;
+  // Every open connection (io thread only); a Connection removes itself.
+  std::list<std::weak_ptr<Connection>> open_;
   // Shared with connections so they can tell the server is gone.
   std::shared_ptr<bool> alive_;
   // As Console: if the io_context is destroyed first, the listener goes then.

@@ -473,6 +473,15 @@ void Console::Accept() {
 }
 
 void Console::StartClient(std::shared_ptr<Client> client) {
+  const int fd_flags = fcntl(client->socket.native_handle(), F_GETFD);
+  if (fd_flags >= 0) (void)fcntl(client->socket.native_handle(), F_SETFD, fd_flags | FD_CLOEXEC);
+  while (!clients_list_.empty() && clients_list_.size() >= options_.max_clients) {
+    // The oldest client goes: a table full of idle clients must not keep the
+    // operator's `vmm attach` out (docs/console.md).
+    spdlog::warn("serial socket {}: {} clients connected (the limit); disconnecting the oldest",
+                 spec_.path, clients_list_.size());
+    DropClient(std::shared_ptr<Client>(clients_list_.front()));
+  }
   {
     std::lock_guard lock(out_mu_);
     client->queue = ring_.Contents();

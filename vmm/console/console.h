@@ -6,7 +6,9 @@
 //                Ctrl-A escape keys (escape.h). Without a TTY (CI, pipes) stdin
 //                is forwarded as is, and EOF on stdin is not an error.
 //   file:PATH    guest output appended to PATH; no input.
-//   socket:PATH  a Unix socket (mode 0600) serving any number of clients. Each
+//   socket:PATH  a Unix socket (mode 0600) serving up to max_clients clients
+//                (a new client beyond that makes the one connected longest
+//                go, so the operator is never locked out). Each
 //                new client first receives the ring-buffer backlog, then live
 //                output; input from any client goes to the guest. `vmm attach
 //                PATH` or `socat -,raw,echo=0 UNIX-CONNECT:PATH` connect to it.
@@ -84,6 +86,8 @@ struct ConsoleOptions {
   size_t max_guest_input_pending = 64 * 1024;
   // A socket client whose unsent output exceeds this is disconnected.
   size_t max_client_queue = 1024 * 1024;
+  // Socket clients at once; each holds an fd and up to max_client_queue.
+  size_t max_clients = 8;
   // stdio backend descriptors (tests substitute a pipe or a pseudo-terminal).
   int stdin_fd = STDIN_FILENO;
   int stdout_fd = STDOUT_FILENO;

@@ -2,7 +2,10 @@
 #include "vmm/api/api_server.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
+
+#include <thread>
 
 #include "tests/unit/console/fake_vm_control.h"
 #include "tests/unit/console/test_util.h"
@@ -160,37 +163,100 @@ TEST_F(ApiServerTest, ManyClientsAtOnce) {
   for (int fd : fds) close(fd);
 }
 
-TEST(ApiServerLimits, ConnectionsBeyondTheLimitAreClosed) {
+// GET /vm on a new connection; true on a 200.
+bool OperatorGetsVm(const std::string& path) {
+  int fd = ConnectUnix(path);
+  if (fd < 0) return false;
+  SendAll(fd, "GET /vm HTTP/1.1\r\n\r\n");
+  bool ok = ReadResponse(fd).starts_with("HTTP/1.1 200");
+  close(fd);
+  return ok;
+}
+
+bool ClosedByServer(int fd, std::chrono::seconds within) {
+  bool eof = false;
+  ReadUntil(
+      fd, [](const std::string&) { return false; }, within, &eof);
+  return eof;
+}
+
+TEST(ApiServerLimits, FullTableClosesTheLongestIdleForANewConnection) {
   TempDir dir;
   IoThread io;
   FakeVmControl vm;
   ApiServerOptions options;
   options.max_connections = 2;
+  options.max_per_client = 100;
   auto server = ApiServer::Create(io.io(), dir.Path("api.sock"), vm, options);
   ASSERT_TRUE(server.has_value());
   int a = ConnectUnix(dir.Path("api.sock"));
-  int b = ConnectUnix(dir.Path("api.sock"));
-  // Make sure both are accepted before the third.
   ASSERT_TRUE(SendAll(a, "GET /vm HTTP/1.1\r\n\r\n"));
   ASSERT_TRUE(ReadResponse(a).starts_with("HTTP/1.1 200"));
+  int b = ConnectUnix(dir.Path("api.sock"));
   ASSERT_TRUE(SendAll(b, "GET /vm HTTP/1.1\r\n\r\n"));
   ASSERT_TRUE(ReadResponse(b).starts_with("HTTP/1.1 200"));
+  // A third connection is served; `a`, idle the longest, makes room.
   int c = ConnectUnix(dir.Path("api.sock"));
-  bool eof = false;
-  ReadUntil(
-      c, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
-  EXPECT_TRUE(eof);
+  ASSERT_TRUE(SendAll(c, "GET /vm HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(ReadResponse(c).starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(ClosedByServer(a, std::chrono::seconds(5)));
+  ASSERT_TRUE(SendAll(b, "GET /vm HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(ReadResponse(b).starts_with("HTTP/1.1 200"));
   close(a);
-  // A slot frees up once a connection closes.
-  EXPECT_TRUE(WaitFor([&] {
-    int d = ConnectUnix(dir.Path("api.sock"));
-    SendAll(d, "GET /vm HTTP/1.1\r\n\r\n");
-    bool ok = ReadResponse(d).starts_with("HTTP/1.1 200");
-    close(d);
-    return ok;
-  }));
   close(b);
   close(c);
+  io.Stop();
+}
+
+TEST(ApiServerLimits, OneClientHoldsAtMostItsShare) {
+  TempDir dir;
+  IoThread io;
+  FakeVmControl vm;
+  ApiServerOptions options;
+  options.max_per_client = 2;
+  auto server = ApiServer::Create(io.io(), dir.Path("api.sock"), vm, options);
+  ASSERT_TRUE(server.has_value());
+  int a = ConnectUnix(dir.Path("api.sock"));
+  ASSERT_TRUE(SendAll(a, "GET /vm HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(ReadResponse(a).starts_with("HTTP/1.1 200"));
+  int b = ConnectUnix(dir.Path("api.sock"));
+  ASSERT_TRUE(SendAll(b, "GET /vm HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(ReadResponse(b).starts_with("HTTP/1.1 200"));
+  int c = ConnectUnix(dir.Path("api.sock"));  // this process's third
+  ASSERT_TRUE(SendAll(c, "GET /vm HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(ReadResponse(c).starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(ClosedByServer(a, std::chrono::seconds(5)));
+  close(a);
+  close(b);
+  close(c);
+  io.Stop();
+}
+
+TEST(ApiServerLimits, UnfinishedRequestTimesOutWhateverItTrickles) {
+  TempDir dir;
+  IoThread io;
+  FakeVmControl vm;
+  ApiServerOptions options;
+  options.request_timeout = std::chrono::milliseconds(800);
+  auto server = ApiServer::Create(io.io(), dir.Path("api.sock"), vm, options);
+  ASSERT_TRUE(server.has_value());
+  int fd = ConnectUnix(dir.Path("api.sock"));
+  ASSERT_TRUE(SendAll(fd, "GET /vm HTTP/1.1\r\n"));
+  // One header byte every 100 ms: each read used to re-arm the timer.
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 100 && !closed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    closed = !SendAll(fd, "X");
+    if (!closed) {
+      pollfd p{fd, POLLIN, 0};
+      closed = poll(&p, 1, 0) == 1;  // EOF (or an error response) is readable
+    }
+  }
+  EXPECT_TRUE(closed);
+  // Closed by the request deadline, not after the 100 bytes were sent.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  close(fd);
   io.Stop();
 }
 
@@ -199,16 +265,47 @@ TEST(ApiServerLimits, IdleConnectionsTimeOut) {
   IoThread io;
   FakeVmControl vm;
   ApiServerOptions options;
-  options.idle_timeout = std::chrono::seconds(1);
+  options.idle_timeout = std::chrono::milliseconds(500);
   auto server = ApiServer::Create(io.io(), dir.Path("api.sock"), vm, options);
   ASSERT_TRUE(server.has_value());
   int fd = ConnectUnix(dir.Path("api.sock"));
-  SendAll(fd, "GET /vm HTTP/1.1\r\n");  // and never finish
-  bool eof = false;
-  ReadUntil(
-      fd, [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
-  EXPECT_TRUE(eof);
+  ASSERT_TRUE(SendAll(fd, "GET /vm HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(ReadResponse(fd).starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(ClosedByServer(fd, std::chrono::seconds(5)));
   close(fd);
+  io.Stop();
+}
+
+// Finding 6 of the hostile-input review: clients that never finish a
+// request used to fill the table and lock the operator out. Here 16, then
+// 200, connections sit inside unfinished requests; the operator's GET /vm
+// is still answered. The latency is printed for docs/api.md, not asserted.
+TEST(ApiServerLimits, SlowClientsDoNotLockOutTheOperator) {
+  TempDir dir;
+  IoThread io;
+  FakeVmControl vm;
+  ApiServerOptions options;
+  options.max_per_client = 1000;  // every client here is this process
+  auto server = ApiServer::Create(io.io(), dir.Path("api.sock"), vm, options);
+  ASSERT_TRUE(server.has_value());
+  std::vector<int> slow;
+  for (int count : {16, 200}) {
+    while (static_cast<int>(slow.size()) < count) {
+      int fd = ConnectUnix(dir.Path("api.sock"));
+      ASSERT_GE(fd, 0);
+      SendAll(fd, "GET /vm HTTP/1.1\r\nHost: x");  // and never finish
+      slow.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all accepted
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(OperatorGetsVm(dir.Path("api.sock"))) << count << " slow clients";
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    std::printf("api: GET /vm with %d slow clients open: %lld us\n", count,
+                static_cast<long long>(us));
+  }
+  for (int fd : slow) close(fd);
   io.Stop();
 }
 

@@ -115,6 +115,39 @@ TEST(ConsoleSocket, TwoClientsBothSeeOutputAndBothReachTheGuest) {
   io.Stop();
 }
 
+// Finding 6 of the hostile-input review: the console socket had no client
+// limit (300 clients exhausted the fds, the API's with them). Beyond
+// max_clients the oldest client goes and the newest is served.
+TEST(ConsoleSocket, ClientsBeyondTheLimitPushOutTheOldest) {
+  TempDir dir;
+  IoThread io;
+  GuestInput input;
+  ConsoleOptions o = OptionsFor(input);
+  o.max_clients = 3;
+  auto created = Console::Create(io.io(), {SerialSpec::Kind::kSocket, dir.Path("c.sock")}, o);
+  ASSERT_TRUE(created.has_value());
+  auto& console = *created;
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(ConnectUnix(dir.Path("c.sock")));
+    ASSERT_TRUE(WaitFor([&] { return console->stats().clients == fds.size(); }));
+  }
+  const int newest = ConnectUnix(dir.Path("c.sock"));
+  ASSERT_GE(newest, 0);
+  ASSERT_TRUE(WaitFor([&] { return console->stats().clients_total == 4; }));
+  EXPECT_EQ(console->stats().clients, 3u);
+  bool eof = false;
+  ReadUntil(
+      fds[0], [](const std::string&) { return false; }, std::chrono::seconds(5), &eof);
+  EXPECT_TRUE(eof);  // the oldest was disconnected
+  console->Output(AsBytes("to-all"));
+  EXPECT_EQ(ReadAtLeast(newest, 6), "to-all");
+  EXPECT_EQ(ReadAtLeast(fds[1], 6), "to-all");
+  for (int fd : fds) close(fd);
+  close(newest);
+  io.Stop();
+}
+
 TEST(ConsoleSocket, OutputFromManyThreadsKeepsEachWriteWhole) {
   TempDir dir;
   IoThread io;
