@@ -53,14 +53,25 @@ void BootTraceParser::Feed(std::string_view bytes) {
       if (line_.size() < 4096) line_.push_back(c);
       continue;
     }
-    if (auto event = ParseBootTraceLine(line_)) events_.push_back(std::move(*event));
+    if (auto event = ParseBootTraceLine(line_)) Add(std::move(*event));
     line_.clear();
   }
 }
 
+void BootTraceParser::Add(BootEvent event) {
+  const bool new_name = names_.find(event.name) == names_.end();
+  if (events_.size() >= kMaxEvents && !(new_name && late_names_ < kMaxLateNames)) {
+    ++dropped_;
+    return;
+  }
+  if (events_.size() >= kMaxEvents) ++late_names_;
+  if (new_name) names_.insert(event.name);
+  events_.push_back(std::move(event));
+}
+
 void BootTraceParser::Finish() {
   if (line_.empty()) return;
-  if (auto event = ParseBootTraceLine(line_)) events_.push_back(std::move(*event));
+  if (auto event = ParseBootTraceLine(line_)) Add(std::move(*event));
   line_.clear();
 }
 
