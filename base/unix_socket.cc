@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "base/fd_hygiene.h"
+
 namespace base {
 namespace {
 
@@ -49,6 +51,7 @@ Result<std::unique_ptr<UnixListener>> UnixListener::Create(asio::io_context& io,
   asio::error_code ec;
   auto& acceptor = listener->acceptor_;
   acceptor.open(asio::local::stream_protocol(), ec);
+  if (!ec) SetCloseOnExec(acceptor.native_handle());  // asio does not
   if (!ec) acceptor.bind(asio::local::stream_protocol::endpoint(path), ec);
   if (ec) {
     return std::unexpected(

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "base/fd_hygiene.h"
 #include "base/guest_memory.h"
 #include "firmware/boot.h"
 #include "vmm/boot_trace.h"
@@ -122,12 +123,16 @@ int RunVm(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything is opened: nothing a caller leaked to vmm stays open for
+  // the life of the VM or reaches a child (base/fd_hygiene.h).
+  const int inherited = base::CloseFdsFrom(STDERR_FILENO + 1);
   // A closed stdout must not kill vmm: the console counts the lost bytes.
   std::signal(SIGPIPE, SIG_IGN);
   auto logger = spdlog::stderr_color_mt("vmm");
   logger->set_pattern("vmm: %^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::warn);
+  if (inherited > 0) spdlog::debug("closed {} inherited file descriptors", inherited);
 
   CLI::App app{"vmm: a KVM virtual machine monitor that plays the BIOS itself"};
   app.set_help_flag("-h,--help", "Print this help and exit");

@@ -11,7 +11,7 @@ namespace {
 
 // VmHWM from /proc/self/status: the process's peak resident set.
 uint64_t PeakRssKiB() {
-  FILE* status = std::fopen("/proc/self/status", "r");
+  FILE* status = std::fopen("/proc/self/status", "re");
   if (status == nullptr) return 0;
   char line[256];
   uint64_t kib = 0;

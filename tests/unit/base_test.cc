@@ -92,3 +92,53 @@ TEST(GuestMemory, AccessorChecksBoundsAndOverflow) {
 
 }  // namespace
 }  // namespace vmm
+
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include "base/fd_hygiene.h"
+#include "base/unix_socket.h"
+
+namespace base {
+namespace {
+
+TEST(FdHygiene, CloseFdsFromClosesEverythingAboveAndNothingBelow) {
+  // In a child, so the test process keeps its own fds.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fds[2];
+    if (pipe(fds) != 0) _exit(10);
+    const int high = fcntl(fds[0], F_DUPFD, 200);  // not close-on-exec
+    if (high < 0) _exit(11);
+    const int closed = CloseFdsFrom(STDERR_FILENO + 1);
+    if (closed < 3) _exit(12);
+    for (int fd : {fds[0], fds[1], high}) {
+      if (fcntl(fd, F_GETFD) >= 0) _exit(13);
+    }
+    if (fcntl(STDERR_FILENO, F_GETFD) < 0) _exit(14);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(FdHygiene, UnixListenerIsCloseOnExec) {
+  asio::io_context io;
+  const std::string path = "/tmp/vmm-fd-hygiene-" + std::to_string(getpid()) + ".sock";
+  auto listener = UnixListener::Create(io, path);
+  ASSERT_TRUE(listener) << listener.error().ToString();
+  EXPECT_TRUE(IsCloseOnExec((*listener)->acceptor().native_handle()));
+  int plain[2];
+  ASSERT_EQ(pipe(plain), 0);
+  EXPECT_FALSE(IsCloseOnExec(plain[0]));
+  SetCloseOnExec(plain[0]);
+  EXPECT_TRUE(IsCloseOnExec(plain[0]));
+  close(plain[0]);
+  close(plain[1]);
+}
+
+}  // namespace
+}  // namespace base

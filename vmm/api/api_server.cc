@@ -1,12 +1,12 @@
 #include "vmm/api/api_server.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <deque>
 
+#include "base/fd_hygiene.h"
 #include "base/io_shutdown_hooks.h"
 #include "base/unix_socket.h"
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/fd_hygiene.h"
 #include "base/io_shutdown_hooks.h"
 #include "base/unix_socket.h"
 #include "vmm/console/terminal.h"
@@ -473,8 +474,7 @@ void Console::Accept() {
 }
 
 void Console::StartClient(std::shared_ptr<Client> client) {
-  const int fd_flags = fcntl(client->socket.native_handle(), F_GETFD);
-  if (fd_flags >= 0) (void)fcntl(client->socket.native_handle(), F_SETFD, fd_flags | FD_CLOEXEC);
+  base::SetCloseOnExec(client->socket.native_handle());
   while (!clients_list_.empty() && clients_list_.size() >= options_.max_clients) {
     // The oldest client goes: a table full of idle clients must not keep the
     // operator's `vmm attach` out (docs/console.md).

@@ -1,6 +1,5 @@
 #include "vmm/gdb/server.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/fd_hygiene.h"
 #include "base/unix_socket.h"
 #include "vmm/gdb/session.h"
 
@@ -20,11 +20,6 @@ namespace vmm::gdb {
 namespace {
 
 using Socket = asio::generic::stream_protocol::socket;
-
-void SetCloseOnExec(int fd) {
-  const int flags = fcntl(fd, F_GETFD);
-  if (flags >= 0) (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
 
 }  // namespace
 
@@ -81,13 +76,13 @@ class GdbServer::Impl {
     endpoint_ = endpoint;
     if (endpoint.kind == GdbEndpoint::Kind::kUnix) {
       unix_listener_ = TRY_CTX(base::UnixListener::Create(io_, endpoint.path), "--gdb");
-      SetCloseOnExec(unix_listener_->acceptor().native_handle());
+      base::SetCloseOnExec(unix_listener_->acceptor().native_handle());
       return {};
     }
     asio::error_code ec;
     const asio::ip::tcp::endpoint address(asio::ip::make_address(endpoint.host, ec), endpoint.port);
     tcp_acceptor_.open(address.protocol(), ec);
-    if (!ec) SetCloseOnExec(tcp_acceptor_.native_handle());
+    if (!ec) base::SetCloseOnExec(tcp_acceptor_.native_handle());
     if (!ec) tcp_acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) tcp_acceptor_.bind(address, ec);
     if (!ec) tcp_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -137,7 +132,7 @@ class GdbServer::Impl {
         }
         return;
       }
-      SetCloseOnExec(socket->native_handle());
+      base::SetCloseOnExec(socket->native_handle());
       if (client_) {
         spdlog::warn("gdb: refused a second client (one debugger at a time)");
         asio::error_code ignored;

@@ -63,6 +63,9 @@ base::Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& a
   // dup2 clears FD_CLOEXEC on the target; the pipe ends themselves close on exec.
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  // Nothing else reaches the child, even an fd another thread opened without
+  // O_CLOEXEC a moment ago (glibc 2.34+).
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
