@@ -35,6 +35,14 @@ inline constexpr uint64_t kCmdline = 0x20000;      // kernel command line
 inline constexpr uint64_t kCmdlineMax = 0x10000;   // 64 KiB incl. NUL
 inline constexpr uint64_t kEbdaStart = 0x9fc00;    // e820: RAM ends here in low memory
 inline constexpr uint64_t kHighMemory = 0x100000;  // 1 MiB: RAM resumes here
+// ACPI tables (firmware/acpi.h, docs/acpi.md): the RSDP at the start, then
+// RSDT, XSDT, FADT, MADT, DSDT. The BIOS read-only area 0xe0000-0xfffff,
+// where ACPI 6.5 §5.2.5.1 has an OS search for the RSDP when no boot
+// protocol hands it over; inside e820's reserved [kEbdaStart, kHighMemory),
+// above the MP table at kEbdaStart (at most 5300 bytes, 254 CPUs), and no
+// loader may place anything there (firmware/elf.cc, multiboot.cc).
+inline constexpr uint64_t kAcpiTables = 0xe0000;
+inline constexpr uint64_t kAcpiTablesSize = 0x20000;  // 128 KiB, up to kHighMemory
 // Everything below kBootStructuresEnd belongs to the boot structures above;
 // a kernel image may not load there.
 inline constexpr uint64_t kBootStructuresEnd = kCmdline + kCmdlineMax;
