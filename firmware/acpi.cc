@@ -19,7 +19,7 @@ static_assert(base::kAcpiTables >= base::kEbdaStart &&
               "the ACPI region must lie in e820's reserved [kEbdaStart, kHighMemory)");
 static_assert(base::kAcpiTables % 16 == 0, "ACPI 6.5 §5.2.5.1: the RSDP is 16-byte aligned");
 
-constexpr char kOemId[] = "VMM   ";        // 6 bytes
+constexpr char kOemId[] = "VMM   ";         // 6 bytes
 constexpr char kOemTableId[] = "VMMACPI ";  // 8 bytes; the FADT's and XSDT's must match
 constexpr uint32_t kOemRevision = 1;
 constexpr char kCreatorId[] = "VMM ";  // 4 bytes
@@ -127,16 +127,16 @@ static_assert(sizeof(Fadt) == 276);
 static_assert(offsetof(Fadt, flags) == 112 && offsetof(Fadt, x_dsdt) == 140);
 
 // FADT Fixed Feature Flags, ACPI 6.5 Table 5.10.
-constexpr uint32_t kFadtWbinvd = 1u << 0;           // WBINVD works (required since ACPI 2.0)
-constexpr uint32_t kFadtProcC1 = 1u << 2;           // C1 (HLT) on all processors
-constexpr uint32_t kFadtPwrButton = 1u << 4;        // no fixed-hardware power button
-constexpr uint32_t kFadtSlpButton = 1u << 5;        // no fixed-hardware sleep button
-constexpr uint32_t kFadtResetRegSup = 1u << 10;     // RESET_REG is valid
-constexpr uint32_t kFadtHwReducedAcpi = 1u << 20;   // no ACPI fixed hardware
+constexpr uint32_t kFadtWbinvd = 1u << 0;          // WBINVD works (required since ACPI 2.0)
+constexpr uint32_t kFadtProcC1 = 1u << 2;          // C1 (HLT) on all processors
+constexpr uint32_t kFadtPwrButton = 1u << 4;       // no fixed-hardware power button
+constexpr uint32_t kFadtSlpButton = 1u << 5;       // no fixed-hardware sleep button
+constexpr uint32_t kFadtResetRegSup = 1u << 10;    // RESET_REG is valid
+constexpr uint32_t kFadtHwReducedAcpi = 1u << 20;  // no ACPI fixed hardware
 // IA-PC Boot Architecture Flags, ACPI 6.5 Table 5.11.
-constexpr uint16_t kBootLegacyDevices = 1u << 0;  // ISA-style devices (COM1) need drivers
-constexpr uint16_t kBoot8042 = 1u << 1;           // an 8042 at ports 0x60/0x64
-constexpr uint16_t kBootVgaNotPresent = 1u << 2;  // no VGA: do not probe it
+constexpr uint16_t kBootLegacyDevices = 1u << 0;    // ISA-style devices (COM1) need drivers
+constexpr uint16_t kBoot8042 = 1u << 1;             // an 8042 at ports 0x60/0x64
+constexpr uint16_t kBootVgaNotPresent = 1u << 2;    // no VGA: do not probe it
 constexpr uint16_t kBootMsiNotSupported = 1u << 3;  // no PCI, no MSI: line interrupts only
 // bit 5 (CMOS RTC Not Present) stays clear: devices/legacy/cmos.h is an RTC.
 
@@ -165,8 +165,17 @@ constexpr uint8_t kRsdtRevision = 1;
 constexpr uint8_t kXsdtRevision = 1;
 constexpr uint8_t kDsdtRevision = 2;  // 64-bit AML integers
 
-// The PIT's ISA line: no virtio device may take it.
+// ISA lines of the fixed devices, which no virtio device may take.
 constexpr uint32_t kPitIrq = 0;
+constexpr uint32_t kCascadeIrq = 2;  // the slave 8259's input on the master
+
+const char* FixedIrqOwner(uint32_t irq) {
+  if (irq == kPitIrq) return "PIT";
+  if (irq == base::kI8042Irq) return "i8042";
+  if (irq == kCascadeIrq) return "8259 cascade";
+  if (irq == base::kCom1Irq) return "COM1";
+  return nullptr;
+}
 
 template <size_t N>
 void CopyText(char (&field)[N], const char* text) {
@@ -220,11 +229,6 @@ base::Result<void> Validate(const AcpiMachine& machine) {
                            machine.cpus, base::kMaxCpus);
   }
   const auto& devices = machine.virtio_mmio;
-  if (devices.size() > kMaxAcpiVirtioDevices) {
-    return base::MakeError(base::ErrorKind::kConfig,
-                           "ACPI tables: {} virtio-mmio devices: the DSDT names at most {}",
-                           devices.size(), kMaxAcpiVirtioDevices);
-  }
   for (size_t n = 0; n < devices.size(); ++n) {
     const AcpiVirtioMmio& d = devices[n];
     if (d.size == 0 || d.size > UINT32_MAX || d.base > UINT32_MAX ||
@@ -235,14 +239,15 @@ base::Result<void> Validate(const AcpiMachine& machine) {
                              n, d.base, d.size);
     }
     if (d.irq >= kIoapicGsiBase + kIoapicPins) {
-      return base::MakeError(base::ErrorKind::kConfig,
-                             "ACPI tables: virtio-mmio device {} IRQ {}: the IOAPIC has GSIs {} to {}",
-                             n, d.irq, kIoapicGsiBase, kIoapicGsiBase + kIoapicPins - 1);
+      return base::MakeError(
+          base::ErrorKind::kConfig,
+          "ACPI tables: virtio-mmio device {} IRQ {}: the IOAPIC has GSIs {} to {}", n, d.irq,
+          kIoapicGsiBase, kIoapicGsiBase + kIoapicPins - 1);
     }
-    if (d.irq == kPitIrq || d.irq == base::kI8042Irq || d.irq == base::kCom1Irq) {
+    if (const char* owner = FixedIrqOwner(d.irq)) {
       return base::MakeError(base::ErrorKind::kConfig,
                              "ACPI tables: virtio-mmio device {} IRQ {} is the {}'s", n, d.irq,
-                             d.irq == kPitIrq ? "PIT" : d.irq == base::kCom1Irq ? "COM1" : "i8042");
+                             owner);
     }
     for (size_t m = 0; m < n; ++m) {
       const AcpiVirtioMmio& e = devices[m];
@@ -253,10 +258,11 @@ base::Result<void> Validate(const AcpiMachine& machine) {
                                m, n, d.irq);
       }
       if (d.base < e.base + e.size && e.base < d.base + d.size) {
-        return base::MakeError(base::ErrorKind::kConfig,
-                               "ACPI tables: virtio-mmio device {} [{:#x}, {:#x}) overlaps device {} "
-                               "[{:#x}, {:#x})",
-                               n, d.base, d.base + d.size, m, e.base, e.base + e.size);
+        return base::MakeError(
+            base::ErrorKind::kConfig,
+            "ACPI tables: virtio-mmio device {} [{:#x}, {:#x}) overlaps device {} "
+            "[{:#x}, {:#x})",
+            n, d.base, d.base + d.size, m, e.base, e.base + e.size);
       }
     }
   }
@@ -421,7 +427,8 @@ base::Result<AcpiTables> BuildAcpiTables(const AcpiMachine& machine) {
   return out;
 }
 
-base::Result<uint64_t> WriteAcpiTables(const base::GuestMemory& memory, const AcpiMachine& machine) {
+base::Result<uint64_t> WriteAcpiTables(const base::GuestMemory& memory,
+                                       const AcpiMachine& machine) {
   const AcpiTables tables = TRY(BuildAcpiTables(machine));
   TRY_CTX(memory.Fill(base::kAcpiTables, 0, base::kAcpiTablesSize),
           fmt::format("ACPI tables: region [{:#x}, {:#x})", base::kAcpiTables,

@@ -39,9 +39,6 @@
 
 namespace firmware {
 
-// The most virtio-mmio devices the DSDT names (\_SB.V000 .. \_SB.VFFF).
-inline constexpr size_t kMaxAcpiVirtioDevices = 0x1000;
-
 // One virtio-mmio device as the device manager placed it.
 struct AcpiVirtioMmio {
   uint64_t base = 0;  // first byte of its register window, below 4 GiB
@@ -76,8 +73,10 @@ struct AcpiTables {
 // Builds the tables for `machine` without writing them. kConfig when the vCPU
 // count is outside 1..kMaxCpus, a virtio device has no size, does not fit
 // below 4 GiB, overlaps another, has an IRQ that is not an IOAPIC input or
-// that another device (COM1, i8042, the PIT, another virtio device) already
-// uses, or when the tables do not fit in base::kAcpiTablesSize.
+// that another device (the PIT, the i8042, the 8259 cascade, COM1, another
+// virtio device) already uses — so at most 20 devices, GSIs 3 and 5-23 — or
+// when the tables do not fit in base::kAcpiTablesSize (they cannot: the
+// largest machine needs about 4 KiB, tests/unit/firmware/acpi_test.cc).
 [[nodiscard]] base::Result<AcpiTables> BuildAcpiTables(const AcpiMachine& machine);
 
 // Builds the tables and writes them to guest memory at base::kAcpiTables

@@ -60,18 +60,22 @@ base::Result<Bytes> PkgLength(uint64_t contents) {
   // ACPI 6.5 §20.2.4: one byte holds lengths up to 63 (bits 5:0); with n
   // follow bytes (n = 1..3, count in bits 7:6) the lead byte's bits 3:0 are
   // the low nibble and each follow byte 8 more bits.
+  if (contents > kMaxPkgLength - 4) {
+    return base::MakeError(base::ErrorKind::kInternal,
+                           "AML package of {} bytes is longer than a PkgLength can say ({} bytes)",
+                           contents, kMaxPkgLength);
+  }
   for (uint64_t n = 1; n <= 4; ++n) {
     const uint64_t total = contents + n;
     const uint64_t limit = n == 1 ? 0x40 : uint64_t{1} << (4 + 8 * (n - 1));
     if (total >= limit) continue;
     if (n == 1) return Bytes{static_cast<uint8_t>(total)};
     Bytes out{static_cast<uint8_t>(((n - 1) << 6) | (total & 0x0f))};
-    for (uint64_t i = 1; i < n; ++i) out.push_back(static_cast<uint8_t>(total >> (4 + 8 * (i - 1))));
+    for (uint64_t i = 1; i < n; ++i)
+      out.push_back(static_cast<uint8_t>(total >> (4 + 8 * (i - 1))));
     return out;
   }
-  return base::MakeError(base::ErrorKind::kInternal,
-                         "AML package of {} bytes is longer than a PkgLength can say ({} bytes)",
-                         contents, kMaxPkgLength);
+  return base::MakeError(base::ErrorKind::kInternal, "AML PkgLength for {} bytes", contents);
 }
 
 base::Result<Bytes> NameString(std::string_view path) {
@@ -165,9 +169,9 @@ base::Result<Bytes> String(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<uint8_t>(c);
     if (byte == 0 || byte > 0x7f) {
-      return base::MakeError(base::ErrorKind::kInternal,
-                             "AML string \"{}\" holds byte {:#04x}: AML strings are ASCII 0x01-0x7f",
-                             text, byte);
+      return base::MakeError(
+          base::ErrorKind::kInternal,
+          "AML string \"{}\" holds byte {:#04x}: AML strings are ASCII 0x01-0x7f", text, byte);
     }
     out.push_back(byte);
   }
@@ -228,7 +232,7 @@ base::Result<Bytes> Device(std::string_view name, std::span<const uint8_t> body)
 base::Result<Bytes> ResourceTemplate(std::span<const uint8_t> descriptors) {
   Bytes data(descriptors.begin(), descriptors.end());
   data.push_back(kSmallEndTag);
-  data.push_back(0);  // checksum 0: treated as valid (§6.4.2.9)
+  data.push_back(0);                      // checksum 0: treated as valid (§6.4.2.9)
   Bytes contents = Integer(data.size());  // BufferSize
   Append(contents, data);
   const uint8_t op[] = {kBufferOp};

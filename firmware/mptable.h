@@ -51,7 +51,8 @@ uint64_t MpTableSize(uint32_t cpus);
 // right after it: one processor entry per CPU (APIC IDs 0..cpus-1, CPU 0 the
 // bootstrap processor), bus 0 "ISA", the IOAPIC (IoapicId(cpus), version
 // 0x11, kIoapicAddress), an I/O interrupt entry per ISA IRQ 0-15 to pin
-// IsaIrqToIoapicPin(irq), LINT0 ExtINT and LINT1 (kNmiLint) NMI. kConfig when cpus is 0 or above kMaxMpCpus.
+// IsaIrqToIoapicPin(irq), LINT0 ExtINT and LINT1 (kNmiLint) NMI. kConfig when cpus is 0 or above
+// kMaxMpCpus.
 [[nodiscard]] base::Result<void> WriteMpTable(const base::GuestMemory& memory, uint32_t cpus);
 
 }  // namespace firmware
