@@ -16,8 +16,9 @@ inline constexpr uint64_t GiB = 1024 * MiB;
 // The most vCPUs a VM may have, for every layer (config, MP table, suite).
 // The MP table (MP spec 1.4) and the xAPIC give each CPU an 8-bit APIC ID:
 // the CPUs take IDs 0..cpus-1, the IOAPIC the ID after them, and 0xff is the
-// broadcast ID, so 254 CPUs (IDs 0..253, IOAPIC 254) is the ceiling. More
-// would need x2APIC and ACPI MADT entries, which vmm does not build.
+// broadcast ID, so 254 CPUs (IDs 0..253, IOAPIC 254) is the ceiling; the
+// ACPI MADT (firmware/acpi.h) keeps it. More would need x2APIC and the
+// MADT's x2APIC entries, which vmm does not build.
 inline constexpr uint32_t kMaxCpus = 254;
 
 // 32-bit MMIO hole below 4 GiB (as Firecracker's MMIO32 gap): RAM runs from 0
