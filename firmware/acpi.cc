@@ -177,9 +177,10 @@ const char* FixedIrqOwner(uint32_t irq) {
   return nullptr;
 }
 
+// A fixed-width text field from a literal of exactly that many characters.
 template <size_t N>
-void CopyText(char (&field)[N], const char* text) {
-  std::memcpy(field, text, N);  // text has N chars (plus a NUL not copied)
+void CopyText(char (&field)[N], const char (&text)[N + 1]) {
+  std::memcpy(field, text, N);  // without the literal's NUL
 }
 
 uint8_t Checksum(std::span<const uint8_t> bytes) {
