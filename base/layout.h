@@ -16,8 +16,9 @@ inline constexpr uint64_t GiB = 1024 * MiB;
 // The most vCPUs a VM may have, for every layer (config, MP table, suite).
 // The MP table (MP spec 1.4) and the xAPIC give each CPU an 8-bit APIC ID:
 // the CPUs take IDs 0..cpus-1, the IOAPIC the ID after them, and 0xff is the
-// broadcast ID, so 254 CPUs (IDs 0..253, IOAPIC 254) is the ceiling. More
-// would need x2APIC and ACPI MADT entries, which vmm does not build.
+// broadcast ID, so 254 CPUs (IDs 0..253, IOAPIC 254) is the ceiling; the
+// ACPI MADT (firmware/acpi.h) keeps it. More would need x2APIC and the
+// MADT's x2APIC entries, which vmm does not build.
 inline constexpr uint32_t kMaxCpus = 254;
 
 // 32-bit MMIO hole below 4 GiB (as Firecracker's MMIO32 gap): RAM runs from 0
@@ -35,6 +36,14 @@ inline constexpr uint64_t kCmdline = 0x20000;      // kernel command line
 inline constexpr uint64_t kCmdlineMax = 0x10000;   // 64 KiB incl. NUL
 inline constexpr uint64_t kEbdaStart = 0x9fc00;    // e820: RAM ends here in low memory
 inline constexpr uint64_t kHighMemory = 0x100000;  // 1 MiB: RAM resumes here
+// ACPI tables (firmware/acpi.h, docs/acpi.md): the RSDP at the start, then
+// RSDT, XSDT, FADT, MADT, DSDT. The BIOS read-only area 0xe0000-0xfffff,
+// where ACPI 6.5 §5.2.5.1 has an OS search for the RSDP when no boot
+// protocol hands it over; inside e820's reserved [kEbdaStart, kHighMemory),
+// above the MP table at kEbdaStart (at most 5300 bytes, 254 CPUs), and no
+// loader may place anything there (firmware/elf.cc, multiboot.cc).
+inline constexpr uint64_t kAcpiTables = 0xe0000;
+inline constexpr uint64_t kAcpiTablesSize = 0x20000;  // 128 KiB, up to kHighMemory
 // Everything below kBootStructuresEnd belongs to the boot structures above;
 // a kernel image may not load there.
 inline constexpr uint64_t kBootStructuresEnd = kCmdline + kCmdlineMax;

@@ -8,9 +8,8 @@ namespace {
 
 constexpr uint64_t kFloatingPointerSize = 16;  // MP spec §4.1
 constexpr uint64_t kConfigHeaderSize = 44;     // MP spec §4.2
-constexpr uint64_t kIsaIrqs = 16;
-constexpr uint8_t kApicVersion = 0x14;    // integrated local APIC (xAPIC), as KVM reports
-constexpr uint8_t kIoapicVersion = 0x11;  // KVM's in-kernel IOAPIC (IOAPIC_VERSION_ID)
+constexpr uint8_t kApicVersion = 0x14;         // integrated local APIC (xAPIC), as KVM reports
+constexpr uint8_t kIoapicVersion = 0x11;       // KVM's in-kernel IOAPIC (IOAPIC_VERSION_ID)
 constexpr uint8_t kIsaBusId = 0;
 
 class Writer {
@@ -57,7 +56,7 @@ base::Result<void> WriteMpTable(const base::GuestMemory& memory, uint32_t cpus) 
                            cpus, kMaxMpCpus);
   }
   const uint64_t table_address = kMpTableAddress + kFloatingPointerSize;
-  const uint8_t ioapic_id = static_cast<uint8_t>(cpus);
+  const uint8_t ioapic_id = IoapicId(cpus);
 
   Writer entries;
   for (uint32_t cpu = 0; cpu < cpus; ++cpu) {
@@ -78,10 +77,11 @@ base::Result<void> WriteMpTable(const base::GuestMemory& memory, uint32_t cpus) 
   entries.Put(uint8_t{1});  // EN
   entries.Put(kIoapicAddress);
   for (uint8_t irq = 0; irq < kIsaIrqs; ++irq) {
-    PutInterrupt(entries, kMpIoInterrupt, 0, irq, ioapic_id, irq);
+    PutInterrupt(entries, kMpIoInterrupt, 0, irq, ioapic_id,
+                 static_cast<uint8_t>(IsaIrqToIoapicPin(irq)));
   }
-  PutInterrupt(entries, kMpLocalInterrupt, 3, 0, 0xff, 0);  // LINT0: ExtINT (8259A)
-  PutInterrupt(entries, kMpLocalInterrupt, 1, 0, 0xff, 1);  // LINT1: NMI
+  PutInterrupt(entries, kMpLocalInterrupt, 3, 0, 0xff, 0);         // LINT0: ExtINT (8259A)
+  PutInterrupt(entries, kMpLocalInterrupt, 1, 0, 0xff, kNmiLint);  // LINT1: NMI
 
   Writer table;
   table.PutBytes("PCMP", 4);
