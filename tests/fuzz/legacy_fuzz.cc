@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <span>
@@ -135,13 +136,13 @@ void FuzzCmos(std::span<const uint8_t> data) {
       case 2:
         now += op.value[0] | (op.value[1] << 8);
         break;
-      case 3:
+      case 3: {
         // A clock far out (the year 2100 and beyond, or before 1970).
-        now = static_cast<std::time_t>(static_cast<int32_t>(op.value[0] | (op.value[1] << 8) |
-                                                            (op.value[2] << 16) |
-                                                            (uint32_t{op.value[3]} << 24))) *
-              4;
+        int32_t at;
+        std::memcpy(&at, op.value, sizeof(at));
+        now = static_cast<std::time_t>(at) * 4;
         break;
+      }
     }
   }
   (void)cmos.offset();
