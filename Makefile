@@ -2,7 +2,7 @@
 # serial console on this terminal; `make test` runs every test. Both install
 # what is missing first, then configure and build with CMake (preset
 # "default", into build/).
-.PHONY: all deps configure build run test test-asan coverage tidy clean format check-format bench
+.PHONY: all deps configure build run test test-asan coverage fuzz tidy clean format check-format bench
 
 BUILD := build
 JOBS ?= $(shell nproc)
@@ -49,6 +49,20 @@ coverage: deps
 	  --filter 'guest-kernel/' --exclude 'tests/' \
 	  --html-details build-coverage/coverage/index.html --print-summary
 
+# Every libFuzzer target for SECONDS each (docs/security.md, "Fuzzing"): the
+# "fuzz" preset (clang++-16, every library instrumented, ASan+UBSan) into
+# build-fuzz/, then scripts/fuzz.sh prints executions, exec/s and coverage per
+# target. Opt-in, not part of `make test` (which runs each target's
+# fixed-seed smoke instead). Needs clang-16 and libclang-rt-16-dev (the
+# libFuzzer runtime), installed here when missing.
+SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	@sh scripts/install-deps.sh clang-16 libclang-rt-16-dev
+	cmake --preset fuzz
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+	sh scripts/fuzz.sh build-fuzz $(SECONDS) $(FUZZ_TARGETS)
+
 # clang-tidy on the host files changed since BASE (default: the newest
 # commit's parent).
 BASE ?= HEAD~1
@@ -66,4 +80,4 @@ check-format:
 	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) build-asan build-coverage
+	rm -rf $(BUILD) build-asan build-coverage build-fuzz

@@ -1,12 +1,18 @@
 #!/bin/sh
 # Installs the Debian packages vmm needs to build and test, if any is missing.
-# Used by `make run` and `make test` (README contract). Needs root for apt-get.
+# Used by `make run` and `make test` (README contract), and by `make fuzz`
+# with its own list. Needs root for apt-get.
 set -eu
 
 PACKAGES="build-essential cmake ninja-build pkg-config linux-libc-dev libasio-dev \
 libspdlog-dev libfmt-dev libgtest-dev googletest libcli11-dev nlohmann-json3-dev \
 python3 qemu-system-x86 linux-image-amd64 memtest86+ zstd liblzma-dev zlib1g-dev \
 clang-format clang-tidy-16 gcovr gdb acpica-tools"
+# With arguments, those packages instead (`make fuzz` asks for its compiler
+# and the libFuzzer runtime, which `make test` does not need).
+if [ $# -gt 0 ]; then
+  PACKAGES="$*"
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -4,7 +4,8 @@
 //                 guest memory whose rings and descriptor tables are the input
 //   assist     -- the instruction-assist decoder and the guest page walk
 //                 (vmm/insn_assist.h) over input bytes and page tables
-// The first input byte picks the target. Invariants are checked with abort():
+// The first input byte picks the target (or VMM_FUZZ_GUEST_INPUT fixes it at
+// build time, for the virtqueue and insn_assist targets). Invariants are checked with abort():
 // a segment outside guest RAM, a chain longer than the queue allows, a
 // decoded length beyond the bytes given. Built as a libFuzzer target with
 // VMM_FUZZ=ON (clang), and everywhere else as a fixed-seed mutation run that
@@ -119,6 +120,16 @@ void FuzzAssist(std::span<const uint8_t> data) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+#if defined(VMM_FUZZ_GUEST_INPUT)
+  // One target per binary (virtqueue = 0, insn_assist = 1; tests/fuzz/CMakeLists.txt):
+  // the whole input goes to it.
+  const std::span<const uint8_t> all(data, size);
+  if (VMM_FUZZ_GUEST_INPUT == 1) {
+    FuzzAssist(all);
+  } else {
+    FuzzVirtqueue(all);
+  }
+#else
   if (size < 1) return 0;
   const std::span<const uint8_t> rest(data + 1, size - 1);
   if (data[0] & 1) {
@@ -126,6 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     FuzzVirtqueue(rest);
   }
+#endif
   return 0;
 }
 

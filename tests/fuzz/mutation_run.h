@@ -3,10 +3,12 @@
 // <expected>): each seed once, then `runs` mutants of it with 1-8 edits each
 // (a random byte, a bit flip, an interesting 64-bit value, a truncation).
 // Edits favour the first `hot` bytes, where headers and rings live, and never
-// touch the first `keep` bytes (e.g. a byte that selects the target).
+// touch the first `keep` bytes (e.g. a byte that selects the target). The run
+// stops early at `deadline`, so a smoke stays fast under ASan too.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -17,15 +19,20 @@ namespace fuzz_smoke {
 struct MutationOptions {
   size_t hot = 0x300;
   size_t keep = 0;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
-inline void RunMutations(const std::vector<std::vector<uint8_t>>& seeds, int runs,
-                         const MutationOptions& options,
-                         int (*target)(const uint8_t* data, size_t size)) {
+// Returns the number of inputs run (seeds included).
+inline uint64_t RunMutations(const std::vector<std::vector<uint8_t>>& seeds, int runs,
+                             const MutationOptions& options,
+                             int (*target)(const uint8_t* data, size_t size)) {
   std::mt19937_64 rng(20261122);
+  uint64_t count = 0;
   for (const auto& seed : seeds) {
     target(seed.data(), seed.size());
+    ++count;
     for (int run = 0; run < runs; ++run) {
+      if (run % 64 == 0 && std::chrono::steady_clock::now() > options.deadline) break;
       std::vector<uint8_t> input = seed;
       const int edits = 1 + static_cast<int>(rng() % 8);
       for (int e = 0; e < edits && input.size() > options.keep; ++e) {
@@ -53,8 +60,10 @@ inline void RunMutations(const std::vector<std::vector<uint8_t>>& seeds, int run
         }
       }
       target(input.data(), input.size());
+      ++count;
     }
   }
+  return count;
 }
 
 }  // namespace fuzz_smoke

@@ -1,5 +1,8 @@
 #include "vmm/suite/matcher.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <utility>
 
 namespace vmm::suite {
@@ -9,9 +12,77 @@ constexpr char kEsc = 0x1b;
 constexpr char kBel = 0x07;
 constexpr auto kSyntax = std::regex::ECMAScript | std::regex::optimize;
 
+// Bounded repetition. std::regex copies a sub-pattern once per count of a
+// `{m}` / `{m,n}` quantifier, so nested counts multiply its size
+// (`((a{1000}){1000}){1000}` is 10^9 states), and libstdc++ 12 reads the
+// count into a signed long without an overflow check (undefined behaviour
+// for 20 digits; the suite_case fuzz target found it, docs/security.md). A
+// case file is user input: the counts are checked before std::regex sees
+// them. The product of all counts in a pattern bounds any nesting of them.
+constexpr uint64_t kMaxRepeatCount = 1000;
+constexpr uint64_t kMaxRepeatProduct = 100000;
+
+base::Result<void> CheckRepeatCounts(const std::string& pattern) {
+  uint64_t product = 1;
+  bool in_class = false;  // inside [...], where '{' is a literal
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;  // an escaped character is a literal
+      continue;
+    }
+    if (in_class) {
+      in_class = c != ']';
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') ++i;  // "[]...]"
+      continue;
+    }
+    if (c != '{') continue;
+    // {m}, {m,} or {m,n}: the largest count given, read with saturation
+    // (anything above the limit is refused, so its exact value is moot).
+    size_t j = i + 1;
+    uint64_t largest = 0;
+    uint64_t number = 0;
+    while (j < pattern.size() &&
+           (std::isdigit(static_cast<unsigned char>(pattern[j])) || pattern[j] == ',')) {
+      if (pattern[j] == ',') {
+        largest = std::max(largest, number);
+        number = 0;
+      } else {
+        number = std::min<uint64_t>(number * 10 + static_cast<uint64_t>(pattern[j] - '0'),
+                                    kMaxRepeatProduct + 1);
+      }
+      ++j;
+    }
+    largest = std::max(largest, number);
+    if (j == i + 1) continue;  // "{" without a count: std::regex judges it
+    // Checked even without the closing '}': libstdc++ reads the digits first.
+    if (largest > kMaxRepeatCount) {
+      return base::MakeError(base::ErrorKind::kConfig,
+                             "bad regular expression '{}': repetition count {}{} is above {}",
+                             pattern, largest > kMaxRepeatProduct ? "over " : "",
+                             std::min(largest, kMaxRepeatProduct), kMaxRepeatCount);
+    }
+    if (j >= pattern.size() || pattern[j] != '}') continue;  // not a quantifier
+    product *= std::max<uint64_t>(largest, 1);
+    if (product > kMaxRepeatProduct) {
+      return base::MakeError(base::ErrorKind::kConfig,
+                             "bad regular expression '{}': its repetition counts multiply to "
+                             "more than {}",
+                             pattern, kMaxRepeatProduct);
+    }
+    i = j;
+  }
+  return {};
+}
+
 // std::regex reports bad patterns only by exception; this is the one place
 // they can arise, and they become an Error right here.
 base::Result<std::regex> Compile(const std::string& pattern) {
+  TRY(CheckRepeatCounts(pattern));
   try {
     return std::regex(pattern, kSyntax);
   } catch (const std::regex_error& e) {

@@ -76,6 +76,19 @@ TEST(CaseParsing, BadRegexNamesItsIndex) {
       << error;
 }
 
+// The suite_case fuzz target's crash (docs/security.md, "Fuzzing"), as found.
+TEST(CaseParsing, HugeRegexRepetitionCountNamesItsField) {
+  const std::string text =
+      R"({"kernel": "k", "result": "setup-error:65", "expect": ["(a|b)+[x-z]]{0)" +
+      std::string(106, '2') + R"(,2}"]})";
+  std::string error = ErrorOf(text);
+  EXPECT_TRUE(
+      error.starts_with("/src/tests/boot/banner.json: field 'expect[0]': bad regular "
+                        "expression"))
+      << error;
+  EXPECT_NE(error.find("repetition count"), std::string::npos) << error;
+}
+
 TEST(CaseParsing, BadValuesAreRejected) {
   EXPECT_NE(ErrorOf(R"({"kernel": "k", "result": "exit:64"})").find("field 'result'"),
             std::string::npos);

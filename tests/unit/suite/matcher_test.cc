@@ -156,5 +156,35 @@ TEST(AnsiStripper, OscEndedByStringTerminatorIsRemoved) {
   EXPECT_EQ(stripper.Feed("\\b"), "b");
 }
 
+// Found by the suite_case fuzz target (docs/security.md, "Fuzzing"): a
+// 20-digit count overflowed inside libstdc++'s regex compiler (undefined
+// behaviour), and nested counts made a pattern of a few bytes compile to
+// millions of states.
+TEST(CheckPattern, HugeRepetitionCountIsRefusedBeforeStdRegexReadsIt) {
+  const std::string pattern = "x{0" + std::string(100, '2') + ",2}";
+  base::Result<void> checked = CheckPattern(pattern);
+  ASSERT_FALSE(checked.has_value());
+  EXPECT_EQ(checked.error().kind(), base::ErrorKind::kConfig);
+  EXPECT_NE(checked.error().message().find("repetition count over 100000 is above 1000"),
+            std::string::npos)
+      << checked.error().message();
+  // Unclosed, it is still read as a count by libstdc++: refused the same way.
+  EXPECT_FALSE(CheckPattern("a{99999999999999999999").has_value());
+}
+
+TEST(CheckPattern, NestedRepetitionsMultiplyingPastTheLimitAreRefused) {
+  base::Result<void> checked = CheckPattern("((a{1000}){1000}){1000}");
+  ASSERT_FALSE(checked.has_value());
+  EXPECT_NE(checked.error().message().find("multiply to more than 100000"), std::string::npos)
+      << checked.error().message();
+}
+
+TEST(CheckPattern, OrdinaryRepetitionsAndLiteralBracesPass) {
+  EXPECT_TRUE(CheckPattern("^[0-9]{1,3}\\.[0-9]{2}$").has_value());
+  EXPECT_TRUE(CheckPattern("a{1000}").has_value());
+  EXPECT_TRUE(CheckPattern("[{]99999999999").has_value());     // '{' in a class is a literal
+  EXPECT_TRUE(CheckPattern("\\{99999999999\\}").has_value());  // so is an escaped one
+}
+
 }  // namespace
 }  // namespace vmm::suite
