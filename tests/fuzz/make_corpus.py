@@ -487,6 +487,36 @@ dicts["suite_case"] = [w.encode() for w in json_words + [
     "\"timeout\"", "\"setup-error:", "${build}", "${source}", "(", ")", "[^", "\\\\", "*", "+?",
     "{2,}"]]
 
+# --- A debugger client (vmm/gdb/) ----------------------------------------------
+def rsp(payload):
+    b = payload.encode("latin1") if isinstance(payload, str) else payload
+    return b"$" + b + b"#" + ("%02x" % (sum(b) & 0xFF)).encode()
+
+
+STOP = b"\xff"  # gdb_fuzz.cc: the simulated target stops here
+seed("gdb", "handshake", b"".join([
+    rsp("qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386"), b"+",
+    rsp("QStartNoAckMode"), rsp("qXfer:features:read:target.xml:0,ffb"), rsp("?"),
+    rsp("qfThreadInfo"), rsp("qsThreadInfo"), rsp("Hg1"), rsp("g")]))
+seed("gdb", "memory", b"".join([
+    rsp("m1000,40"), rsp("M1000,4:deadbeef"), rsp(b"X1004,2:}]A"), rsp("m90000,4")]))
+seed("gdb", "breakpoints", b"".join([
+    rsp("Z0,1010,1"), rsp("Z1,1020,1"), rsp("Z2,1100,8"), rsp("Z3,1108,4"), rsp("Z4,1110,2"),
+    rsp("Z2,1120,8"), rsp("vCont;c"), STOP, rsp("z0,1010,1"), rsp("vCont;s:1;c"), STOP,
+    rsp("D")]))
+seed("gdb", "registers", b"".join([
+    rsp("p10"), rsp("P10=0010000000000000"), rsp("p2d"), rsp("G" + "00" * 348), rsp("Hc2"),
+    rsp("s"), STOP, rsp("c1000"), b"\x03" + STOP]))
+seed("gdb", "monitor", b"".join([
+    rsp("qRcmd," + b"regs".hex()), rsp("qThreadExtraInfo,2"), rsp("qC"), rsp("T2"),
+    rsp("vKill;1")]))
+seed("gdb", "junk", b"$g#00---hello\x03$" + b"a" * 100 + b"#zz" + rsp(""))
+dicts["gdb"] = [w.encode() for w in [
+    "$", "#", "}", "*", "+", "-", "qSupported", "QStartNoAckMode", "qXfer:features:read:",
+    "target.xml", "qfThreadInfo", "qsThreadInfo", "qThreadExtraInfo,", "qAttached", "qRcmd,",
+    "vCont?", "vCont;", "vKill", "vCtrlC", "Hg", "Hc", "Z0,", "Z1,", "Z2,", "Z3,", "Z4,", "z0,",
+    "swbreak+", "hwbreak+", ":c", ":s", ";t"]]
+
 for target, files in corpora.items():
     d = os.path.join(OUT_DIR, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
