@@ -1,9 +1,11 @@
 #!/bin/sh
 # Hostile command-line and file input to the real vmm binary: each case must
 # end with the documented exit status and a message naming the culprit, never
-# with a crash (134) or a hang. Usage: hostile_input.sh VMM
+# with a crash (134) or a hang. Usage: hostile_input.sh VMM [KERNEL]
+# (KERNEL: a bootable image, for the initrd cases, which need the kernel to load)
 set -u
 vmm=$1
+kernel=${2:-}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 failures=0
@@ -30,6 +32,12 @@ expect 65 "$dir/sparse.img" --kernel "$dir/sparse.img"
 expect 65 "68719476736 bytes" --kernel "$dir/sparse.img"
 expect 66 "not a regular file" --kernel /dev/zero
 expect 78 "/dev/zero" --config /dev/zero
+if [ -n "$kernel" ]; then
+  # The initrd is refused by its size before a byte is read (issue 16 finding 4).
+  expect 65 "initrd $dir/sparse.img: 68719476736 bytes is larger" --kernel "$kernel" \
+    --initrd "$dir/sparse.img"
+  expect 66 "initrd /dev/zero: not a regular file" --kernel "$kernel" --initrd /dev/zero
+fi
 truncate -s 2M "$dir/big.json"
 expect 78 "$dir/big.json" --config "$dir/big.json"
 printf '{"kernel": "k\\u0000x"}' >"$dir/nul.json"
