@@ -7,9 +7,9 @@
 // hands it back: RIP is moved past the 0xCC (#BP is a trap: the frame's RIP
 // is the next instruction, Intel SDM Vol. 3A §6.5) and vector 3 is injected
 // with KVM_SET_VCPU_EVENTS, so the guest's own #BP handler runs as it would on
-// hardware. vmm does not turn on KVM_SET_GUEST_DEBUG (there is no debugger
-// stub yet: --gdb is refused), but a KVM_EXIT_DEBUG for #BP is handled the
-// same way, so the day it does, guest int3s keep working.
+// hardware. vmm does not turn on KVM_SET_GUEST_DEBUG yet (the GDB stub,
+// vmm/gdb/, has no KVM target; docs/gdb.md), but a KVM_EXIT_DEBUG for #BP is
+// handled the same way, so the day it does, guest int3s keep working.
 //
 // Called on the exiting vCPU's thread only. docs/linux.md has the measurements.
 #pragma once

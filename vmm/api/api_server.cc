@@ -168,9 +168,7 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
         phase_since_(Clock::now()) {}
 
   void Start() {
-    ++server_.connections_;
     self_in_table_ = server_.open_.insert(server_.open_.end(), weak_from_this());
-    in_table_ = true;
     BecomeIdle();
     Read();
   }
@@ -186,9 +184,7 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
     socket_.shutdown(asio::socket_base::shutdown_both, ec);
     socket_.close(ec);
     timer_.cancel();
-    --server_.connections_;
-    if (in_table_ && *alive_) server_.open_.erase(self_in_table_);
-    in_table_ = false;
+    if (*alive_) server_.open_.erase(self_in_table_);  // Start() put it there
   }
 
  private:
@@ -299,7 +295,6 @@ class ApiServer::Connection : public std::enable_shared_from_this<Connection> {
   pid_t pid_;
   Clock::time_point phase_since_;
   std::list<std::weak_ptr<Connection>>::iterator self_in_table_;
-  bool in_table_ = false;
   bool in_request_ = false;
   bool sent_continue_ = false;
   bool closed_ = false;
@@ -391,11 +386,11 @@ void ApiServer::MakeRoom(pid_t pid) {
       }
     }
   }
-  while (connections_ >= options_.max_connections && connections_ > 0) {
+  while (!open_.empty() && open_.size() >= options_.max_connections) {
     auto victim = pick(/*same_client_only=*/false);
     if (!victim) break;
     spdlog::warn("api: {} connections open (the limit); closing the {} one to accept a new one",
-                 connections_, victim->in_request() ? "oldest unfinished" : "longest idle");
+                 open_.size(), victim->in_request() ? "oldest unfinished" : "longest idle");
     victim->Close();
   }
 }

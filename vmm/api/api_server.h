@@ -104,8 +104,8 @@ class ApiServer {
   ApiServerOptions options_;
   std::unique_ptr<base::UnixListener> listener_;
   std::string socket_path_;
-  size_t connections_ = 0;
-  // Every open connection (io thread only); a Connection removes itself.
+  // Every open connection (io thread only); a Connection removes itself
+  // when it closes, so the size is the number open.
   std::list<std::weak_ptr<Connection>> open_;
   // Shared with connections so they can tell the server is gone.
   std::shared_ptr<bool> alive_;
