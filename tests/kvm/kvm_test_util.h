@@ -76,13 +76,13 @@ inline std::filesystem::path TempDir(const std::string& prefix = "vmm_kvm_test")
 
 }  // namespace vmm_test
 
-#define REQUIRE_KVM()                                                                             \
-  do {                                                                                            \
-    if (!vmm_test::KvmUsable()) {                                                                \
-      /* VMM_REQUIRE_KVM=1: a host meant to have KVM fails instead (docs/testing.md). */          \
-      const char* require = std::getenv("VMM_REQUIRE_KVM");                                       \
-      if (require != nullptr && std::string(require) == "1")                                      \
-        FAIL() << "/dev/kvm cannot be opened here and VMM_REQUIRE_KVM=1";                         \
-      GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here";                           \
-    }                                                                                             \
+#define REQUIRE_KVM()                                                                    \
+  do {                                                                                   \
+    if (!vmm_test::KvmUsable()) {                                                        \
+      /* VMM_REQUIRE_KVM=1: a host meant to have KVM fails instead (docs/testing.md). */ \
+      const char* require = std::getenv("VMM_REQUIRE_KVM");                              \
+      if (require != nullptr && std::string(require) == "1")                             \
+        FAIL() << "/dev/kvm cannot be opened here and VMM_REQUIRE_KVM=1";                \
+      GTEST_SKIP() << "SKIPPED LOUDLY: /dev/kvm cannot be opened here";                  \
+    }                                                                                    \
   } while (0)

@@ -214,6 +214,59 @@ def test_filter_and_tag_select_cases(tmp):
     check(status == 64 and "no case selected" in output, "empty selection must fail", output)
 
 
+
+def test_shards_hold_every_case_once(tmp):
+    """--shard 1/3, 2/3, 3/3 run every selected case exactly once, the same way
+    --list --json reports it; times recorded in --out balance the split."""
+    cases = tmp / "cases"
+    for i in range(7):
+        write_case(cases, f"c{i}", cmdline="say=hello exit=0", result="exit:0",
+                   expect=["hello"])
+    status, output, _ = run_suite(["--list", "--json", cases], tmp / "out")
+    check(status == 0, f"--list --json: exit {status}", output)
+    everything = [c["name"] for c in json.loads(output[:output.rindex("}") + 1])["cases"]]
+    check(sorted(everything) == [f"c{i}" for i in range(7)], f"listed {everything}", output)
+
+    def shard_names(args, out):
+        status, output, _ = run_suite(["--list", "--json", "--shard"] + args + [cases], out)
+        check(status == 0, f"--shard {args}: exit {status}", output)
+        doc = json.loads(output[output.index("{"):output.rindex("}") + 1])
+        return [c["name"] for c in doc["cases"]]
+
+    # Each shard on its own machine, from the same (here: no) records, as a CI
+    # matrix runs them: what it lists is what it runs.
+    ran = []
+    for index in (1, 2, 3):
+        out = tmp / f"machine{index}"
+        listed = sorted(shard_names([f"{index}/3"], out))
+        status, output, _ = run_suite(["--shard", f"{index}/3", "--jobs", "2", cases], out)
+        check(status == 0, f"shard {index}/3: exit {status}", output)
+        names = sorted(line.split()[1] for line in output.splitlines()
+                       if line.startswith("PASS  "))
+        check(names == listed, f"shard {index} ran {names} but lists {listed}", output)
+        ran += names
+    check(sorted(ran) == sorted(everything), f"shards ran {sorted(ran)}, expected {everything}")
+    # Without records: round robin by name, 3 + 2 + 2.
+    sizes = [len(shard_names([f"{i}/3"], tmp / "empty")) for i in (1, 2, 3)]
+    check(sizes == [3, 2, 2], f"by-name shard sizes {sizes}")
+    # With records (an unsharded run writes timings.json for every case), one
+    # case recorded as long takes a shard alone.
+    status, output, _ = run_suite(["--jobs", "2", cases], tmp / "out")
+    check(status == 0, f"unsharded run: exit {status}", output)
+    t = tmp / "out" / "c4" / "timings.json"
+    timings = json.loads(t.read_text())
+    timings["wall_ms"] = 1e6
+    t.write_text(json.dumps(timings))
+    check(shard_names(["1/3"], tmp / "out") == ["c4"], "the long case does not have shard 1 alone")
+    # More shards than cases: an empty shard succeeds and says so.
+    status, output, _ = run_suite(["--shard", "9/9", cases], tmp / "out")
+    check(status == 0 and "shard 9/9: 0 of 7" in output, f"empty shard: exit {status}", output)
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        status, output, _ = run_suite(["--shard", bad, cases], tmp / "out")
+        check(status == 64 and f"'{bad}'" in output, f"--shard {bad}: exit {status}", output)
+    status, output, _ = run_suite(["--json", cases], tmp / "out")
+    check(status == 64 and "--json only goes with --list" in output, "--json alone", output)
+
 TESTS = {name[len("test_"):]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":

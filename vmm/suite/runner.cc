@@ -22,6 +22,22 @@
 #include "vmm/suite/report.h"
 
 namespace vmm::suite {
+
+std::optional<double> RecordedWallMs(const std::string& case_name,
+                                     const std::filesystem::path& out_dir) {
+  for (const std::filesystem::path& file :
+       {out_dir / case_name / "timings.json", out_dir / case_name / "001" / "timings.json"}) {
+    std::ifstream in(file);
+    if (!in) continue;
+    nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object() && doc.contains("wall_ms") && doc["wall_ms"].is_number()) {
+      double ms = doc["wall_ms"].get<double>();
+      if (ms >= 0) return ms;
+    }
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -57,19 +73,10 @@ int OpenArtifact(const fs::path& path) {
   return open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
-// How long a case will probably run: its wall time in the previous suite run
-// (timings.json in the artifact folder), else its timeout when it expects one
-// (it runs that long by design), else 0.
+// How long a case will probably run: its wall time in the previous suite run,
+// else its timeout when it expects one (it runs that long by design), else 0.
 double EstimateMs(const CaseSpec& spec, const fs::path& out_dir) {
-  for (const fs::path& file :
-       {out_dir / spec.name / "timings.json", out_dir / spec.name / "001" / "timings.json"}) {
-    std::ifstream in(file);
-    if (!in) continue;
-    nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_object() && doc.contains("wall_ms") && doc["wall_ms"].is_number()) {
-      return doc["wall_ms"].get<double>();
-    }
-  }
+  if (std::optional<double> recorded = RecordedWallMs(spec.name, out_dir)) return *recorded;
   return spec.outcome.kind == OutcomeKind::kTimeout ? spec.timeout_s * 1000.0 : 0.0;
 }
 

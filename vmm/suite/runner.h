@@ -30,6 +30,11 @@ struct CaseEntry {
   std::string error;  // set when spec is empty
 };
 
+// A case's wall time in an earlier run: timings.json in its artifact folder
+// under `out_dir` (the first run's, with --repeat), or nothing.
+std::optional<double> RecordedWallMs(const std::string& case_name,
+                                     const std::filesystem::path& out_dir);
+
 struct RunnerOptions {
   int jobs = 1;
   int repeat = 1;

@@ -9,11 +9,13 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "vmm/suite/case.h"
 #include "vmm/suite/report.h"
 #include "vmm/suite/runner.h"
+#include "vmm/suite/shard.h"
 
 #ifndef VMM_SUITE_SOURCE_DIR
 #error "VMM_SUITE_SOURCE_DIR must name the source tree (vmm/suite/CMakeLists.txt)"
@@ -89,6 +91,12 @@ void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options) {
                                      "timings.json (default: {}/suite-out)",
                                      VMM_SUITE_BUILD_DIR));
   subcommand->add_flag("--list", options->list, "Print the selected cases and exit");
+  subcommand->add_flag("--json", options->json,
+                       "With --list: print the cases as one JSON document (for an outside "
+                       "scheduler)");
+  subcommand->add_option("--shard", options->shard,
+                         "Run only part I of N of the selected cases (I/N, 1-based); "
+                         "balanced by the times recorded in --out, else by name");
   subcommand->add_option("--vmm", options->vmm_override, "vmm binary to run the cases with")
       ->group("");
   subcommand->add_option("--build-dir", options->build_dir, "Where ${build} in case files points")
@@ -104,6 +112,10 @@ void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options) {
 
 int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
   auto suite_start = std::chrono::steady_clock::now();
+  if (options.json && !options.list) {
+    fmt::print(stderr, "vmm suite: --json only goes with --list\n");
+    return kExitUsage;
+  }
   PathContext paths;
   paths.source_dir = VMM_SUITE_SOURCE_DIR;
   paths.build_dir =
@@ -150,6 +162,63 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
     return skipped_malformed > 0 ? kExitFailed : kExitUsage;
   }
 
+  fs::path out_dir =
+      fs::absolute(options.out_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR) / "suite-out"
+                                           : fs::path(options.out_dir));
+  std::vector<std::optional<double>> recorded;
+  recorded.reserve(cases.size());
+  for (const CaseEntry& entry : cases) recorded.push_back(RecordedWallMs(entry.name, out_dir));
+
+  std::optional<Shard> shard;
+  if (!options.shard.empty()) {
+    base::Result<Shard> parsed = ParseShard(options.shard);
+    if (!parsed) {
+      fmt::print(stderr, "vmm suite: {}\n", parsed.error().message());
+      return kExitUsage;
+    }
+    shard = *parsed;
+    std::vector<std::string> case_names;
+    std::vector<double> times;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      case_names.push_back(cases[i].name);
+      times.push_back(recorded[i].value_or(-1.0));
+    }
+    size_t selected = cases.size();
+    std::vector<CaseEntry> mine;
+    std::vector<std::optional<double>> mine_recorded;
+    for (size_t i : ShardCases(case_names, times, *shard)) {
+      mine.push_back(std::move(cases[i]));
+      mine_recorded.push_back(recorded[i]);
+    }
+    cases = std::move(mine);
+    recorded = std::move(mine_recorded);
+    fmt::print(stderr, "vmm suite: shard {}/{}: {} of {} selected case{}\n", shard->index,
+               shard->count, cases.size(), selected, selected == 1 ? "" : "s");
+    if (cases.empty() && !options.list) return 0;  // more shards than cases: nothing to do
+  }
+
+  if (options.list && options.json) {
+    nlohmann::json doc = nlohmann::json::object();
+    if (shard) doc["shard"] = {{"index", shard->index}, {"count", shard->count}};
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const CaseEntry& entry = cases[i];
+      nlohmann::json item = {{"name", entry.name}, {"file", entry.file.string()}};
+      if (entry.spec) {
+        item["outcome"] = entry.spec->outcome.ToString();
+        item["tags"] = entry.spec->tags;
+        item["timeout_s"] = entry.spec->timeout_s;
+      } else {
+        item["error"] = entry.error;
+      }
+      item["recorded_ms"] = recorded[i] ? nlohmann::json(*recorded[i]) : nlohmann::json(nullptr);
+      list.push_back(std::move(item));
+    }
+    doc["cases"] = std::move(list);
+    fmt::print("{}\n", doc.dump(2));
+    return 0;
+  }
+
   if (options.list) {
     for (const CaseEntry& entry : cases) {
       if (entry.spec) {
@@ -169,9 +238,7 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
                     ? options.jobs
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   runner.repeat = options.repeat;
-  runner.out_dir =
-      fs::absolute(options.out_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR) / "suite-out"
-                                           : fs::path(options.out_dir));
+  runner.out_dir = out_dir;
   runner.vmm_binary = options.vmm_override.empty() ? vmm_binary : options.vmm_override;
   runner.tty = isatty(STDOUT_FILENO) == 1;
   runner.watchdog_margin_s = options.watchdog_margin_s;

@@ -21,6 +21,8 @@ struct SuiteOptions {
   std::string out_dir;             // artifact folder; default: <build>/suite-out
   std::vector<std::string> paths;  // case files or folders; default: <source>/tests/boot
   bool list = false;               // print the selected cases and exit
+  bool json = false;               // with list: one JSON document instead of the table
+  std::string shard;               // "I/N": run only part I of N (vmm/suite/shard.h)
   std::string vmm_override;        // hidden --vmm: run this binary instead (tests)
   std::string build_dir;           // hidden --build-dir: where ${build} points
   double watchdog_margin_s = 5.0;  // hidden --watchdog-margin
@@ -29,8 +31,8 @@ struct SuiteOptions {
 void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options);
 
 // Exit status: 0 every selected case passed; 1 a case failed or was
-// malformed; 64 bad usage or no case selected; 66 a PATH does not exist;
-// 73 the artifact folder or JUnit file cannot be written; 130 interrupted.
+// malformed; 64 bad usage or no case selected (a shard left with none is 0); 66 a PATH does not
+// exist; 73 the artifact folder or JUnit file cannot be written; 130 interrupted.
 int RunSuite(const SuiteOptions& options, const std::string& vmm_binary);
 
 }  // namespace vmm::suite
