@@ -267,6 +267,58 @@ def test_shards_hold_every_case_once(tmp):
     status, output, _ = run_suite(["--json", cases], tmp / "out")
     check(status == 64 and "--json only goes with --list" in output, "--json alone", output)
 
+
+def test_merge_joins_shard_reports(tmp):
+    """`vmm suite merge` of the shards' JUnit files counts what the unsharded
+    run counts; overlapping shards, non-XML and missing files are errors."""
+    cases = tmp / "cases"
+    for i in range(5):
+        write_case(cases, f"m{i}", cmdline="say=hello exit=0", result="exit:0", expect=["hello"])
+    write_case(cases, "m-fails", cmdline="say=hello exit=0", result="exit:0",
+               expect=["never printed"])
+    status, output, _ = run_suite(["--junit", tmp / "all.xml", cases], tmp / "whole")
+    check(status == 1, f"unsharded: exit {status}", output)
+    parts = []
+    for index in (1, 2, 3):
+        part = tmp / f"part{index}.xml"
+        run_suite(["--shard", f"{index}/3", "--junit", part, cases], tmp / f"out{index}")
+        parts.append(part)
+
+    def merge(args):
+        command = [VMM, "suite", "merge"] + [str(a) for a in args]
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    status, output = merge(parts + ["--junit", tmp / "merged.xml"])
+    check(status == 0, f"merge: exit {status}", output)
+    whole = ET.parse(tmp / "all.xml").getroot().find("testsuite")
+    merged = ET.parse(tmp / "merged.xml").getroot().find("testsuite")
+    for key in ("tests", "failures", "errors", "skipped"):
+        check(whole.get(key) == merged.get(key),
+              f"{key}: unsharded {whole.get(key)}, merged {merged.get(key)}", output)
+    names = sorted(c.get("name") for c in merged.findall("testcase"))
+    check(names == sorted(c.get("name") for c in whole.findall("testcase")), f"cases {names}")
+    failed = [c for c in merged.findall("testcase") if c.find("failure") is not None]
+    check(len(failed) == 1 and failed[0].get("name") == "m-fails" and
+          "never printed" in failed[0].find("failure").get("message"),
+          "the failure did not survive the merge", output)
+
+    status, output = merge([parts[0], parts[0], "--junit", tmp / "twice.xml"])
+    check(status == 65 and "the shards overlap" in output, f"overlap: exit {status}", output)
+    (tmp / "bad.xml").write_text("<testsuites><testsuite>")
+    status, output = merge([parts[0], tmp / "bad.xml", "--junit", tmp / "x.xml"])
+    check(status == 65 and "bad.xml:1: not XML" in output, f"bad XML: exit {status}", output)
+    (tmp / "other.xml").write_text("<html/>")
+    status, output = merge([tmp / "other.xml", "--junit", tmp / "x.xml"])
+    check(status == 65 and "not a JUnit report" in output, f"not JUnit: exit {status}", output)
+    status, output = merge([tmp / "missing.xml", "--junit", tmp / "x.xml"])
+    check(status == 66 and "cannot read" in output, f"missing: exit {status}", output)
+    status, output = merge([parts[0], "--junit", tmp / "no" / "such" / "dir.xml"])
+    check(status == 73 and "cannot write" in output, f"unwritable: exit {status}", output)
+    status, output = merge([parts[0]])
+    check(status == 64, f"no --junit: exit {status}", output)
+
 TESTS = {name[len("test_"):]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":

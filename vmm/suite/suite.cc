@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "vmm/suite/case.h"
+#include "vmm/suite/merge.h"
 #include "vmm/suite/report.h"
 #include "vmm/suite/runner.h"
 #include "vmm/suite/shard.h"
@@ -105,12 +106,20 @@ void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options) {
       ->add_option("--watchdog-margin", options->watchdog_margin_s,
                    "Seconds a case may run beyond its timeout before it is killed")
       ->group("");
+  CLI::App* merge = subcommand->add_subcommand(
+      "merge", "Merge the JUnit reports of the shards of a suite (--shard) into one");
+  merge->add_option("reports", options->merge_inputs, "JUnit files written by vmm suite --junit")
+      ->required();
+  merge->add_option("--junit", options->merge_junit, "Write the merged JUnit XML to FILE")
+      ->required();
+  merge->callback([options] { options->merge = true; });
   subcommand->add_option(
       "paths", options->paths,
       fmt::format("Case files or folders (default: {}/tests/boot)", VMM_SUITE_SOURCE_DIR));
 }
 
 int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
+  if (options.merge) return MergeJUnit(options.merge_inputs, options.merge_junit);
   auto suite_start = std::chrono::steady_clock::now();
   if (options.json && !options.list) {
     fmt::print(stderr, "vmm suite: --json only goes with --list\n");

@@ -26,6 +26,10 @@ struct SuiteOptions {
   std::string vmm_override;        // hidden --vmm: run this binary instead (tests)
   std::string build_dir;           // hidden --build-dir: where ${build} points
   double watchdog_margin_s = 5.0;  // hidden --watchdog-margin
+  // `vmm suite merge REPORTS... --junit FILE` (vmm/suite/merge.h).
+  bool merge = false;
+  std::vector<std::string> merge_inputs;
+  std::string merge_junit;
 };
 
 void AddSuiteOptions(CLI::App* subcommand, SuiteOptions* options);
