@@ -440,6 +440,24 @@ cases = [
 for i, text in enumerate(cases):
     seed("suite_case", "case-%d.json" % i, text)
 
+reports = [
+    '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="vmm suite" tests="2" failures="1"'
+    ' errors="0" time="1.5">\n  <testsuite name="boot" tests="2" failures="1" errors="0"'
+    ' skipped="0" time="1.5" timestamp="2026-12-04T00:00:00" hostname="ci-1">\n'
+    '    <testcase name="banner" classname="boot" time="0.4" file="/c/banner.json">\n'
+    '      <system-out>[boot] entry &amp; more</system-out>\n    </testcase>\n'
+    '    <testcase name="fault" classname="boot" time="1.1" file="/c/fault.json">\n'
+    '      <failure message="expect pattern 1 of 2" type="exit:7">why &lt;here&gt;</failure>\n'
+    '      <system-err>vmm: exit</system-err>\n    </testcase>\n  </testsuite>\n</testsuites>\n',
+    '<testsuite name="boot" tests="1"><testcase name="x#2" classname="boot">'
+    '<error message="malformed"/><skipped/></testcase></testsuite>',
+    '<testsuites><testsuite><testcase name="a"/><testcase name="a"/></testsuite></testsuites>',
+    '<!DOCTYPE t [<!ENTITY e "ee">]><testsuite><testcase name="&e;"><![CDATA[<raw>]]>'
+    '</testcase></testsuite>',
+]
+for i, text in enumerate(reports):
+    seed("junit_merge", "report-%d.xml" % i, text)
+
 # --- Dictionaries ----------------------------------------------------------------
 
 
@@ -486,6 +504,12 @@ dicts["suite_case"] = [w.encode() for w in json_words + [
     "\"tags\"", "\"input\"", "\"input_after\"", "\"stdio\"", "\"exit:", "\"triple-fault\"",
     "\"timeout\"", "\"setup-error:", "${build}", "${source}", "(", ")", "[^", "\\\\", "*", "+?",
     "{2,}"]]
+
+dicts["junit_merge"] = [w.encode() for w in [
+    "<testsuites", "</testsuites>", "<testsuite", "</testsuite>", "<testcase", "</testcase>",
+    "<failure", "<error", "<skipped", "<system-out>", "<system-err>", " name=\"", " classname=\"",
+    " time=\"", " timestamp=\"", " hostname=\"", "/>", "&amp;", "&#x1b;", "<![CDATA[", "]]>",
+    "<!DOCTYPE", "<!ENTITY", "<?xml version=\"1.0\"?>"]]
 
 # --- A debugger client (vmm/gdb/) ----------------------------------------------
 def rsp(payload):

@@ -3,8 +3,11 @@
 #include <expat.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -137,19 +140,15 @@ void OnText(void* data, const XML_Char* text, int length) {
   reader->merged->testcases += XmlEscape(std::string_view(text, static_cast<size_t>(length)));
 }
 
-// Reads one input into `merged`; the exit status (0 on success).
-int ReadReport(const std::string& path, Merged* merged) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!file) {
-    fmt::print(stderr, "vmm suite merge: cannot read {}\n", path);
-    return kExitNoInput;
-  }
+// Parses one report's text into `merged`: 0, or kExitDataError with the
+// message in *error.
+int ParseReport(std::string_view text, const std::string& path, Merged* merged,
+                std::string* error) {
   std::unique_ptr<XML_ParserStruct, void (*)(XML_Parser)> parser(XML_ParserCreate("UTF-8"),
                                                                  &XML_ParserFree);
   if (!parser) {
-    fmt::print(stderr, "vmm suite merge: out of memory\n");
-    return kExitCantCreate;
+    *error = "out of memory";
+    return kExitDataError;
   }
   Reader reader;
   reader.parser = parser.get();
@@ -158,47 +157,26 @@ int ReadReport(const std::string& path, Merged* merged) {
   XML_SetUserData(parser.get(), &reader);
   XML_SetElementHandler(parser.get(), &OnStart, &OnEnd);
   XML_SetCharacterDataHandler(parser.get(), &OnText);
-  char buffer[64 * 1024];
-  bool done = false;
-  while (!done) {
-    size_t n = std::fread(buffer, 1, sizeof(buffer), file.get());
-    if (std::ferror(file.get()) != 0) {
-      fmt::print(stderr, "vmm suite merge: cannot read {}\n", path);
-      return kExitNoInput;
-    }
-    done = n < sizeof(buffer);
-    if (XML_Parse(parser.get(), buffer, static_cast<int>(n), done ? XML_TRUE : XML_FALSE) !=
+  // In pieces: XML_Parse takes an int length.
+  constexpr size_t kPiece = 1 << 20;
+  do {
+    size_t n = std::min(kPiece, text.size());
+    bool last = n == text.size();
+    if (XML_Parse(parser.get(), text.data(), static_cast<int>(n), last ? XML_TRUE : XML_FALSE) !=
         XML_STATUS_OK) {
-      if (!reader.error.empty()) {
-        fmt::print(stderr, "vmm suite merge: {}\n", reader.error);
-      } else {
-        fmt::print(stderr, "vmm suite merge: {}:{}: not XML: {}\n", path,
-                   XML_GetCurrentLineNumber(parser.get()),
-                   XML_ErrorString(XML_GetErrorCode(parser.get())));
-      }
+      *error = !reader.error.empty()
+                   ? reader.error
+                   : fmt::format("{}:{}: not XML: {}", path, XML_GetCurrentLineNumber(parser.get()),
+                                 XML_ErrorString(XML_GetErrorCode(parser.get())));
       return kExitDataError;
     }
-  }
+    text.remove_prefix(n);
+    if (last) break;
+  } while (true);
   return 0;
 }
 
-}  // namespace
-
-int MergeJUnit(const std::vector<std::string>& inputs, const std::string& output) {
-  if (inputs.empty()) {
-    fmt::print(stderr, "vmm suite merge: no input report\n");
-    return kExitUsage;
-  }
-  if (output.empty()) {
-    fmt::print(stderr,
-               "vmm suite merge: --junit FILE is required (where the merged report goes)\n");
-    return kExitUsage;
-  }
-  Merged merged;
-  for (const std::string& path : inputs) {
-    if (int status = ReadReport(path, &merged); status != 0) return status;
-  }
-
+std::string Serialize(const Merged& merged) {
   std::string hosts;
   for (const std::string& host : merged.hosts) hosts += (hosts.empty() ? "" : ",") + host;
   std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -213,11 +191,74 @@ int MergeJUnit(const std::vector<std::string>& inputs, const std::string& output
       XmlEscape(merged.timestamp), XmlEscape(hosts));
   text += merged.testcases;
   text += "  </testsuite>\n</testsuites>\n";
+  return text;
+}
 
+}  // namespace
+
+MergeOutcome MergeJUnitTexts(const std::vector<std::pair<std::string, std::string>>& reports) {
+  Merged merged;
+  MergeOutcome outcome;
+  for (const auto& [name, text] : reports) {
+    outcome.status = ParseReport(text, name, &merged, &outcome.error);
+    if (outcome.status != 0) return outcome;
+  }
+  outcome.xml = Serialize(merged);
+  outcome.tests = merged.tests;
+  outcome.failures = merged.failures;
+  outcome.errors = merged.errors;
+  return outcome;
+}
+
+int MergeJUnit(const std::vector<std::string>& inputs, const std::string& output) {
+  if (inputs.empty()) {
+    fmt::print(stderr, "vmm suite merge: no input report\n");
+    return kExitUsage;
+  }
+  if (output.empty()) {
+    fmt::print(stderr,
+               "vmm suite merge: --junit FILE is required (where the merged report goes)\n");
+    return kExitUsage;
+  }
+  std::vector<std::pair<std::string, std::string>> reports;
+  for (const std::string& path : inputs) {
+    std::ifstream in(path, std::ios::binary);
+    std::error_code ec;
+    if (!in.is_open() || std::filesystem::is_directory(path, ec)) {
+      fmt::print(stderr, "vmm suite merge: cannot read {}\n", path);
+      return kExitNoInput;
+    }
+    std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxReportBytes) {
+      fmt::print(stderr, "vmm suite merge: {}: larger than {} MiB\n", path, kMaxReportBytes >> 20);
+      return kExitDataError;
+    }
+    std::string text;
+    char buffer[64 * 1024];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      text.append(buffer, static_cast<size_t>(in.gcount()));
+      if (text.size() > kMaxReportBytes) {  // a pipe or a file that grows
+        fmt::print(stderr, "vmm suite merge: {}: larger than {} MiB\n", path,
+                   kMaxReportBytes >> 20);
+        return kExitDataError;
+      }
+    }
+    if (in.bad()) {
+      fmt::print(stderr, "vmm suite merge: cannot read {}\n", path);
+      return kExitNoInput;
+    }
+    reports.emplace_back(path, std::move(text));
+  }
+  MergeOutcome merged = MergeJUnitTexts(reports);
+  if (merged.status != 0) {
+    fmt::print(stderr, "vmm suite merge: {}\n", merged.error);
+    return merged.status;
+  }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(output.c_str(), "wb"),
                                                       &std::fclose);
-  bool written = out && std::fwrite(text.data(), 1, text.size(), out.get()) == text.size() &&
-                 std::fflush(out.get()) == 0;
+  bool written =
+      out && std::fwrite(merged.xml.data(), 1, merged.xml.size(), out.get()) == merged.xml.size() &&
+      std::fflush(out.get()) == 0;
   if (!written) {
     fmt::print(stderr, "vmm suite merge: cannot write {}\n", output);
     return kExitCantCreate;

@@ -2,7 +2,9 @@
 // reports of the shards of a suite (docs/suite.md, "Sharding").
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmm::suite {
@@ -18,5 +20,20 @@ namespace vmm::suite {
 // not JUnit, or overlaps another (the message names the file and line or
 // case); 66 an input cannot be read; 73 the output cannot be written.
 int MergeJUnit(const std::vector<std::string>& inputs, const std::string& output);
+
+// An input larger than this is refused (65): a shard's report is kilobytes.
+constexpr size_t kMaxReportBytes = size_t{256} << 20;
+
+// The merge itself, on texts in memory ({name, text} pairs; the name stands
+// for the file in messages). status is 0 with xml set, or 65 with error set.
+struct MergeOutcome {
+  int status = 0;
+  std::string error;
+  std::string xml;
+  size_t tests = 0;
+  size_t failures = 0;
+  size_t errors = 0;
+};
+MergeOutcome MergeJUnitTexts(const std::vector<std::pair<std::string, std::string>>& reports);
 
 }  // namespace vmm::suite
