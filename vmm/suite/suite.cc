@@ -174,9 +174,12 @@ int RunSuite(const SuiteOptions& options, const std::string& vmm_binary) {
   fs::path out_dir =
       fs::absolute(options.out_dir.empty() ? fs::path(VMM_SUITE_BUILD_DIR) / "suite-out"
                                            : fs::path(options.out_dir));
-  std::vector<std::optional<double>> recorded;
-  recorded.reserve(cases.size());
-  for (const CaseEntry& entry : cases) recorded.push_back(RecordedWallMs(entry.name, out_dir));
+  // The recorded times, read only for the split and the JSON list (the
+  // runner reads its own estimates when it orders the runs).
+  std::vector<std::optional<double>> recorded(cases.size());
+  if (!options.shard.empty() || (options.list && options.json)) {
+    for (size_t i = 0; i < cases.size(); ++i) recorded[i] = RecordedWallMs(cases[i].name, out_dir);
+  }
 
   std::optional<Shard> shard;
   if (!options.shard.empty()) {
