@@ -24,11 +24,13 @@
 // Every interrupt fact is the MP table's own (firmware/mptable.h), so the
 // two descriptions cannot disagree.
 //
-// Not yet handed to any guest: the boot paths do not call WriteAcpiTables.
+// firmware::LoadKernel writes them unless BootConfig::acpi is off (--acpi
+// off) and hands the RSDP to the guest (docs/boot-protocols.md).
 // Pure functions of their arguments; any thread.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,6 +40,10 @@
 #include "base/layout.h"
 
 namespace firmware {
+
+// The RSDP's size at revision 2 (ACPI 6.5 §5.2.5.3); its first 20 bytes are
+// the revision 0 structure.
+inline constexpr size_t kAcpiRsdpBytes = 36;
 
 // One virtio-mmio device as the device manager placed it.
 struct AcpiVirtioMmio {

@@ -50,12 +50,13 @@ base::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const base::GuestMemo
 // (empty for a vmlinux, which gets a synthetic one).
 base::Result<void> WriteLinuxZeroPage(const base::GuestMemory& memory,
                                       std::span<const uint8_t> setup_header, uint64_t cmdline_size,
-                                      const std::optional<PlacedInitrd>& initrd) {
+                                      const std::optional<PlacedInitrd>& initrd, uint64_t rsdp) {
   ZeroPageConfig zero_page;
   zero_page.setup_header = setup_header;
   zero_page.ram_size = memory.ram_size();
   zero_page.cmdline_address = base::kCmdline;
   zero_page.cmdline_size = cmdline_size;
+  zero_page.acpi_rsdp = rsdp;
   if (initrd) {
     zero_page.initrd_address = initrd->address;
     zero_page.initrd_size = initrd->size;
@@ -73,6 +74,7 @@ void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
 // ELF64 without PVH (or with, when the 64-bit path wins; docs/architecture.md "Boot
 // protocols"): segments by p_paddr, long mode at e_entry, RSI = zero page.
 base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConfig& config,
+                                 uint64_t rsdp,
                                  File file, const ElfImage& elf, std::string_view name) {
   TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
@@ -82,7 +84,7 @@ base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConf
   const auto initrd =
       TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
                            std::max(elf.highest, base::kHighMemory), UINT64_MAX, true));
-  TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd));
+  TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd, rsdp));
 
   BootInfo info;
   info.protocol = BootProtocol::kElf64;
@@ -99,7 +101,8 @@ base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConf
 
 // PVH (Xen docs/misc/pvh.pandoc): segments by p_paddr, 32-bit protected mode
 // at the note's entry, EBX = hvm_start_info.
-base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig& config, File file,
+base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig& config,
+                               uint64_t rsdp, File file,
                                const ElfImage& elf, std::string_view name) {
   const uint32_t entry = *elf.pvh_entry;
   TRY(CheckEntryInExecutableSegment(elf, entry, "PVH entry", name));
@@ -109,7 +112,7 @@ base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig
   const auto initrd =
       TRY(LoadSingleInitrd(memory, config, BootProtocol::kPvh,
                            std::max(elf.highest, base::kHighMemory), UINT64_MAX, true));
-  TRY(WritePvhStartInfo(memory, base::kCmdline, initrd));
+  TRY(WritePvhStartInfo(memory, base::kCmdline, initrd, rsdp));
 
   BootInfo info;
   info.protocol = BootProtocol::kPvh;
@@ -132,7 +135,7 @@ base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig
 base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
     const base::GuestMemory& memory, const BootConfig& config, File file,
     const BzImageHeader& header, std::string_view name, BootProtocol protocol,
-    uint64_t kernel_end) {
+    uint64_t kernel_end, uint64_t rsdp) {
   // boot.rst "cmdline_size": the maximum size without the terminating zero.
   const uint64_t cmdline_limit =
       std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, base::kCmdlineMax);
@@ -146,7 +149,7 @@ base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
   TRY(WriteLinuxZeroPage(
       memory,
       file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader),
-      cmdline_size, initrd));
+      cmdline_size, initrd, rsdp));
   return initrd;
 }
 
@@ -154,6 +157,7 @@ base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
 // protected-mode kernel at pref_address, zero page from the setup header,
 // entry at load address + 0x200 in long mode, RSI = zero page.
 base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootConfig& config,
+                                   uint64_t rsdp,
                                    File file, std::string_view name) {
   const BzImageHeader header = TRY(ParseBzImage(file, name));
   const uint64_t load = header.load_address();
@@ -166,7 +170,7 @@ base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootCo
   }
   TRY(memory.Write(load, file.subspan(header.setup_size)));
   const auto initrd = TRY(
-      WriteBzImageBootParams(memory, config, file, header, name, BootProtocol::kBzImage, load_end));
+      WriteBzImageBootParams(memory, config, file, header, name, BootProtocol::kBzImage, load_end, rsdp));
 
   BootInfo info;
   info.protocol = BootProtocol::kBzImage;
@@ -187,7 +191,7 @@ base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootCo
 // kernel, with the zero page and the command-line and initrd limits of the
 // bzImage's setup header, as the kernel's own decompressor would leave them.
 base::Result<BootInfo> BootBzImageUnpacked(const base::GuestMemory& memory,
-                                           const BootConfig& config, File file,
+                                           const BootConfig& config, uint64_t rsdp, File file,
                                            std::string_view name) {
   const BzImageHeader header = TRY(ParseBzImage(file, name));
   if (header.payload_length == 0) {
@@ -214,7 +218,7 @@ base::Result<BootInfo> BootBzImageUnpacked(const base::GuestMemory& memory,
   }
   TRY(LoadElfSegments(memory, vmlinux, elf, inner));
   const auto initrd = TRY(WriteBzImageBootParams(memory, config, file, header, name,
-                                                 BootProtocol::kBzImageUnpacked, end));
+                                                 BootProtocol::kBzImageUnpacked, end, rsdp));
 
   BootInfo info;
   info.protocol = BootProtocol::kBzImageUnpacked;
@@ -294,6 +298,7 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
 // paging off, EAX = 0x36d76289, EBX = the info, placed above the kernel and
 // modules.
 base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const BootConfig& config,
+                                      uint64_t rsdp,
                                       File file, const Multiboot2Header& header,
                                       std::string_view name) {
   uint64_t start = 0, end = 0, entry = 0;
@@ -364,6 +369,12 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
                              "the image has no ELF section headers",
                              name);
     }
+    if ((type == kMb2TagAcpiOld || type == kMb2TagAcpiNew) && rsdp == 0) {
+      return base::MakeError(base::ErrorKind::kConfig,
+                             "{}: multiboot2 information request requires the ACPI RSDP (tag {}) "
+                             "but the machine has no ACPI tables (--acpi off)",
+                             name, type);
+    }
   }
   std::vector<MultibootModule> modules;
   for (const auto& path : config.initrd_paths) {
@@ -379,6 +390,10 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
   info_config.elf_sections = std::move(sections);
   info_config.load_base = static_cast<uint32_t>(start);
   info_config.kernel_end = end;
+  if (rsdp != 0) {
+    info_config.rsdp.resize(kAcpiRsdpBytes);
+    TRY(memory.Read(rsdp, std::span(info_config.rsdp)));
+  }
   const Multiboot2Placement placed = TRY(WriteMultiboot2Info(memory, info_config, modules));
 
   BootInfo info;
@@ -401,12 +416,12 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
 }
 
 base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfig& config,
-                                File file, std::string_view name) {
+                                uint64_t rsdp, File file, std::string_view name) {
   // Multiboot2 first: an OS developer's ELF64 with a multiboot2 header
   // expects its 32-bit entry, not long mode at e_entry.
   if (config.protocol == BootProtocol::kAuto || config.protocol == BootProtocol::kMultiboot2) {
     const auto multiboot2 = TRY(FindMultiboot2Header(file, name));
-    if (multiboot2) return BootMultiboot2(memory, config, file, *multiboot2, name);
+    if (multiboot2) return BootMultiboot2(memory, config, rsdp, file, *multiboot2, name);
     if (config.protocol == BootProtocol::kMultiboot2) {
       return base::MakeError(base::ErrorKind::kBadImage,
                              "{}: no multiboot2 header (magic 0xe85250d6, 8-byte aligned) in the "
@@ -423,16 +438,16 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
   switch (config.protocol) {
     case BootProtocol::kAuto:
       // docs/architecture.md: the 64-bit path wins when an image offers several.
-      if (elf64) return BootElf64(memory, config, file, *elf, name);
-      if (bzimage) return BootBzImage(memory, config, file, name);
-      if (pvh) return BootPvh(memory, config, file, *elf, name);
+      if (elf64) return BootElf64(memory, config, rsdp, file, *elf, name);
+      if (bzimage) return BootBzImage(memory, config, rsdp, file, name);
+      if (pvh) return BootPvh(memory, config, rsdp, file, *elf, name);
       break;
     case BootProtocol::kElf64:
       if (!elf64) {
         return base::MakeError(base::ErrorKind::kBadImage,
                                "{}: not an ELF64 image (--boot-protocol elf64)", name);
       }
-      return BootElf64(memory, config, file, *elf, name);
+      return BootElf64(memory, config, rsdp, file, *elf, name);
     case BootProtocol::kPvh:
       if (!pvh) {
         return base::MakeError(base::ErrorKind::kBadImage,
@@ -440,11 +455,11 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
                                "(--boot-protocol pvh)",
                                name);
       }
-      return BootPvh(memory, config, file, *elf, name);
+      return BootPvh(memory, config, rsdp, file, *elf, name);
     case BootProtocol::kBzImage:
-      return BootBzImage(memory, config, file, name);  // ParseBzImage says what is wrong
+      return BootBzImage(memory, config, rsdp, file, name);  // ParseBzImage says what is wrong
     case BootProtocol::kBzImageUnpacked:
-      return BootBzImageUnpacked(memory, config, file, name);
+      return BootBzImageUnpacked(memory, config, rsdp, file, name);
     case BootProtocol::kMultiboot:
     case BootProtocol::kMultiboot2:  // handled above
       break;
@@ -482,7 +497,15 @@ base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory, const BootCon
   const std::vector<uint8_t> file =
       TRY(ReadImageFile(config.kernel_path, "kernel image", kMaxKernelImageBytes));
   const std::string name = "kernel image " + config.kernel_path;
-  BootInfo info = TRY(Dispatch(memory, config, file, name));
+  // ACPI first: the protocols hand over the RSDP's address (or a copy).
+  // Guest memory below 1 MiB has no BIOS area to hold the tables.
+  uint64_t rsdp = 0;
+  if (config.acpi && memory.Contains(base::kAcpiTables, base::kAcpiTablesSize)) {
+    rsdp = TRY(WriteAcpiTables(memory, AcpiMachine{config.cpus, config.virtio_mmio}));
+  }
+  BootInfo info = TRY(Dispatch(memory, config, rsdp, file, name));
+  info.acpi_rsdp = rsdp;
+  if (rsdp != 0) info.description += fmt::format(", ACPI RSDP at {:#x}", rsdp);
   // The MP table is how Linux finds CPUs and the IOAPIC without ACPI; it
   // lives in the reserved EBDA, which tiny guests (< 1 MiB) do not have.
   if (memory.Contains(kMpTableAddress, MpTableSize(config.cpus))) {

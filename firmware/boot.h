@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/guest_memory.h"
+#include "firmware/acpi.h"
 
 namespace firmware {
 
@@ -62,6 +63,12 @@ struct BootConfig {
   std::string cmdline;
   BootProtocol protocol = BootProtocol::kAuto;
   uint32_t cpus = 1;
+  // ACPI tables (firmware/acpi.h) at base::kAcpiTables describing `cpus`
+  // and `virtio_mmio`, handed over by every protocol that has a field for
+  // the RSDP (zero page, PVH, multiboot2). Off (--acpi off): no tables, and
+  // guests find the machine through the MP table alone.
+  bool acpi = true;
+  std::vector<AcpiVirtioMmio> virtio_mmio;
 };
 
 struct BootInfo {
@@ -74,6 +81,9 @@ struct BootInfo {
   // What the protocol's register argument points to: the zero page (ELF64,
   // bzImage), hvm_start_info (PVH) or the multiboot info.
   uint64_t boot_params = 0;
+  // The RSDP's guest-physical address; 0 without ACPI tables (--acpi off, or
+  // guest memory below 1 MiB).
+  uint64_t acpi_rsdp = 0;
   std::string description;  // one line for logs, e.g. "ELF64 entry 0x100000, 3 segments"
 };
 

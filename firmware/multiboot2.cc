@@ -18,8 +18,8 @@ T Get(std::span<const uint8_t> file, uint64_t offset) {
 
 constexpr uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
-// Info tags vmm can always fill in; ELF sections only for an ELF image
-// (checked at boot).
+// Info tags vmm can fill in; ELF sections only for an ELF image and the
+// ACPI RSDP copies only with ACPI tables (both checked at boot).
 bool ServedInfoTag(uint32_t type) {
   switch (type) {
     case kMb2TagCmdline:
@@ -28,6 +28,8 @@ bool ServedInfoTag(uint32_t type) {
     case kMb2TagBasicMeminfo:
     case kMb2TagMmap:
     case kMb2TagElfSections:
+    case kMb2TagAcpiOld:
+    case kMb2TagAcpiNew:
     case kMb2TagLoadBaseAddr:
       return true;
     default:
@@ -158,7 +160,7 @@ base::Result<std::optional<Multiboot2Header>> FindMultiboot2Header(std::span<con
               return base::MakeError(
                   base::ErrorKind::kBadImage,
                   "{}: multiboot2 information request tag at {:#x} requires info tag {}, which "
-                  "vmm cannot provide (it serves 1, 2, 3, 4, 6, 9 and 21)",
+                  "vmm cannot provide (it serves 1, 2, 3, 4, 6, 9, 14, 15 and 21)",
                   name, at, requested);
             }
             header.requested.push_back(requested);
@@ -295,6 +297,17 @@ base::Result<Multiboot2Placement> WriteMultiboot2Info(const base::GuestMemory& m
     info.Put(config.elf_sections->entsize);
     info.Put(config.elf_sections->shndx);
     info.PutBytes(config.elf_sections->headers);
+    info.EndTag();
+  }
+  if (!config.rsdp.empty()) {
+    // Spec §3.6.12-13: copies of the RSDP, not its address. The first 20
+    // bytes are the ACPI 1.0 structure, with its own checksum.
+    constexpr size_t kRsdpV1Bytes = 20;
+    info.BeginTag(kMb2TagAcpiOld);
+    info.PutBytes(std::span(config.rsdp).first(std::min(kRsdpV1Bytes, config.rsdp.size())));
+    info.EndTag();
+    info.BeginTag(kMb2TagAcpiNew);
+    info.PutBytes(config.rsdp);
     info.EndTag();
   }
   info.BeginTag(kMb2TagLoadBaseAddr);

@@ -45,7 +45,8 @@ inline constexpr uint32_t kMb2TagBasicMeminfo = 4;
 inline constexpr uint32_t kMb2TagMmap = 6;
 inline constexpr uint32_t kMb2TagFramebuffer = 8;
 inline constexpr uint32_t kMb2TagElfSections = 9;
-inline constexpr uint32_t kMb2TagAcpiOld = 14;
+inline constexpr uint32_t kMb2TagAcpiOld = 14;  // a copy of the RSDP's first 20 bytes
+inline constexpr uint32_t kMb2TagAcpiNew = 15;  // a copy of the whole (36-byte) RSDP
 inline constexpr uint32_t kMb2TagLoadBaseAddr = 21;
 
 struct Multiboot2Header {
@@ -80,6 +81,9 @@ struct Multiboot2InfoConfig {
   std::optional<Multiboot2ElfSections> elf_sections;
   uint32_t load_base = 0;  // the load base address tag
   uint64_t kernel_end = 0;
+  // The RSDP as written (firmware/acpi.h), 36 bytes; empty without ACPI
+  // tables, and then no ACPI tags.
+  std::vector<uint8_t> rsdp;
 };
 
 struct Multiboot2Placement {
@@ -91,7 +95,8 @@ struct Multiboot2Placement {
 // Places the modules page-aligned one after another above `kernel_end`,
 // then the info structure (page-aligned) above the last module: command
 // line, boot loader name "vmm", modules, basic meminfo, memory map (from
-// BuildE820Map), ELF sections when given, load base address, end tag.
+// BuildE820Map), ELF sections when given, ACPI old and new RSDP when given,
+// load base address, end tag.
 // kBadImage (naming the module) when modules or info do not fit below
 // min(RAM, 3 GiB).
 [[nodiscard]] base::Result<Multiboot2Placement> WriteMultiboot2Info(

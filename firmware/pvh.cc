@@ -39,7 +39,8 @@ static_assert(sizeof(HvmMemmapEntry) == 24);
 }  // namespace
 
 base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory, uint64_t cmdline_address,
-                                     const std::optional<PlacedInitrd>& initrd) {
+                                     const std::optional<PlacedInitrd>& initrd,
+                                     uint64_t rsdp) {
   const auto map = BuildE820Map(memory.ram_size());
   if (map.size() * sizeof(HvmMemmapEntry) > kPvhMemmapEnd - kPvhMemmapAddress) {
     return base::MakeError(base::ErrorKind::kInternal, "PVH memory map of {} entries does not fit",
@@ -50,6 +51,7 @@ base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory, uint64_t c
   info.magic = kHvmStartMagic;
   info.version = kHvmStartInfoVersion;
   info.cmdline_paddr = cmdline_address;
+  info.rsdp_paddr = rsdp;
   info.memmap_paddr = kPvhMemmapAddress;
   info.memmap_entries = static_cast<uint32_t>(map.size());
   if (initrd) {

@@ -25,10 +25,12 @@ inline constexpr uint64_t kPvhMemmapAddress = base::kPvhStartInfo + 0x80;
 inline constexpr uint64_t kPvhMemmapEnd = base::kZeroPage;
 
 // Fills hvm_start_info: magic, version 1, cmdline_paddr, the initrd as
-// module 0 (when there is one), rsdp_paddr 0 (no ACPI), and the memory map
+// module 0 (when there is one), rsdp_paddr (`rsdp`: 0 without ACPI tables),
+// and the memory map
 // from BuildE820Map (same types as e820).
 [[nodiscard]] base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory,
                                                    uint64_t cmdline_address,
-                                                   const std::optional<PlacedInitrd>& initrd);
+                                                   const std::optional<PlacedInitrd>& initrd,
+                                                   uint64_t rsdp);
 
 }  // namespace firmware

@@ -42,6 +42,7 @@ base::Result<void> WriteZeroPage(const base::GuestMemory& memory, const ZeroPage
   Put<uint32_t>(page, bp::kExtRamdiskImage, static_cast<uint32_t>(config.initrd_address >> 32));
   Put<uint32_t>(page, bp::kRamdiskSize, static_cast<uint32_t>(config.initrd_size));
   Put<uint32_t>(page, bp::kExtRamdiskSize, static_cast<uint32_t>(config.initrd_size >> 32));
+  Put<uint64_t>(page, bp::kAcpiRsdpAddr, config.acpi_rsdp);
   const uint64_t below_hole = std::min(config.ram_size, base::kMmioHoleStart);
   if (below_hole > base::kHighMemory) {
     Put<uint32_t>(page, bp::kAltMemK,

@@ -16,6 +16,7 @@ namespace firmware {
 // Offsets into struct boot_params (bootparam.h comments give the same).
 namespace boot_params {
 inline constexpr uint64_t kSize = 0x1000;
+inline constexpr uint64_t kAcpiRsdpAddr = 0x070;       // u64, protocol 2.14+: the RSDP
 inline constexpr uint64_t kExtRamdiskImage = 0x0c0;    // u32, bits 32-63 of ramdisk_image
 inline constexpr uint64_t kExtRamdiskSize = 0x0c4;     // u32
 inline constexpr uint64_t kExtCmdLinePtr = 0x0c8;      // u32
@@ -71,6 +72,7 @@ struct ZeroPageConfig {
   uint64_t cmdline_size = 0;  // bytes without the NUL
   uint64_t initrd_address = 0;
   uint64_t initrd_size = 0;
+  uint64_t acpi_rsdp = 0;  // acpi_rsdp_addr; 0 without ACPI tables
 };
 
 // The boot protocol version written into a vmlinux's synthetic header.

@@ -189,6 +189,8 @@ base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config) {
   }
   boot_config.protocol = config.boot_protocol;
   boot_config.cpus = config.cpus;
+  boot_config.acpi = config.acpi;
+  boot_config.virtio_mmio = vm->devices_->AcpiVirtioDevices();
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
   boot_trace::Mark("kernel-loaded");
   spdlog::info("kernel {}: {} ({})", config.kernel, vm->boot_.description,

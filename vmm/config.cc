@@ -183,11 +183,19 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
       auto mode = ParseExitCodeMode(TRY(json::GetString(value, origin, key)));
       if (!mode) return std::unexpected(json::FieldError(origin, key, mode.error().message()));
       config.exit_code = *mode;
+    } else if (key == "acpi") {
+      config.acpi = TRY(json::GetBool(value, origin, key));
     } else {
       return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }
   }
   return config;
+}
+
+base::Result<bool> ParseOnOff(std::string_view value, std::string_view flag) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  return base::MakeError(base::ErrorKind::kUsage, "{} '{}': expected on or off", flag, value);
 }
 
 base::Result<ExitCodeMode> ParseExitCodeMode(std::string_view name) {

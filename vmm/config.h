@@ -22,6 +22,9 @@ enum class ExitCodeMode {
   kVmm,   // v itself (0..63; larger values end with 63)
   kQemu,  // (v << 1) | 1, as QEMU's isa-debug-exit
 };
+// --acpi: "on" or "off"; kUsage naming the value otherwise.
+[[nodiscard]] base::Result<bool> ParseOnOff(std::string_view value, std::string_view flag);
+
 // "vmm" or "qemu"; kUsage naming the value otherwise.
 [[nodiscard]] base::Result<ExitCodeMode> ParseExitCodeMode(std::string_view name);
 
@@ -49,6 +52,9 @@ struct VmConfig {
   CpuTemplate cpu_template = CpuTemplate::kAuto;
   devices::DebugconSpec debugcon;  // port 0xe9: stdio | file:PATH | none (default)
   ExitCodeMode exit_code = ExitCodeMode::kVmm;
+  // ACPI tables for the guest (docs/acpi.md); --acpi off leaves only the MP
+  // table.
+  bool acpi = true;
 };
 
 // The JSON fields a config file may hold; anything else is an error.
@@ -56,7 +62,7 @@ struct VmConfig {
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
-//  "exit_code": "vmm"}
+//  "exit_code": "vmm", "acpi": true}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.

@@ -126,6 +126,14 @@ std::string DeviceManager::CommandLineWords() const {
   return words;
 }
 
+std::vector<firmware::AcpiVirtioMmio> DeviceManager::AcpiVirtioDevices() const {
+  std::vector<firmware::AcpiVirtioMmio> devices;
+  for (const auto& slot : virtio_) {
+    devices.push_back({slot->resources.base, slot->resources.size, slot->resources.irq});
+  }
+  return devices;
+}
+
 base::Result<void> DeviceManager::Wire(kvm::VmFd& vm, const base::GuestMemory& memory) {
   TRY(WireLegacy(vm));
   TRY(WireVirtio(vm, memory));

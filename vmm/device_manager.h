@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "base/guest_memory.h"
 #include "devices/bus.h"
+#include "firmware/acpi.h"
 #include "vmm/config.h"
 #include "vmm/console/console.h"
 #include "vmm/kvm/kvm.h"
@@ -66,6 +67,9 @@ class DeviceManager {
 
   // Per-device counters for GET /metrics and the exit summary.
   std::vector<VirtioDeviceMetrics> VirtioMetrics() const;
+  // Every virtio-mmio device's window and IRQ, in creation order, for the
+  // ACPI DSDT (firmware/acpi.h).
+  std::vector<firmware::AcpiVirtioMmio> AcpiVirtioDevices() const;
   ConsoleStats serial_stats() const;
   std::string LastSerialLine() const;
   void SendCtrlAltDel();

@@ -43,6 +43,7 @@ struct Flags {
   std::optional<std::string> cpu_template;
   std::optional<std::string> debugcon;
   std::optional<std::string> exit_code;
+  std::optional<std::string> acpi;
 };
 
 base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
@@ -78,6 +79,7 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
     config.debugcon = TRY_CTX(devices::ParseDebugconSpec(*flags.debugcon), "--debugcon");
   }
   if (flags.exit_code) config.exit_code = TRY(vmm::ParseExitCodeMode(*flags.exit_code));
+  if (flags.acpi) config.acpi = TRY(vmm::ParseOnOff(*flags.acpi, "--acpi"));
   if (config.kernel.empty()) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "no kernel: give --kernel PATH or a --config file with \"kernel\"");
@@ -178,6 +180,9 @@ int main(int argc, char** argv) {
   app.add_option("--exit-code", flags.exit_code,
                  "What a write of v to the exit port 0xf4 ends vmm with: vmm (default: v, 0..63) "
                  "or qemu ((v << 1) | 1, as QEMU's isa-debug-exit)");
+  app.add_option("--acpi", flags.acpi,
+                 "ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) handed to the guest: on (default) or "
+                 "off (the MP table alone, as for pre-ACPI kernels)");
 
   std::string attach_socket;
   CLI::App* attach = app.add_subcommand("attach",

@@ -38,11 +38,49 @@ TEST(LoadKernel, Elf64BootsInLongModeWithZeroPage) {
   EXPECT_EQ(info->cpu.efer & 0x500, 0x500u);
   EXPECT_EQ(info->kernel_start, 0x100000u);
   EXPECT_EQ(info->kernel_end, 0x102000u);
-  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment");
+  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment, ACPI RSDP at 0xe0000");
   EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdLinePtr), base::kCmdline);
   EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdlineSize), 20u);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + boot_params::kE820Entries), 3);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kCmdline + 20), 0);
+}
+
+// The zero page's acpi_rsdp_addr (boot protocol 2.14) points at the tables,
+// which describe the configured CPUs and virtio devices; --acpi off writes
+// neither.
+TEST(LoadKernel, AcpiTablesAreWrittenAndHandedOverUnlessOff) {
+  TempFile file(ElfBuilder().Build());
+  auto memory = Memory();
+  BootConfig config = Config(file.path());
+  config.cpus = 3;
+  config.virtio_mmio = {{0xd0000000, 0x1000, 5}};
+  auto info = LoadKernel(*memory, config);
+  ASSERT_TRUE(info) << info.error().message();
+  ASSERT_EQ(info->acpi_rsdp, base::kAcpiTables);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kZeroPage + boot_params::kAcpiRsdpAddr),
+            base::kAcpiTables);
+  // What was written is what BuildAcpiTables makes of this machine.
+  const auto expected = BuildAcpiTables(AcpiMachine{3, config.virtio_mmio});
+  ASSERT_TRUE(expected);
+  for (const auto& table : expected->tables) {
+    std::vector<uint8_t> bytes(table.bytes.size());
+    ASSERT_TRUE(memory->Read(table.address, std::span(bytes)));
+    EXPECT_EQ(bytes, table.bytes) << table.signature;
+  }
+
+  auto clean = Memory();
+  config.acpi = false;
+  info = LoadKernel(*clean, config);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->acpi_rsdp, 0u);
+  EXPECT_EQ(*clean->ReadObj<uint64_t>(base::kZeroPage + boot_params::kAcpiRsdpAddr), 0u);
+  EXPECT_EQ(*clean->ReadObj<uint64_t>(base::kAcpiTables), 0u);
+  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment");
+
+  // A virtio device the tables cannot describe is the configuration's error.
+  config.acpi = true;
+  config.virtio_mmio = {{0xd0000000, 0x1000, 4}};  // COM1's IRQ
+  EXPECT_FALSE(LoadKernel(*Memory(), config));
 }
 
 TEST(LoadKernel, MissingFileIsNoInputNamingThePath) {

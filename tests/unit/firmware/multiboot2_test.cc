@@ -166,9 +166,58 @@ TEST(Multiboot2, FlatImageBootsWithEveryInfoTag) {
   ASSERT_EQ(tags.count(kMb2TagLoadBaseAddr), 1u);
   EXPECT_EQ(*memory->ReadObj<uint32_t>(tags.find(kMb2TagLoadBaseAddr)->second + 8), 0x100000u);
   EXPECT_EQ(tags.count(kMb2TagElfSections), 0u);  // not ELF
-  EXPECT_EQ(tags.count(kMb2TagAcpiOld), 0u);      // vmm has no ACPI tables
+  // ACPI (on by default): copies of the RSDP at base::kAcpiTables.
+  ASSERT_EQ(info->acpi_rsdp, base::kAcpiTables);
+  std::vector<uint8_t> rsdp(kAcpiRsdpBytes);
+  ASSERT_TRUE(memory->Read(info->acpi_rsdp, std::span(rsdp)));
+  EXPECT_EQ(std::string(rsdp.begin(), rsdp.begin() + 8), "RSD PTR ");
+  ASSERT_EQ(tags.count(kMb2TagAcpiOld), 1u);
+  ASSERT_EQ(tags.count(kMb2TagAcpiNew), 1u);
+  const uint64_t acpi_old = tags.find(kMb2TagAcpiOld)->second;
+  const uint64_t acpi_new = tags.find(kMb2TagAcpiNew)->second;
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(acpi_old + 4), 8u + 20);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(acpi_new + 4), 8u + 36);
+  uint8_t sum_old = 0, sum_new = 0;
+  for (size_t i = 0; i < 36; ++i) {
+    const uint8_t copied = *memory->ReadObj<uint8_t>(acpi_new + 8 + i);
+    EXPECT_EQ(copied, rsdp[i]) << "RSDP byte " << i;
+    sum_new = static_cast<uint8_t>(sum_new + copied);
+    if (i < 20) {
+      EXPECT_EQ(*memory->ReadObj<uint8_t>(acpi_old + 8 + i), rsdp[i]) << "RSDP byte " << i;
+      sum_old = static_cast<uint8_t>(sum_old + rsdp[i]);
+    }
+  }
+  EXPECT_EQ(sum_old, 0) << "ACPI 1.0 checksum";
+  EXPECT_EQ(sum_new, 0) << "extended checksum";
   EXPECT_EQ(tags.count(kMb2TagFramebuffer), 0u);
   EXPECT_EQ(tags.count(kMb2TagEnd), 1u);
+}
+
+TEST(Multiboot2, AcpiOffMeansNoAcpiTagsAndRequiredOnesAreRefused) {
+  TempFile plain(FlatImage(), "mb2.bin");
+  auto memory = Memory();
+  BootConfig config = Config(plain.path());
+  config.acpi = false;
+  auto info = LoadKernel(*memory, config);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->acpi_rsdp, 0u);
+  const auto tags = InfoTags(*memory, info->cpu.rbx);
+  EXPECT_EQ(tags.count(kMb2TagAcpiOld), 0u);
+  EXPECT_EQ(tags.count(kMb2TagAcpiNew), 0u);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kAcpiTables), 0u) << "no tables written";
+
+  for (uint32_t tag : {kMb2TagAcpiOld, kMb2TagAcpiNew}) {
+    TempFile wants(FlatImage({{kMb2HeaderTagInfoRequest, 0, {tag}}}), "mb2-acpi.bin");
+    config.kernel_path = wants.path();
+    auto refused = LoadKernel(*Memory(), config);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind(), base::ErrorKind::kConfig);
+    EXPECT_NE(refused.error().message().find(fmt::format("(tag {})", tag)), std::string::npos)
+        << refused.error().message();
+    config.acpi = true;
+    EXPECT_TRUE(LoadKernel(*Memory(), config)) << "served with ACPI on";
+    config.acpi = false;
+  }
 }
 
 TEST(Multiboot2, ElfImageGetsSectionHeadersAndWinsOverElf64) {
@@ -271,7 +320,7 @@ TEST(Multiboot2, MalformedHeadersAreBadImage) {
   cases.push_back(
       {"info request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {1, 8}}}), "requires info tag 8"});
   cases.push_back(
-      {"acpi request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {14}}}), "requires info tag 14"});
+      {"apm request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {10}}}), "requires info tag 10"});
   cases.push_back({"framebuffer", FlatImage({{kMb2HeaderTagFramebuffer, 0, {640, 480, 32}}}),
                    "tag 5 at 0x38 is required (flags 0x0) but vmm has no framebuffer"});
   cases.push_back({"console", FlatImage({{kMb2HeaderTagConsoleFlags, 0, {3}}}),

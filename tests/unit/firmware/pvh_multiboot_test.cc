@@ -78,7 +78,7 @@ TEST(Pvh, ForcedPvhEntersProtectedModeWithStartInfo) {
   EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 16), kPvhModlistAddress);
   const uint64_t cmdline = *memory->ReadObj<uint64_t>(base::kPvhStartInfo + 24);
   EXPECT_EQ(ReadString(*memory, cmdline), "console=hvc0 word=pvh");
-  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 32), 0u);  // rsdp
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 32), base::kAcpiTables);  // rsdp
   EXPECT_EQ(*memory->ReadObj<uint64_t>(base::kPvhStartInfo + 40), kPvhMemmapAddress);
   const auto map = BuildE820Map(128 * base::MiB);
   ASSERT_EQ(*memory->ReadObj<uint32_t>(base::kPvhStartInfo + 48), map.size());
