@@ -74,8 +74,8 @@ void NoteInitrd(BootInfo& info, const std::optional<PlacedInitrd>& initrd) {
 // ELF64 without PVH (or with, when the 64-bit path wins; docs/architecture.md "Boot
 // protocols"): segments by p_paddr, long mode at e_entry, RSI = zero page.
 base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConfig& config,
-                                 uint64_t rsdp,
-                                 File file, const ElfImage& elf, std::string_view name) {
+                                 uint64_t rsdp, File file, const ElfImage& elf,
+                                 std::string_view name) {
   TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
   const uint64_t cmdline_size =
@@ -102,8 +102,8 @@ base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConf
 // PVH (Xen docs/misc/pvh.pandoc): segments by p_paddr, 32-bit protected mode
 // at the note's entry, EBX = hvm_start_info.
 base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig& config,
-                               uint64_t rsdp, File file,
-                               const ElfImage& elf, std::string_view name) {
+                               uint64_t rsdp, File file, const ElfImage& elf,
+                               std::string_view name) {
   const uint32_t entry = *elf.pvh_entry;
   TRY(CheckEntryInExecutableSegment(elf, entry, "PVH entry", name));
   TRY(LoadElfSegments(memory, file, elf, name));
@@ -134,8 +134,8 @@ base::Result<BootInfo> BootPvh(const base::GuestMemory& memory, const BootConfig
 // the image's setup header.
 base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
     const base::GuestMemory& memory, const BootConfig& config, File file,
-    const BzImageHeader& header, std::string_view name, BootProtocol protocol,
-    uint64_t kernel_end, uint64_t rsdp) {
+    const BzImageHeader& header, std::string_view name, BootProtocol protocol, uint64_t kernel_end,
+    uint64_t rsdp) {
   // boot.rst "cmdline_size": the maximum size without the terminating zero.
   const uint64_t cmdline_limit =
       std::min<uint64_t>(uint64_t{header.cmdline_size} + 1, base::kCmdlineMax);
@@ -157,8 +157,7 @@ base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
 // protected-mode kernel at pref_address, zero page from the setup header,
 // entry at load address + 0x200 in long mode, RSI = zero page.
 base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootConfig& config,
-                                   uint64_t rsdp,
-                                   File file, std::string_view name) {
+                                   uint64_t rsdp, File file, std::string_view name) {
   const BzImageHeader header = TRY(ParseBzImage(file, name));
   const uint64_t load = header.load_address();
   const uint64_t load_end = header.load_end();
@@ -169,8 +168,8 @@ base::Result<BootInfo> BootBzImage(const base::GuestMemory& memory, const BootCo
                            memory.ram_size() / base::MiB, name, load, load_end);
   }
   TRY(memory.Write(load, file.subspan(header.setup_size)));
-  const auto initrd = TRY(
-      WriteBzImageBootParams(memory, config, file, header, name, BootProtocol::kBzImage, load_end, rsdp));
+  const auto initrd = TRY(WriteBzImageBootParams(memory, config, file, header, name,
+                                                 BootProtocol::kBzImage, load_end, rsdp));
 
   BootInfo info;
   info.protocol = BootProtocol::kBzImage;
@@ -298,8 +297,7 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
 // paging off, EAX = 0x36d76289, EBX = the info, placed above the kernel and
 // modules.
 base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const BootConfig& config,
-                                      uint64_t rsdp,
-                                      File file, const Multiboot2Header& header,
+                                      uint64_t rsdp, File file, const Multiboot2Header& header,
                                       std::string_view name) {
   uint64_t start = 0, end = 0, entry = 0;
   std::string how;

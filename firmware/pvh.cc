@@ -39,8 +39,7 @@ static_assert(sizeof(HvmMemmapEntry) == 24);
 }  // namespace
 
 base::Result<void> WritePvhStartInfo(const base::GuestMemory& memory, uint64_t cmdline_address,
-                                     const std::optional<PlacedInitrd>& initrd,
-                                     uint64_t rsdp) {
+                                     const std::optional<PlacedInitrd>& initrd, uint64_t rsdp) {
   const auto map = BuildE820Map(memory.ram_size());
   if (map.size() * sizeof(HvmMemmapEntry) > kPvhMemmapEnd - kPvhMemmapAddress) {
     return base::MakeError(base::ErrorKind::kInternal, "PVH memory map of {} entries does not fit",
