@@ -13,6 +13,7 @@
 #include "firmware/elf.h"
 #include "firmware/image_file.h"
 #include "firmware/initrd.h"
+#include "firmware/limine.h"
 #include "firmware/mptable.h"
 #include "firmware/multiboot.h"
 #include "firmware/multiboot2.h"
@@ -427,6 +428,17 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
                              name);
     }
   }
+  // Limine next: its executables are ELF64 linked in the top 2 GiB, which
+  // the ELF64 path (by p_paddr) could not load.
+  if (config.protocol == BootProtocol::kAuto || config.protocol == BootProtocol::kLimine) {
+    if (LooksLikeLimine(file)) return BootLimine(memory, config, rsdp, file, name);
+    if (config.protocol == BootProtocol::kLimine) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: not a Limine executable (an ELF64 holding a base revision tag "
+                             "or a request with the common magic) (--boot-protocol limine)",
+                             name);
+    }
+  }
   std::optional<ElfImage> elf;
   if (LooksLikeElf(file)) elf = TRY(ParseElf(file, name));
   const bool elf64 = elf && elf->is64;
@@ -460,6 +472,7 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
       return BootBzImageUnpacked(memory, config, rsdp, file, name);
     case BootProtocol::kMultiboot:
     case BootProtocol::kMultiboot2:  // handled above
+    case BootProtocol::kLimine:
       break;
   }
   const auto multiboot = TRY(FindMultibootHeader(file, name));
@@ -524,6 +537,7 @@ constexpr std::pair<BootProtocol, const char*> kBootProtocolNames[] = {
     {BootProtocol::kMultiboot, "multiboot"},
     {BootProtocol::kMultiboot2, "multiboot2"},
     {BootProtocol::kBzImageUnpacked, "bzimage-unpacked"},
+    {BootProtocol::kLimine, "limine"},
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -35,15 +36,19 @@ struct DescriptorTable {
 struct CpuBootState {
   uint64_t rip = 0;
   uint64_t rsp = 0;
-  uint64_t rflags = 0x2;                        // bit 1 is reserved-one; IF clear: interrupts off
+  uint64_t rbp = 0;       // vmm's own paths start with RBP = RSP; Limine's with 0
+  uint64_t rflags = 0x2;  // bit 1 is reserved-one; IF clear: interrupts off
   uint64_t rax = 0, rbx = 0, rsi = 0, rdi = 0;  // protocol arguments
   uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
   SegmentState cs, ds, es, fs, gs, ss, tr, ldt;
   DescriptorTable gdt, idt;
+  // MSRs the protocol sets beyond vmm's defaults (index, value), e.g.
+  // Limine's IA32_PAT.
+  std::vector<std::pair<uint32_t, uint64_t>> msrs;
 };
 
 enum class BootProtocol {
-  kAuto,       // multiboot2 > ELF64 entry > bzImage 64-bit > PVH > multiboot
+  kAuto,       // multiboot2 > Limine > ELF64 entry > bzImage 64-bit > PVH > multiboot
   kElf64,      // ELF64 at e_entry in long mode, RSI = zero page
   kPvh,        // XEN_ELFNOTE_PHYS32_ENTRY, 32-bit protected mode, EBX = hvm_start_info
   kBzImage,    // Linux 64-bit boot protocol
@@ -55,6 +60,10 @@ enum class BootProtocol {
   // inside at its ELF64 entry, RSI = zero page built from the bzImage's setup
   // header. Never chosen by kAuto.
   kBzImageUnpacked,
+  // The Limine boot protocol (firmware/limine.h): an ELF64 in the top 2 GiB
+  // with a base revision tag or requests; long mode, HHDM, every vCPU
+  // started with an MP request. kAuto picks it after multiboot2.
+  kLimine,
 };
 
 struct BootConfig {
@@ -84,6 +93,10 @@ struct BootInfo {
   // The RSDP's guest-physical address; 0 without ACPI tables (--acpi off, or
   // guest memory below 1 MiB).
   uint64_t acpi_rsdp = 0;
+  // The application processors' start state, vCPU 1 first, when the protocol
+  // starts them itself (Limine's MP request: parked in long mode). Empty:
+  // they wait for INIT/SIPI as on a PC.
+  std::vector<CpuBootState> aps;
   std::string description;  // one line for logs, e.g. "ELF64 entry 0x100000, 3 segments"
 };
 

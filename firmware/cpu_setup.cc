@@ -90,7 +90,7 @@ base::Result<CpuBootState> SetUpLongMode(const base::GuestMemory& memory, uint64
   TRY(WriteGdtAndIdt(memory, kCode, kData));
   CpuBootState state = CommonState(kCode, kData);
   state.rip = entry;
-  state.rsp = base::kBootStackTop;
+  state.rsp = state.rbp = base::kBootStackTop;
   state.cr0 = kCr0Pe | kCr0Et | kCr0Ne | kCr0Pg;
   state.cr3 = kPml4Address;
   state.cr4 = kCr4Pae;
@@ -104,7 +104,7 @@ base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory, u
   TRY(WriteGdtAndIdt(memory, kCode, kData));
   CpuBootState state = CommonState(kCode, kData);
   state.rip = entry;
-  state.rsp = base::kBootStackTop;
+  state.rsp = state.rbp = base::kBootStackTop;
   state.cr0 = kCr0Pe | kCr0Et | kCr0Ne;
   return state;
 }

@@ -35,10 +35,12 @@ inline constexpr uint16_t kBootGdtEntries = 4;  // 0x500..0x51f, the IDT follows
 inline constexpr uint64_t kCr0Pe = 1ull << 0;
 inline constexpr uint64_t kCr0Et = 1ull << 4;
 inline constexpr uint64_t kCr0Ne = 1ull << 5;
+inline constexpr uint64_t kCr0Wp = 1ull << 16;
 inline constexpr uint64_t kCr0Pg = 1ull << 31;
 inline constexpr uint64_t kCr4Pae = 1ull << 5;
 inline constexpr uint64_t kEferLme = 1ull << 8;
 inline constexpr uint64_t kEferLma = 1ull << 10;
+inline constexpr uint64_t kEferNxe = 1ull << 11;
 
 // A GDT descriptor from base, limit (20 bits) and the flag/access bits laid
 // out as in Firecracker's gdt_entry: bits 0-7 access byte, bits 12-15 flags

@@ -104,7 +104,8 @@ base::Result<void> ParseNotes(std::span<const uint8_t> notes, uint64_t align, ui
 }
 
 template <typename Types>
-base::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view name) {
+base::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_view name,
+                                  bool allow_dyn) {
   using Ehdr = typename Types::Ehdr;
   using Phdr = typename Types::Phdr;
   if (file.size() < sizeof(Ehdr)) {
@@ -126,7 +127,7 @@ base::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_vie
     return base::MakeError(base::ErrorKind::kBadImage, "{}: machine {} is not {}", name,
                            ehdr.e_machine, Types::kMachineName);
   }
-  if (ehdr.e_type != ET_EXEC) {
+  if (ehdr.e_type != ET_EXEC && !(allow_dyn && ehdr.e_type == ET_DYN)) {
     return base::MakeError(base::ErrorKind::kBadImage,
                            "{}: ELF type {} is not an executable (ET_EXEC); relocatable and shared "
                            "objects cannot be booted",
@@ -155,17 +156,23 @@ base::Result<ElfImage> ParseClass(std::span<const uint8_t> file, std::string_vie
 
   ElfImage image;
   image.is64 = Types::kClass == ELFCLASS64;
+  image.dyn = ehdr.e_type == ET_DYN;
   image.entry = ehdr.e_entry;
   image.lowest = std::numeric_limits<uint64_t>::max();
   for (uint32_t i = 0; i < ehdr.e_phnum; ++i) {
     const auto phdr = Load<Phdr>(file, ehdr.e_phoff + uint64_t{i} * sizeof(Phdr));
-    if (phdr.p_type != PT_LOAD && phdr.p_type != PT_NOTE) continue;
+    if (phdr.p_type != PT_LOAD && phdr.p_type != PT_NOTE && phdr.p_type != PT_DYNAMIC) continue;
     if (!RangeFits(phdr.p_offset, phdr.p_filesz, file.size())) {
       return base::MakeError(
           base::ErrorKind::kBadImage,
           "{}: program header {} lies outside the file (offset {:#x}, size {:#x}, "
           "file {:#x})",
           name, i, uint64_t{phdr.p_offset}, uint64_t{phdr.p_filesz}, file.size());
+    }
+    if (phdr.p_type == PT_DYNAMIC) {
+      image.dynamic = ElfSegment{
+          i, phdr.p_offset, phdr.p_filesz, phdr.p_paddr, phdr.p_vaddr, phdr.p_memsz, phdr.p_flags};
+      continue;
     }
     if (phdr.p_type == PT_NOTE) {
       const uint64_t align = phdr.p_align == 8 ? 8 : 4;
@@ -205,8 +212,8 @@ bool LooksLikeElf(std::span<const uint8_t> file) {
   return file.size() >= SELFMAG && std::memcmp(file.data(), ELFMAG, SELFMAG) == 0;
 }
 
-base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
-                                ElfClass want) {
+base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name, ElfClass want,
+                                bool allow_dyn) {
   if (!LooksLikeElf(file)) {
     return base::MakeError(base::ErrorKind::kBadImage, "{}: not an ELF file (bad magic)", name);
   }
@@ -214,8 +221,12 @@ base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view 
     return base::MakeError(base::ErrorKind::kBadImage, "{}: ELF header is truncated", name);
   }
   const uint8_t elf_class = file[EI_CLASS];
-  if (elf_class == ELFCLASS64 && want != ElfClass::k32) return ParseClass<Elf64Types>(file, name);
-  if (elf_class == ELFCLASS32 && want != ElfClass::k64) return ParseClass<Elf32Types>(file, name);
+  if (elf_class == ELFCLASS64 && want != ElfClass::k32) {
+    return ParseClass<Elf64Types>(file, name, allow_dyn);
+  }
+  if (elf_class == ELFCLASS32 && want != ElfClass::k64) {
+    return ParseClass<Elf32Types>(file, name, allow_dyn);
+  }
   const char* expected = want == ElfClass::k64   ? "ELFCLASS64"
                          : want == ElfClass::k32 ? "ELFCLASS32"
                                                  : "ELFCLASS32 or ELFCLASS64";

@@ -28,6 +28,7 @@ struct ElfSegment {
 
 struct ElfImage {
   bool is64 = false;   // ELFCLASS64 (x86-64) or ELFCLASS32 (i386)
+  bool dyn = false;    // ET_DYN (position-independent); only with ParseElf(..., allow_dyn)
   uint64_t entry = 0;  // e_entry
   std::vector<ElfSegment> loads;
   // XEN_ELFNOTE_PHYS32_ENTRY (Xen public/elfnote.h, type 18) from a PT_NOTE:
@@ -35,6 +36,8 @@ struct ElfImage {
   std::optional<uint32_t> pvh_entry;
   uint64_t lowest = 0;   // min p_paddr over PT_LOADs with memory
   uint64_t highest = 0;  // max p_paddr + p_memsz
+  // The PT_DYNAMIC segment (its file range and p_vaddr), when there is one.
+  std::optional<ElfSegment> dynamic;
 };
 
 // Which classes ParseElf accepts.
@@ -47,9 +50,11 @@ bool LooksLikeElf(std::span<const uint8_t> file);
 // range and sizes, and PT_NOTEs (looking for the PVH entry). `name` is the
 // file name used in messages. Errors are kBadImage, e.g.
 // "kernel image /x/y.elf: program header 3 lies outside the file (...)".
-// Needs at least one PT_LOAD with memory.
+// Needs at least one PT_LOAD with memory. ET_EXEC only, unless `allow_dyn`
+// (the Limine protocol loads position-independent executables too).
 [[nodiscard]] base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view name,
-                                              ElfClass want = ElfClass::kAny);
+                                              ElfClass want = ElfClass::kAny,
+                                              bool allow_dyn = false);
 
 // Checks that every segment lies in guest RAM and at or above
 // kBootStructuresEnd, then copies the file part to p_paddr and zeroes the rest

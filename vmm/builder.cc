@@ -99,6 +99,42 @@ void CheckCpuidTaken(const kvm::VcpuFd& fd, const std::vector<kvm_cpuid_entry2>&
               template_name, list);
 }
 
+// Registers, segments, control registers and the protocol's MSRs of one
+// vCPU from the boot protocol's description.
+base::Result<void> SetCpuState(kvm::VcpuFd& fd, const firmware::CpuBootState& cpu) {
+  kvm_regs regs{};
+  regs.rip = cpu.rip;
+  regs.rsp = cpu.rsp;
+  regs.rbp = cpu.rbp;
+  regs.rflags = cpu.rflags;
+  regs.rax = cpu.rax;
+  regs.rbx = cpu.rbx;
+  regs.rsi = cpu.rsi;
+  regs.rdi = cpu.rdi;
+  TRY(fd.SetRegs(regs));
+
+  kvm_sregs sregs = TRY(fd.GetSregs());
+  sregs.cs = ToKvm(cpu.cs);
+  sregs.ds = ToKvm(cpu.ds);
+  sregs.es = ToKvm(cpu.es);
+  sregs.fs = ToKvm(cpu.fs);
+  sregs.gs = ToKvm(cpu.gs);
+  sregs.ss = ToKvm(cpu.ss);
+  sregs.tr = ToKvm(cpu.tr);
+  sregs.ldt = ToKvm(cpu.ldt);
+  sregs.gdt.base = cpu.gdt.base;
+  sregs.gdt.limit = cpu.gdt.limit;
+  sregs.idt.base = cpu.idt.base;
+  sregs.idt.limit = cpu.idt.limit;
+  sregs.cr0 = cpu.cr0;
+  sregs.cr3 = cpu.cr3;
+  sregs.cr4 = cpu.cr4;
+  sregs.efer = cpu.efer;
+  TRY(fd.SetSregs(sregs));
+  if (!cpu.msrs.empty()) TRY(fd.SetMsrs(cpu.msrs));
+  return {};
+}
+
 base::Result<void> SetUpVcpu(const kvm::Kvm& kvm, kvm::VcpuFd& fd, const VmConfig& config,
                              CpuTemplate cpu_template, const firmware::BootInfo& boot) {
   auto cpuid = TRY(kvm.GetSupportedCpuid());
@@ -131,39 +167,12 @@ base::Result<void> SetUpVcpu(const kvm::Kvm& kvm, kvm::VcpuFd& fd, const VmConfi
   set_lvt(kLvtLint1, kDeliveryNmi);
   TRY(fd.SetLapic(lapic));
 
-  if (fd.id() != 0) return {};  // APs wait for INIT/SIPI in the in-kernel LAPIC.
-
-  const firmware::CpuBootState& cpu = boot.cpu;
-  kvm_regs regs{};
-  regs.rip = cpu.rip;
-  regs.rsp = cpu.rsp;
-  regs.rbp = cpu.rsp;
-  regs.rflags = cpu.rflags;
-  regs.rax = cpu.rax;
-  regs.rbx = cpu.rbx;
-  regs.rsi = cpu.rsi;
-  regs.rdi = cpu.rdi;
-  TRY(fd.SetRegs(regs));
-
-  kvm_sregs sregs = TRY(fd.GetSregs());
-  sregs.cs = ToKvm(cpu.cs);
-  sregs.ds = ToKvm(cpu.ds);
-  sregs.es = ToKvm(cpu.es);
-  sregs.fs = ToKvm(cpu.fs);
-  sregs.gs = ToKvm(cpu.gs);
-  sregs.ss = ToKvm(cpu.ss);
-  sregs.tr = ToKvm(cpu.tr);
-  sregs.ldt = ToKvm(cpu.ldt);
-  sregs.gdt.base = cpu.gdt.base;
-  sregs.gdt.limit = cpu.gdt.limit;
-  sregs.idt.base = cpu.idt.base;
-  sregs.idt.limit = cpu.idt.limit;
-  sregs.cr0 = cpu.cr0;
-  sregs.cr3 = cpu.cr3;
-  sregs.cr4 = cpu.cr4;
-  sregs.efer = cpu.efer;
-  TRY(fd.SetSregs(sregs));
-  return {};
+  if (fd.id() == 0) return SetCpuState(fd, boot.cpu);
+  // APs wait for INIT/SIPI in the in-kernel LAPIC, unless the protocol
+  // starts them itself (Limine's MP request: parked in long mode).
+  if (fd.id() > boot.aps.size()) return {};
+  TRY(SetCpuState(fd, boot.aps[fd.id() - 1]));
+  return fd.SetMpState(KVM_MP_STATE_RUNNABLE);
 }
 
 }  // namespace

@@ -385,6 +385,12 @@ base::Result<void> VcpuFd::SetLapic(const kvm_lapic_state& lapic) {
   return {};
 }
 
+base::Result<void> VcpuFd::SetMpState(uint32_t state) {
+  kvm_mp_state mp_state{state};
+  if (Ioctl(fd_.get(), KVM_SET_MP_STATE, &mp_state) < 0) return IoctlError("KVM_SET_MP_STATE");
+  return {};
+}
+
 base::Result<std::optional<uint64_t>> VcpuFd::Translate(uint64_t linear) const {
   kvm_translation translation{};
   translation.linear_address = linear;

@@ -111,6 +111,9 @@ class VcpuFd {
   [[nodiscard]] base::Result<uint32_t> GetTscKhz() const;
   [[nodiscard]] base::Result<kvm_lapic_state> GetLapic() const;
   [[nodiscard]] base::Result<void> SetLapic(const kvm_lapic_state& lapic);
+  // KVM_SET_MP_STATE, e.g. KVM_MP_STATE_RUNNABLE for an AP that starts
+  // without INIT/SIPI.
+  [[nodiscard]] base::Result<void> SetMpState(uint32_t state);
   // KVM_TRANSLATE: guest linear address -> guest physical, if mapped.
   [[nodiscard]] base::Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
 

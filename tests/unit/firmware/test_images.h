@@ -34,6 +34,7 @@ struct TestSegment {
   uint64_t mem_size = 0x2000;
   std::vector<uint8_t> data = std::vector<uint8_t>(0x1000, 0x90);
   uint32_t flags = PF_R | PF_X;
+  uint32_t type = PT_LOAD;  // or PT_DYNAMIC
 };
 
 struct TestNote {
@@ -46,6 +47,7 @@ struct TestNote {
 // segments (PT_LOAD) and an optional PT_NOTE, then the data.
 struct ElfBuilder {
   bool is64 = true;
+  uint16_t type = ET_EXEC;
   uint64_t entry = 0x100000;
   std::vector<TestSegment> segments = {TestSegment{}};
   std::vector<TestNote> notes;
@@ -84,7 +86,7 @@ struct ElfBuilder {
       ehdr.e_ident[EI_CLASS] = ELFCLASS64;
       ehdr.e_ident[EI_DATA] = ELFDATA2LSB;
       ehdr.e_ident[EI_VERSION] = EV_CURRENT;
-      ehdr.e_type = ET_EXEC;
+      ehdr.e_type = type;
       ehdr.e_machine = EM_X86_64;
       ehdr.e_version = EV_CURRENT;
       ehdr.e_entry = entry;
@@ -112,7 +114,7 @@ struct ElfBuilder {
     for (size_t i = 0; i < PhdrCount(); ++i) {
       const bool is_note = i == segments.size();
       const uint64_t at = PhdrOffset() + i * PhdrSize();
-      const uint32_t type = is_note ? PT_NOTE : PT_LOAD;
+      const uint32_t type = is_note ? PT_NOTE : segments[i].type;
       const uint64_t offset = is_note ? note_at : offsets[i];
       const uint64_t filesz = is_note ? note_bytes.size() : segments[i].data.size();
       const uint64_t memsz = is_note ? 0 : segments[i].mem_size;

@@ -32,6 +32,7 @@ TEST(TypedConfig, EveryBootProtocolName) {
       {"bzimage", firmware::BootProtocol::kBzImage},
       {"multiboot", firmware::BootProtocol::kMultiboot},
       {"bzimage-unpacked", firmware::BootProtocol::kBzImageUnpacked},
+      {"limine", firmware::BootProtocol::kLimine},
   };
   for (const auto& c : cases) {
     auto config = Parse(fmt::format(R"({{"boot_protocol": "{}"}})", c.name));
@@ -40,7 +41,7 @@ TEST(TypedConfig, EveryBootProtocolName) {
     EXPECT_EQ(firmware::BootProtocolName(c.value), std::string(c.name));
   }
   EXPECT_EQ(firmware::BootProtocolChoices(),
-            "auto, elf64, pvh, bzimage, multiboot, multiboot2 or bzimage-unpacked");
+            "auto, elf64, pvh, bzimage, multiboot, multiboot2, bzimage-unpacked or limine");
 }
 
 TEST(TypedConfig, EveryCpuTemplateName) {
