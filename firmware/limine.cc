@@ -318,11 +318,11 @@ base::Result<void> Relocate(Image& image, std::span<const uint8_t> file, std::st
     }
   }
   if (!have_rela || rela_size == 0) return {};
-  if (rela_entry != 24 || rela < image.min_vaddr || !image.Holds(rela - image.min_vaddr, rela_size) ||
-      rela_size % 24 != 0) {
+  if (rela_entry != 24 || rela < image.min_vaddr ||
+      !image.Holds(rela - image.min_vaddr, rela_size) || rela_size % 24 != 0) {
     return MakeError(ErrorKind::kBadImage,
-                     "{}: DT_RELA {:#x} (size {:#x}, entry size {}) does not lie in the image", name,
-                     rela, rela_size, rela_entry);
+                     "{}: DT_RELA {:#x} (size {:#x}, entry size {}) does not lie in the image",
+                     name, rela, rela_size, rela_entry);
   }
   const uint64_t table = rela - image.min_vaddr;
   for (uint64_t i = 0; i < rela_size / 24; ++i) {
@@ -384,9 +384,10 @@ base::Result<Scan> ScanRequests(const Image& image, std::string_view name) {
       if (request.id2 != id2 || request.id3 != id3) continue;
       known = true;
       if (auto [it, fresh] = scan.requests.emplace(request.request, at); !fresh) {
-        return MakeError(ErrorKind::kBadImage,
-                         "{}: two {} requests (at {:#x} and {:#x}); the protocol allows one of each",
-                         name, request.name, image.min_vaddr + it->second, image.min_vaddr + at);
+        return MakeError(
+            ErrorKind::kBadImage,
+            "{}: two {} requests (at {:#x} and {:#x}); the protocol allows one of each", name,
+            request.name, image.min_vaddr + it->second, image.min_vaddr + at);
       }
     }
     if (!known) ++scan.unknown;
@@ -406,9 +407,9 @@ class MemoryMap {
  public:
   explicit MemoryMap(uint64_t ram_size) {
     for (const auto& e : BuildE820Map(ram_size)) {
-      entries_.push_back({e.addr, e.addr + e.size,
-                          e.type == kE820Ram ? LimineMemoryType::kUsable
-                                             : LimineMemoryType::kReserved});
+      entries_.push_back(
+          {e.addr, e.addr + e.size,
+           e.type == kE820Ram ? LimineMemoryType::kUsable : LimineMemoryType::kReserved});
     }
   }
   // Gives [begin, end) the type `type`, splitting what it overlaps.
@@ -424,7 +425,8 @@ class MemoryMap {
       if (r.end > end) out.push_back({end, r.end, r.type});
     }
     out.push_back({begin, end, type});
-    std::sort(out.begin(), out.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    std::sort(out.begin(), out.end(),
+              [](const Range& a, const Range& b) { return a.begin < b.begin; });
     entries_.clear();
     for (const auto& r : out) {
       if (!entries_.empty() && entries_.back().end == r.begin && entries_.back().type == r.type) {
@@ -685,21 +687,22 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
                TRY(arena.PutObj(std::array<uint64_t, 2>{0, revision == 3 ? rsdp : virt(rsdp)})));
         break;
       case Request::kDateAtBoot:
-        answer(request, TRY(arena.PutObj(std::array<int64_t, 2>{
-                            0, static_cast<int64_t>(std::time(nullptr))})));
+        answer(
+            request,
+            TRY(arena.PutObj(std::array<int64_t, 2>{0, static_cast<int64_t>(std::time(nullptr))})));
         break;
       case Request::kExecutableAddress:
-        answer(request, TRY(arena.PutObj(std::array<uint64_t, 3>{
-                            0, kernel_phys, image.min_vaddr + image.slide})));
+        answer(request, TRY(arena.PutObj(std::array<uint64_t, 3>{0, kernel_phys,
+                                                                 image.min_vaddr + image.slide})));
         break;
       case Request::kEntropy: {
-        const uint64_t count = std::min(request_field(request, kRequestFirstField),
-                                        kLimineMaxEntropyValues);
+        const uint64_t count =
+            std::min(request_field(request, kRequestFirstField), kLimineMaxEntropyValues);
         std::vector<uint64_t> values(count);
         size_t filled = 0;
         while (filled < count * 8) {
-          const ssize_t n = getrandom(reinterpret_cast<uint8_t*>(values.data()) + filled,
-                                      count * 8 - filled, 0);
+          const ssize_t n =
+              getrandom(reinterpret_cast<uint8_t*>(values.data()) + filled, count * 8 - filled, 0);
           if (n <= 0) {
             return MakeError(ErrorKind::kInternal, "getrandom for the entropy request: {}",
                              std::strerror(errno));
@@ -769,9 +772,8 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
     // flags 0: x2APIC is not enabled (the request's bit 0 asks "if possible").
     answer(Request::kMp, TRY(arena.PutObj(MpResponse{0, 0, 0, config.cpus, virt(array)})));
   }
-  const uint64_t park_code = config.cpus > 1 && request_at(Request::kMp)
-                                 ? TRY(arena.Put(kApParkCode, 16))
-                                 : 0;
+  const uint64_t park_code =
+      config.cpus > 1 && request_at(Request::kMp) ? TRY(arena.Put(kApParkCode, 16)) : 0;
 
   // The memory map's storage now (its size is bounded), its contents after
   // the page tables, which are the arena's last allocation.
@@ -790,8 +792,7 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
     MemoryMap map(memory.ram_size());
     map.Paint(0, kPage, T::kReserved);  // never usable below base revision 3; vmm keeps it so
     if (rsdp != 0) {
-      map.Paint(base::kAcpiTables, base::kAcpiTables + base::kAcpiTablesSize,
-                T::kAcpiReclaimable);
+      map.Paint(base::kAcpiTables, base::kAcpiTables + base::kAcpiTablesSize, T::kAcpiReclaimable);
     }
     map.Paint(kernel_phys, exec_end, T::kExecutableAndModules);
     map.Paint(arena.start(), arena_end, T::kBootloaderReclaimable);
@@ -879,12 +880,11 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
       "Limine base revision {}{} at {:#x} (physical {:#x}{}), entry {:#x}, {} of {} requests "
       "answered{}{}{}",
       revision,
-      asked > kLimineMaxBaseRevision ? fmt::format(" (asked {}: newer than vmm knows)", asked)
-                                     : "",
+      asked > kLimineMaxBaseRevision ? fmt::format(" (asked {}: newer than vmm knows)", asked) : "",
       image.min_vaddr + image.slide, kernel_phys,
       image.slide ? fmt::format(", slide {:#x}", image.slide) : "", entry, answered.size(),
-      scan.requests.size() + scan.unknown, unanswered.empty() ? "" : "; not answered: ",
-      unanswered_list,
+      scan.requests.size() + scan.unknown,
+      unanswered.empty() ? "" : "; not answered: ", unanswered_list,
       scan.unknown ? fmt::format("; {} unknown request(s)", scan.unknown) : "");
   return info;
 }

@@ -246,9 +246,9 @@ TEST(Limine, AnswersEveryRequestItServesAndReadsBackThroughItsPageTables) {
 
   // MP: three CPUs, the APs parked in long mode on goto_address.
   r = guest.Response(kernel.at["mp"]);
-  EXPECT_EQ(guest.U32(r + 8), 0u);       // flags: no x2APIC
-  EXPECT_EQ(guest.U32(r + 12), 0u);      // BSP LAPIC ID
-  ASSERT_EQ(guest.U64(r + 16), 3u);      // cpu_count
+  EXPECT_EQ(guest.U32(r + 8), 0u);   // flags: no x2APIC
+  EXPECT_EQ(guest.U32(r + 12), 0u);  // BSP LAPIC ID
+  ASSERT_EQ(guest.U64(r + 16), 3u);  // cpu_count
   ASSERT_EQ(info->aps.size(), 2u);
   for (uint32_t cpu = 0; cpu < 3; ++cpu) {
     const uint64_t mp_info = guest.U64(guest.U64(r + 24) + 8 * cpu);
@@ -283,7 +283,8 @@ TEST(Limine, AnswersEveryRequestItServesAndReadsBackThroughItsPageTables) {
       EXPECT_EQ(base % 4096, 0u);
       EXPECT_EQ(length % 4096, 0u);
     }
-    if (type == 6 && base <= info->kernel_start && info->kernel_end <= base + length) saw_exec = true;
+    if (type == 6 && base <= info->kernel_start && info->kernel_end <= base + length)
+      saw_exec = true;
     if (type == 5 && base <= info->cpu.cr3 && info->cpu.cr3 < base + length) {
       saw_reclaimable_cr3 = true;
     }
@@ -448,8 +449,8 @@ TEST(Limine, MalformedExecutablesAreRefusedNamingTheProblem) {
     PutAt<uint64_t>(data, 8, kLimineBaseRevisionMagic1);
     builder.segments = {TestSegment{0x200000, 0x200000, 0x1000, data, PF_R | PF_X}};
     builder.entry = 0x200000;
-    cases.push_back({"low", builder.Build(), base::ErrorKind::kBadImage,
-                     "below 0xffffffff80000000"});
+    cases.push_back(
+        {"low", builder.Build(), base::ErrorKind::kBadImage, "below 0xffffffff80000000"});
   }
   {
     LimineKernel kernel;
@@ -466,8 +467,8 @@ TEST(Limine, MalformedExecutablesAreRefusedNamingTheProblem) {
   {
     LimineKernel kernel;
     kernel.Request("entry", kEntryPoint, 0, {kData + 8});
-    cases.push_back({"entry request", kernel.Build(), base::ErrorKind::kBadImage,
-                     "(entry point request)"});
+    cases.push_back(
+        {"entry request", kernel.Build(), base::ErrorKind::kBadImage, "(entry point request)"});
   }
   {
     LimineKernel kernel;
@@ -477,8 +478,8 @@ TEST(Limine, MalformedExecutablesAreRefusedNamingTheProblem) {
   {
     LimineKernel kernel;
     kernel.Request("hhdm", kHhdm);
-    cases.push_back({"tiny memory", kernel.Build(), base::ErrorKind::kConfig, "too small",
-                     2 * base::MiB});
+    cases.push_back(
+        {"tiny memory", kernel.Build(), base::ErrorKind::kConfig, "too small", 2 * base::MiB});
   }
   {
     LimineKernel kernel;
