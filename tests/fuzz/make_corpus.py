@@ -161,6 +161,44 @@ def mb2_elf():
     return elf(False, 0x100100, [(0x100000, b"\0" * 4 + h + code, 0x3000, PF_R | PF_X)])
 
 
+LIMINE_COMMON = (0xc7b1dd30df4c8b88, 0x0a82e883a194f07b)
+LIMINE_REVISION = (0xf9562b2d5c95a6c8, 0x6a7b384944536bdc)
+LIMINE_IDS = {  # the last two words of each request ID (limine-protocol PROTOCOL.md)
+    "hhdm": (0x48dcf1cb8ad2b852, 0x63984e959a98244b),
+    "memmap": (0x67cf3d9d378a806f, 0xe304acdfc50c3c62),
+    "mp": (0x95a67b819a1b857e, 0xa0b61b723b6a73e0),
+    "module": (0x3e7e279702be32af, 0xca1c4f3bd1280cee),
+    "entry": (0x13d86c035a1cd3e1, 0x2b0caa89d8f3026a),
+    "stack": (0x224ef0460a8e8926, 0xe1cb0fc25f46ea3d),
+    "entropy": (0x65ea80255d5682c5, 0x9117240723f493eb),
+    "paging": (0x95c1a0edab0944cb, 0xa4e5cb3842f7488a),
+    "file": (0xad97e90e83f1ed67, 0x31eb5d1c5ff23b69),
+}
+
+
+def limine(revision, requests, delimiters=False):
+    """A Limine ELF64: text RX at 0xffffffff80000000, data RW after it with
+    the base revision tag and `requests` [(name, [fields])]."""
+    base = 0xffffffff80000000
+    data = bytearray(0x800)
+    at = 0
+    if delimiters:
+        put(data, at, "4Q", 0xf6b8f4b39de7d1ae, 0xfab91a6940fcb9cf, 0x785c6ed015d3e316,
+            0x181e920a7852b9d9)
+        at += 32
+    put(data, at, "3Q", *LIMINE_REVISION, revision)
+    at += 24
+    for name, fields in requests:
+        put(data, at, "6Q", *LIMINE_COMMON, *LIMINE_IDS[name], 0, 0)
+        for i, f in enumerate(fields):
+            put(data, at + 48 + 8 * i, "Q", f)
+        at += 48 + 8 * max(len(fields), 1)
+    if delimiters:
+        put(data, at, "2Q", 0xadc0e0531bb10d03, 0x9572709f31764c62)
+    return elf(True, base, [(base, b"\x90" * 0x100, 0x1000, PF_R | PF_X),
+                            (base + 0x1000, bytes(data), 0x2000, PF_R | PF_W)])
+
+
 images = {
     "elf64": [("small.elf", elf64_small), ("two-segments.elf", elf64_two),
               ("at-16m.elf", elf64_highvirt)],
@@ -173,6 +211,11 @@ images = {
     "multiboot2": [("flat.mb2", mb2_flat()),
                    ("flat-requests.mb2", mb2_flat([(6, 0, []), (1, 0, [1, 2, 3, 4, 6, 21])])),
                    ("elf32.mb2", mb2_elf())],
+    "limine": [("rev3-hhdm-memmap.limine", limine(3, [("hhdm", []), ("memmap", [])])),
+               ("rev0-mp.limine", limine(0, [("mp", [0]), ("stack", [0x20000])])),
+               ("rev6-delimited.limine",
+                limine(6, [("entry", [0xffffffff80000010]), ("entropy", [4]), ("file", []),
+                           ("paging", [0])], delimiters=True))],
 }
 for target, files in images.items():
     for name, data in files:
@@ -477,7 +520,10 @@ dicts["elf64"] = dicts["pvh"] = elf_words
 dicts["bzimage"] = bz_words
 dicts["multiboot"] = mb_words + elf_words[:4]
 dicts["multiboot2"] = mb2_words + elf_words[:4]
-dicts["boot_image"] = elf_words + bz_words + mb_words + mb2_words
+limine_words = [struct.pack("<Q", w) for w in LIMINE_COMMON + LIMINE_REVISION] + [
+    struct.pack("<QQ", *ids) for ids in LIMINE_IDS.values()] + [struct.pack("<Q", 0xffffffff80000000)]
+dicts["limine"] = limine_words + elf_words[:4]
+dicts["boot_image"] = elf_words + bz_words + mb_words + mb2_words + limine_words
 dicts["unpack"] = [b"\xfd7zXZ\0", b"YZ", b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\x5d\0\0",
                    b"BZh", b"\x02\x21\x4c\x18", b"\x89LZO"]
 dicts["virtio_mmio"] = [b"virt", struct.pack("<H", 0x050), struct.pack("<H", 0x070),
