@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/layout.h"
+#include "base/sandbox/seccomp.h"
 #include "devices/legacy/debugcon.h"
 #include "firmware/boot.h"
 #include "vmm/console/serial_spec.h"
@@ -49,6 +50,8 @@ struct VmConfig {
   CpuTemplate cpu_template = CpuTemplate::kAuto;
   devices::DebugconSpec debugcon;  // port 0xe9: stdio | file:PATH | none (default)
   ExitCodeMode exit_code = ExitCodeMode::kVmm;
+  // Per-thread seccomp filters (docs/security.md, "seccomp").
+  base::sandbox::SeccompMode seccomp = base::sandbox::SeccompMode::kKill;
 };
 
 // The JSON fields a config file may hold; anything else is an error.
@@ -56,7 +59,7 @@ struct VmConfig {
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
-//  "exit_code": "vmm"}
+//  "exit_code": "vmm", "seccomp": "kill"}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.
