@@ -72,6 +72,9 @@ constexpr SyscallRule kVcpu[] = {
      "KVM_RUN and the exit path's register, FPU, event and TSC ioctls; KVM_IRQ_LINE "
      "for the 16550 and i8042 interrupts raised on this thread",
      kVcpuIoctls},
+    {"epoll_ctl",
+     "asio::post to the device loop (console output to socket clients, virtio "
+     "transport work) wakes its reactor with EPOLL_CTL_MOD"},
 };
 
 // asio's reactor, console input and sockets (vmm/console/console.cc).
@@ -142,6 +145,7 @@ constexpr SyscallRule kBlockWorker[] = {
     {"pwrite64", "guest writes (the backend's single-buffer path)"},
     {"fdatasync", "VIRTIO_BLK_T_FLUSH"},
     {"fsync", "VIRTIO_BLK_T_FLUSH where fdatasync is not supported"},
+    {"epoll_ctl", "a completion posted to the device loop wakes its reactor (EPOLL_CTL_MOD)"},
 };
 
 // The main thread after set-up waits for the end, then tears the VM down
@@ -160,7 +164,8 @@ constexpr IoctlRequest kMainIoctls[] = {
 constexpr SyscallRule kMain[] = {
     {"ioctl", "restoring the terminal (tcsetattr), the register dump after --timeout", kMainIoctls},
     {"close", "closing device, socket and KVM fds at the end"},
-    {"epoll_ctl", "asio objects deregister when destroyed"},
+    {"epoll_ctl", "asio objects deregister when destroyed; posts wake a reactor"},
+    {"fcntl", "the console restores stdin's flags at the end"},
     {"rt_sigaction", "asio's signal_set restores the default SIGINT/SIGTERM handlers"},
     {"unlink", "removing the API and console sockets"},
     {"unlinkat", "removing sockets (as libstdc++ issues it)"},
