@@ -25,6 +25,9 @@ enum class ErrorKind : uint8_t {
   kUnavailable = 69,  // EX_UNAVAILABLE: /dev/kvm missing or unusable
   kInternal = 70,     // EX_SOFTWARE: a bug or an unexpected host failure
   kConfig = 78,       // EX_CONFIG: bad configuration value
+  // Not an Error's kind: a thread made a system call its seccomp filter
+  // forbids (base/sandbox/seccomp.h ends vmm with it from the SIGSYS handler).
+  kSeccompViolation = 83,
 };
 
 // A failure a user can act on: what failed, the errno where there is one,

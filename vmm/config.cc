@@ -185,6 +185,10 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
       config.exit_code = *mode;
     } else if (key == "acpi") {
       config.acpi = TRY(json::GetBool(value, origin, key));
+    } else if (key == "seccomp") {
+      auto mode = base::sandbox::ParseSeccompMode(TRY(json::GetString(value, origin, key)), key);
+      if (!mode) return std::unexpected(json::FieldError(origin, key, mode.error().message()));
+      config.seccomp = *mode;
     } else {
       return base::MakeError(base::ErrorKind::kConfig, "{}: unknown field '{}'", origin, key);
     }

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/layout.h"
+#include "base/sandbox/seccomp.h"
 #include "devices/legacy/debugcon.h"
 #include "firmware/boot.h"
 #include "vmm/console/serial_spec.h"
@@ -55,6 +56,8 @@ struct VmConfig {
   // ACPI tables for the guest (docs/acpi.md); --acpi off leaves only the MP
   // table.
   bool acpi = true;
+  // Per-thread seccomp filters (docs/security.md, "seccomp").
+  base::sandbox::SeccompMode seccomp = base::sandbox::SeccompMode::kKill;
 };
 
 // The JSON fields a config file may hold; anything else is an error.
@@ -62,7 +65,7 @@ struct VmConfig {
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
-//  "exit_code": "vmm", "acpi": true}
+//  "exit_code": "vmm", "acpi": true, "seccomp": "kill"}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.

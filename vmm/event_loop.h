@@ -11,6 +11,8 @@
 #include <optional>
 #include <thread>
 
+#include "base/sandbox/seccomp.h"
+
 namespace vmm {
 
 class EventLoop {
@@ -22,9 +24,14 @@ class EventLoop {
 
   asio::io_context& context() { return context_; }
 
-  void Start() {
+  // The thread loads `kind`'s seccomp filter before its first handler
+  // (docs/security.md, "seccomp").
+  void Start(base::sandbox::ThreadKind kind) {
     if (thread_.joinable()) return;
-    thread_ = std::thread([this] { context_.run(); });
+    thread_ = std::thread([this, kind] {
+      base::sandbox::EnterThreadOrDie(kind);
+      context_.run();
+    });
   }
 
   // Cancels outstanding work and joins the thread. Idempotent.

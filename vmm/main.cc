@@ -11,9 +11,11 @@
 
 #include "base/fd_hygiene.h"
 #include "base/guest_memory.h"
+#include "base/sandbox/seccomp.h"
 #include "firmware/boot.h"
 #include "vmm/boot_trace.h"
 #include "vmm/config.h"
+#include "vmm/confine.h"
 #include "vmm/console/attach.h"
 #include "vmm/suite/suite.h"
 #include "vmm/vm.h"
@@ -44,6 +46,7 @@ struct Flags {
   std::optional<std::string> debugcon;
   std::optional<std::string> exit_code;
   std::optional<std::string> acpi;
+  std::optional<std::string> seccomp;
 };
 
 base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
@@ -80,6 +83,8 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   }
   if (flags.exit_code) config.exit_code = TRY(vmm::ParseExitCodeMode(*flags.exit_code));
   if (flags.acpi) config.acpi = TRY(vmm::ParseOnOff(*flags.acpi, "--acpi"));
+  if (flags.seccomp)
+    config.seccomp = TRY(base::sandbox::ParseSeccompMode(*flags.seccomp, "--seccomp"));
   if (config.kernel.empty()) {
     return base::MakeError(base::ErrorKind::kUsage,
                            "no kernel: give --kernel PATH or a --config file with \"kernel\"");
@@ -105,8 +110,14 @@ int RunVm(const Flags& flags) {
   spdlog::set_level(level);
   vmm::boot_trace::Enable(config->boot_trace);
 
+  // Before the VM is built: the block workers start inside Create.
+  if (auto seccomp = base::sandbox::ConfigureSeccomp(config->seccomp); !seccomp) {
+    return Fail(seccomp.error());
+  }
   auto vm = vmm::Vm::Create(*config);
   if (!vm) return Fail(vm.error());
+  // Every file is open; the threads that run the guest start after this.
+  if (auto confined = vmm::ConfineAfterBuild(*config); !confined) return Fail(confined.error());
   if (config->boot_trace) {
     std::fprintf(stderr, "boot-trace: cpu-template %s\n",
                  std::string(vmm::CpuTemplateName((*vm)->cpu_template())).c_str());
@@ -142,7 +153,7 @@ int main(int argc, char** argv) {
       "Exit status: 0..63 the guest's exit-port value (0 also: power off or reset); 64 usage; "
       "65 bad kernel image; 66 file not found; 69 KVM unavailable; 70 internal error; 78 bad "
       "config; 80 triple fault; 81 KVM internal error or failed emulation; 82 --timeout "
-      "elapsed; 130/143 SIGINT/SIGTERM.");
+      "elapsed; 83 a forbidden system call (seccomp); 130/143 SIGINT/SIGTERM.");
   Flags flags;
   app.add_option("--kernel", flags.kernel,
                  "Kernel image: ELF64, PVH ELF, bzImage, multiboot or multiboot2");
@@ -184,15 +195,26 @@ int main(int argc, char** argv) {
                  "ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) handed to the guest: on (default) or "
                  "off (the MP table alone, as for pre-ACPI kernels)");
 
+  app.add_option("--seccomp", flags.seccomp,
+                 "Per-thread seccomp filters: kill (default: a forbidden system call ends vmm "
+                 "with status 83 and a line naming the thread and the call), log (the kernel "
+                 "logs it and lets it run: for developing) or off");
+
   std::string attach_socket;
   CLI::App* attach = app.add_subcommand("attach",
                                         "Attach this terminal to a guest's serial "
                                         "console socket (--serial socket:PATH)");
   attach->add_option("socket", attach_socket, "The console socket")->required();
+  std::string tool_seccomp = "kill";
+  attach->add_option("--seccomp", tool_seccomp,
+                     "kill (default), log or off: this process's own seccomp filter");
 
   vmm::suite::SuiteOptions suite_options;
   CLI::App* suite = app.add_subcommand("suite", "Run the guest boot regression suite");
   vmm::suite::AddSuiteOptions(suite, &suite_options);
+  suite->add_option("--seccomp", tool_seccomp,
+                    "kill (default), log or off: the runner's own seccomp filter (vmm children "
+                    "load theirs on top of it)");
 
   try {
     app.parse(argc, argv);
@@ -201,8 +223,17 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : kExitUsage;
   }
 
+  if (attach->parsed() || suite->parsed()) {
+    auto mode = base::sandbox::ParseSeccompMode(tool_seccomp, "--seccomp");
+    if (!mode) return Fail(mode.error());
+    if (auto configured = base::sandbox::ConfigureSeccomp(*mode); !configured) {
+      return Fail(configured.error());
+    }
+  }
   if (attach->parsed()) return vmm::AttachMain(attach_socket);
   if (suite->parsed()) {
+    // Before any case is read; vmm children inherit it (docs/security.md).
+    base::sandbox::EnterThreadOrDie(base::sandbox::ThreadKind::kSuite);
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     return vmm::suite::RunSuite(suite_options, ec ? std::string(argv[0]) : self.string());

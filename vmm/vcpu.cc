@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/sandbox/seccomp.h"
 #include "vmm/boot_trace.h"
 #include "vmm/guest_debug.h"
 #include "vmm/insn_name.h"
@@ -108,6 +109,8 @@ void Vcpu::Loop() {
   sigaddset(&blocked, SIGINT);
   sigaddset(&blocked, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  // Before the guest's first instruction on this vCPU (docs/security.md).
+  base::sandbox::EnterThreadOrDie(base::sandbox::ThreadKind::kVcpu);
 
   if (fd_->id() == 0) boot_trace::Mark("first-run");
   kvm_run* run = fd_->run();

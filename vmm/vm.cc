@@ -96,7 +96,7 @@ base::Result<void> Vm::SetUpControl() {
 }
 
 VmExit Vm::Run() {
-  device_loop_.Start();
+  device_loop_.Start(base::sandbox::ThreadKind::kDeviceLoop);
   if (auto control = SetUpControl(); !control) {
     return VmExit::StartupError(control.error());
   }
@@ -104,7 +104,9 @@ VmExit Vm::Run() {
   started_ = true;
   for (auto& vcpu : vcpus_) vcpu->Start();
   // After the vCPUs: an API call never sees a vCPU that has not started.
-  control_loop_.Start();
+  control_loop_.Start(base::sandbox::ThreadKind::kControl);
+  // Every thread runs: the main thread only waits and tears down from here.
+  base::sandbox::EnterThreadOrDie(base::sandbox::ThreadKind::kMain);
 
   VmExit result;
   {

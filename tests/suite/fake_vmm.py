@@ -20,6 +20,8 @@ the words of --cmdline, in this order:
   crash          die of SIGSEGV
   read-input     read one line from stdin and print "got: <line>"
   prompt         write "$ " without a newline
+  seccomp-status print "seccomp: MODE filters: N" from /proc/self/status
+                 (the filters the runner's children inherit)
 
 Like vmm it ends with 66 when --kernel names a missing file, and with
 --boot-trace it writes "boot-trace: <event> <ms> ms" lines on stderr.
@@ -114,6 +116,13 @@ def main(argv):
             sys.stdout.flush()
         elif key == "read-input":
             out("got: " + sys.stdin.readline().rstrip("\r\n"))
+        elif key == "seccomp-status":
+            fields = {}
+            with open("/proc/self/status") as status_file:
+                for row in status_file:
+                    name, _, rest = row.partition(":")
+                    fields[name] = rest.strip()
+            out(f"seccomp: {fields.get('Seccomp')} filters: {fields.get('Seccomp_filters')}")
         elif key == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
     trace(boot_trace, "exit")

@@ -319,6 +319,50 @@ def test_merge_joins_shard_reports(tmp):
     status, output = merge([parts[0]])
     check(status == 64, f"no --junit: exit {status}", output)
 
+def test_runner_filter_reaches_the_children(tmp):
+    """In kill mode (the default) the runner loads its seccomp filter before
+    it spawns, the children inherit it and still run; with --seccomp off they
+    inherit nothing from the runner."""
+    counts = {}
+    for mode in ("kill", "off"):
+        folder = pathlib.Path(tmp) / mode
+        folder.mkdir()
+        write_case(folder, "status", cmdline="seccomp-status exit=0",
+                   expect=[r"seccomp: \d filters: \d+"])
+        status, output, _ = run_suite(["--seccomp", mode, folder], folder / "out")
+        check(status == 0, f"--seccomp {mode}: expected exit 0, got {status}", output)
+        log = (folder / "out" / "status" / "serial.log").read_text()
+        found = [line for line in log.splitlines() if line.startswith("seccomp: ")]
+        check(found, f"--seccomp {mode}: no seccomp line in the child's output", log)
+        counts[mode] = int(found[0].rsplit(" ", 1)[1])
+        if mode == "kill":
+            check(found[0].startswith("seccomp: 2 "),
+                  f"the child is not in seccomp filter mode: {found[0]}", log)
+    check(counts["kill"] == counts["off"] + 1,
+          f"expected exactly one more filter under kill than off, got {counts}")
+
+
+def test_forbidden_call_in_the_runner_ends_it_with_83(tmp):
+    """The test hook makes the runner call getpriority, which its filter
+    forbids: status 83 and one line naming the thread and the call. With
+    --seccomp off the same hook is harmless."""
+    write_case(tmp, "ok", cmdline="exit=0")
+    env = dict(os.environ, VMM_TEST_SECCOMP_VIOLATE="suite")
+    command = [VMM, "suite", "--vmm", FAKE, "--out", str(pathlib.Path(tmp) / "out"), str(tmp)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=60, env=env)
+    check(proc.returncode == 83, f"expected exit 83, got {proc.returncode}", proc.stderr)
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("vmm: seccomp:")]
+    check(lines == ["vmm: seccomp: the suite thread made a forbidden system call 140 "
+                    "(getpriority); exiting with status 83"],
+          f"unexpected violation line(s): {lines}", proc.stderr)
+    proc = subprocess.run(command[:2] + ["--seccomp", "off"] + command[2:],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=60, env=env)
+    check(proc.returncode == 0, f"--seccomp off: expected exit 0, got {proc.returncode}",
+          proc.stdout + proc.stderr)
+
+
 TESTS = {name[len("test_"):]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/sandbox/seccomp.h"
 #include "vmm/console/escape.h"
 #include "vmm/console/terminal.h"
 
@@ -55,7 +56,8 @@ bool WriteAll(int fd, const uint8_t* data, size_t size, bool socket) {
 
 }  // namespace
 
-int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err_fd) {
+int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err_fd,
+                  const std::function<void()>& after_setup) {
   sockaddr_un addr{};
   if (socket_path.size() >= sizeof addr.sun_path) {
     Say(err_fd, fmt::format("vmm attach: {}: path too long\n", socket_path));
@@ -94,6 +96,9 @@ int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err
     Say(err_fd,
         fmt::format("[attached to {}; escape: C-a x detaches, C-a h help]\r\n", socket_path));
   }
+
+  // Connected and the terminal set: confined from here (docs/security.md).
+  if (after_setup) after_setup();
 
   EscapeFilter escape;
   std::array<uint8_t, 4096> buf;
@@ -165,7 +170,8 @@ int AttachMain(const std::string& socket_path) {
   // A closed stdout (`vmm attach S | head`) ends attach through write errors,
   // not by a signal; the socket side uses MSG_NOSIGNAL anyway.
   signal(SIGPIPE, SIG_IGN);
-  return AttachWithFds(socket_path, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+  return AttachWithFds(socket_path, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO,
+                       [] { base::sandbox::EnterThreadOrDie(base::sandbox::ThreadKind::kAttach); });
 }
 
 }  // namespace vmm

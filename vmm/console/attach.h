@@ -13,6 +13,7 @@
 // connection is refused (a stale socket: no vmm serves it); 70 on other errors.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace vmm {
@@ -20,6 +21,9 @@ namespace vmm {
 int AttachMain(const std::string& socket_path);
 
 // The same, on explicit descriptors (tests use a pseudo-terminal or pipes).
-int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err_fd);
+// `after_setup` runs once connected with the terminal set, before the first
+// byte is copied (AttachMain loads the attach seccomp filter there).
+int AttachWithFds(const std::string& socket_path, int in_fd, int out_fd, int err_fd,
+                  const std::function<void()>& after_setup = {});
 
 }  // namespace vmm

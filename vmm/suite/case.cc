@@ -140,6 +140,7 @@ std::string DescribeStatus(int status) {
   if (status == kStatusTripleFault) return "triple-fault";
   if (status == kStatusKvmError) return "kvm-error";
   if (status == kStatusTimeout) return "timeout";
+  if (status == static_cast<int>(base::ErrorKind::kSeccompViolation)) return "seccomp-violation";
   return fmt::format("status:{}", status);
 }
 
