@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/layout.h"
+#include "firmware/bootboot.h"
 #include "firmware/bzimage.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/elf.h"
@@ -439,6 +440,17 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
                              name);
     }
   }
+  // BOOTBOOT: an ELF64 naming `bootboot`, or a level 1 kernel at -2 MiB.
+  if (config.protocol == BootProtocol::kAuto || config.protocol == BootProtocol::kBootboot) {
+    if (LooksLikeBootboot(file)) return BootBootboot(memory, config, rsdp, file, name);
+    if (config.protocol == BootProtocol::kBootboot) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: not a BOOTBOOT kernel (an ELF64 executable with a 'bootboot' "
+                             "symbol, or with its segments at or above -2 MiB) "
+                             "(--boot-protocol bootboot)",
+                             name);
+    }
+  }
   std::optional<ElfImage> elf;
   if (LooksLikeElf(file)) elf = TRY(ParseElf(file, name));
   const bool elf64 = elf && elf->is64;
@@ -473,6 +485,7 @@ base::Result<BootInfo> Dispatch(const base::GuestMemory& memory, const BootConfi
     case BootProtocol::kMultiboot:
     case BootProtocol::kMultiboot2:  // handled above
     case BootProtocol::kLimine:
+    case BootProtocol::kBootboot:
       break;
   }
   const auto multiboot = TRY(FindMultibootHeader(file, name));
@@ -538,6 +551,7 @@ constexpr std::pair<BootProtocol, const char*> kBootProtocolNames[] = {
     {BootProtocol::kMultiboot2, "multiboot2"},
     {BootProtocol::kBzImageUnpacked, "bzimage-unpacked"},
     {BootProtocol::kLimine, "limine"},
+    {BootProtocol::kBootboot, "bootboot"},
 };
 
 }  // namespace

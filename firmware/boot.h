@@ -48,7 +48,7 @@ struct CpuBootState {
 };
 
 enum class BootProtocol {
-  kAuto,       // multiboot2 > Limine > ELF64 entry > bzImage 64-bit > PVH > multiboot
+  kAuto,       // multiboot2 > Limine > BOOTBOOT > ELF64 entry > bzImage 64-bit > PVH > multiboot
   kElf64,      // ELF64 at e_entry in long mode, RSI = zero page
   kPvh,        // XEN_ELFNOTE_PHYS32_ENTRY, 32-bit protected mode, EBX = hvm_start_info
   kBzImage,    // Linux 64-bit boot protocol
@@ -64,6 +64,10 @@ enum class BootProtocol {
   // with a base revision tag or requests; long mode, HHDM, every vCPU
   // started with an MP request. kAuto picks it after multiboot2.
   kLimine,
+  // BOOTBOOT (firmware/bootboot.h): an ELF64 with a `bootboot` symbol or
+  // linked at -2 MiB; every core enters in long mode. kAuto picks it after
+  // Limine.
+  kBootboot,
 };
 
 struct BootConfig {

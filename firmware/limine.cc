@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/layout.h"
+#include "firmware/boot_memory.h"
 #include "firmware/cpu_setup.h"
 #include "firmware/e820.h"
 #include "firmware/elf.h"
@@ -180,46 +181,6 @@ constexpr std::array<uint8_t, 22> kApParkCode = {
     0xc3,                    // ret
 };
 static_assert(kMpInfoGotoAddress == 0x10, "the parking loop reads goto_address at +0x10");
-
-// Bump allocation of bootloader-reclaimable memory, zeroed.
-class Arena {
- public:
-  Arena(const base::GuestMemory& memory, uint64_t start, uint64_t limit)
-      : memory_(memory), start_(start), next_(start), limit_(limit) {}
-
-  base::Result<uint64_t> Alloc(uint64_t size, uint64_t align = 8) {
-    const uint64_t at = AlignUp(next_, align);
-    if (at > limit_ || size > limit_ - at) {
-      return MakeError(ErrorKind::kConfig,
-                       "guest memory of {} MiB is too small for the Limine boot structures: "
-                       "{:#x} more bytes are needed at {:#x}, below {:#x}",
-                       memory_.ram_size() / base::MiB, size, at, limit_);
-    }
-    TRY(memory_.Fill(at, 0, size));
-    next_ = at + size;
-    return at;
-  }
-  base::Result<uint64_t> Put(std::span<const uint8_t> bytes, uint64_t align = 8) {
-    const uint64_t at = TRY(Alloc(bytes.size(), align));
-    TRY(memory_.Write(at, bytes));
-    return at;
-  }
-  base::Result<uint64_t> PutString(std::string_view text) {
-    const uint64_t at = TRY(Alloc(text.size() + 1, 1));
-    TRY(memory_.Write(at, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
-    return at;
-  }
-  template <typename T>
-  base::Result<uint64_t> PutObj(const T& value) {
-    return Put(std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)), alignof(T));
-  }
-  uint64_t start() const { return start_; }
-  uint64_t end() const { return AlignUp(next_, kPage); }
-
- private:
-  const base::GuestMemory& memory_;
-  uint64_t start_, next_, limit_;
-};
 
 // The loaded image in host memory: request answers are patched into it
 // before it is copied to guest RAM.
@@ -402,61 +363,18 @@ const char* RequestName(Request request) {
   return "?";
 }
 
-// The memory map: the e820 map with vmm's own regions painted over it.
-class MemoryMap {
+// The Limine memory map: the e820 map (RAM usable, the rest reserved) with
+// vmm's own regions painted over it.
+class MemoryMap : public RegionMap<LimineMemoryType> {
  public:
-  explicit MemoryMap(uint64_t ram_size) {
-    for (const auto& e : BuildE820Map(ram_size)) {
-      entries_.push_back(
-          {e.addr, e.addr + e.size,
-           e.type == kE820Ram ? LimineMemoryType::kUsable : LimineMemoryType::kReserved});
-    }
-  }
-  // Gives [begin, end) the type `type`, splitting what it overlaps.
-  void Paint(uint64_t begin, uint64_t end, LimineMemoryType type) {
-    if (begin >= end) return;
-    std::vector<Range> out;
-    for (const auto& r : entries_) {
-      if (r.end <= begin || r.begin >= end) {
-        out.push_back(r);
-        continue;
-      }
-      if (r.begin < begin) out.push_back({r.begin, begin, r.type});
-      if (r.end > end) out.push_back({end, r.end, r.type});
-    }
-    out.push_back({begin, end, type});
-    std::sort(out.begin(), out.end(),
-              [](const Range& a, const Range& b) { return a.begin < b.begin; });
-    entries_.clear();
-    for (const auto& r : out) {
-      if (!entries_.empty() && entries_.back().end == r.begin && entries_.back().type == r.type) {
-        entries_.back().end = r.end;
-      } else {
-        entries_.push_back(r);
-      }
-    }
-  }
+  explicit MemoryMap(uint64_t ram_size)
+      : RegionMap(ram_size, LimineMemoryType::kUsable, LimineMemoryType::kReserved) {}
   // Usable and bootloader-reclaimable entries are 4 KiB aligned at both
   // ends (PROTOCOL.md "Memory Map Feature"): partial pages become reserved.
   void AlignUsable() {
-    const auto entries = entries_;
-    for (const auto& r : entries) {
-      if (r.type != LimineMemoryType::kUsable &&
-          r.type != LimineMemoryType::kBootloaderReclaimable) {
-        continue;
-      }
-      Paint(r.begin, std::min(r.end, AlignUp(r.begin, kPage)), LimineMemoryType::kReserved);
-      Paint(std::max(r.begin, AlignDown(r.end, kPage)), r.end, LimineMemoryType::kReserved);
-    }
+    AlignTypes({LimineMemoryType::kUsable, LimineMemoryType::kBootloaderReclaimable},
+               LimineMemoryType::kReserved);
   }
-  struct Range {
-    uint64_t begin, end;
-    LimineMemoryType type;
-  };
-  const std::vector<Range>& entries() const { return entries_; }
-
- private:
-  std::vector<Range> entries_;
 };
 
 // Which physical ranges the HHDM maps for `revision` (PROTOCOL.md "Memory
@@ -617,7 +535,7 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
                      low_end);
   }
   const uint64_t exec_end = cursor;
-  Arena arena(memory, cursor, low_end);
+  BootArena arena(memory, cursor, low_end, "the Limine boot structures");
   auto virt = [](uint64_t phys) { return phys + kLimineHhdmOffset; };
 
   // GDT: null, 16-bit code/data, 32-bit code/data, 64-bit code/data.

@@ -33,6 +33,7 @@ TEST(TypedConfig, EveryBootProtocolName) {
       {"multiboot", firmware::BootProtocol::kMultiboot},
       {"bzimage-unpacked", firmware::BootProtocol::kBzImageUnpacked},
       {"limine", firmware::BootProtocol::kLimine},
+      {"bootboot", firmware::BootProtocol::kBootboot},
   };
   for (const auto& c : cases) {
     auto config = Parse(fmt::format(R"({{"boot_protocol": "{}"}})", c.name));
@@ -41,7 +42,7 @@ TEST(TypedConfig, EveryBootProtocolName) {
     EXPECT_EQ(firmware::BootProtocolName(c.value), std::string(c.name));
   }
   EXPECT_EQ(firmware::BootProtocolChoices(),
-            "auto, elf64, pvh, bzimage, multiboot, multiboot2, bzimage-unpacked or limine");
+            "auto, elf64, pvh, bzimage, multiboot, multiboot2, bzimage-unpacked, limine or bootboot");
 }
 
 TEST(TypedConfig, EveryCpuTemplateName) {
