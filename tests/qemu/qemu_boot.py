@@ -23,8 +23,8 @@ Usage:
   qemu_boot.py --dump-tool EXE --trampoline BIN [--timeout S]
                [--expect-status N] [--pattern REGEX]... -- LOADER_ARGS...
   LOADER_ARGS are boot_image_dump's (--kernel, --initrd, --memory, ...).
-Exit 0 when every pattern matched and the guest wrote N to the exit port,
-1 otherwise, 77 (CTest's SKIP_RETURN_CODE) without qemu-system-x86_64.
+Exit 0 when every pattern matched and (with --expect-status) the guest wrote
+N to the exit port, 1 otherwise, 77 (CTest's SKIP_RETURN_CODE) without qemu-system-x86_64.
 """
 import argparse
 import json
@@ -260,7 +260,8 @@ def main():
     parser.add_argument("--trampoline", required=True)
     parser.add_argument("--qemu", default="qemu-system-x86_64")
     parser.add_argument("--timeout", type=float, default=20)
-    parser.add_argument("--expect-status", type=int, default=0)
+    parser.add_argument("--expect-status", type=int,
+                        help="the exit-port value; without it QEMU is stopped once all matched")
     parser.add_argument("--pattern", action="append")
     parser.add_argument("--keep", help="keep the images and QEMU's -d log in this directory")
     parser.add_argument("loader_args", nargs="+")
@@ -320,10 +321,11 @@ def main():
             command += ["-d", "int,cpu_reset,guest_errors", "-D", os.path.join(workdir, "qemu.log")]
         # isa-debug-exit ends QEMU with (value << 1) | 1; a triple fault with
         # -no-reboot ends it with 0, which no expected value maps to.
-        print(f"expecting exit-port value {args.expect_status}, "
-              f"QEMU status {(args.expect_status << 1) | 1}")
-        check = argparse.Namespace(timeout=args.timeout, need_file=None,
-                                   expect_status=(args.expect_status << 1) | 1,
+        status = None
+        if args.expect_status is not None:
+            status = (args.expect_status << 1) | 1
+            print(f"expecting exit-port value {args.expect_status}, QEMU status {status}")
+        check = argparse.Namespace(timeout=args.timeout, need_file=None, expect_status=status,
                                    pattern=args.pattern, command=command)
         return boot_check.run(check)
     finally:

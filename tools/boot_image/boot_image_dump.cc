@@ -13,11 +13,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/guest_memory.h"
@@ -34,10 +33,18 @@ struct Options {
 };
 
 nlohmann::json SegmentJson(const firmware::SegmentState& s) {
-  return {{"base", s.base},       {"limit", s.limit}, {"selector", s.selector},
-          {"type", s.type},       {"present", s.present}, {"dpl", s.dpl},
-          {"db", s.db},           {"s", s.s},         {"l", s.l},
-          {"g", s.g},             {"avl", s.avl},     {"unusable", s.unusable}};
+  return {{"base", s.base},
+          {"limit", s.limit},
+          {"selector", s.selector},
+          {"type", s.type},
+          {"present", s.present},
+          {"dpl", s.dpl},
+          {"db", s.db},
+          {"s", s.s},
+          {"l", s.l},
+          {"g", s.g},
+          {"avl", s.avl},
+          {"unusable", s.unusable}};
 }
 
 nlohmann::json CpuJson(const firmware::CpuBootState& cpu) {
@@ -90,8 +97,8 @@ base::Result<Options> ParseOptions(int argc, char** argv) {
       char* end = nullptr;
       unsigned long cpus = std::strtoul(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || cpus == 0 || cpus > base::kMaxCpus) {
-        return std::unexpected(Usage("--cpus " + value + ": expected 1.." +
-                                     std::to_string(base::kMaxCpus)));
+        return std::unexpected(
+            Usage("--cpus " + value + ": expected 1.." + std::to_string(base::kMaxCpus)));
       }
       options.boot.cpus = static_cast<uint32_t>(cpus);
     } else if (flag == "--boot-protocol") {
@@ -117,7 +124,8 @@ base::Result<Options> ParseOptions(int argc, char** argv) {
 
 base::Result<void> WriteFile(const std::string& path, std::span<const uint8_t> bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   if (!out) return std::unexpected(base::Error(base::ErrorKind::kInternal, "cannot write " + path));
   return {};
