@@ -105,6 +105,7 @@ def run(args):
             proc.wait()
     elapsed = time.monotonic() - start
     status = proc.returncode
+    name = os.path.basename(args.command[0])  # vmm, or qemu-system-x86_64 (tests/qemu)
     print("---- how far it got ----")
     print(f"elapsed {elapsed:.1f} s, first serial byte "
           f"{'never' if first_byte is None else f'{first_byte:.1f} s'}, {lines} serial lines")
@@ -114,9 +115,9 @@ def run(args):
         print(f"  {where:>12}  {p.pattern}")
     ok = len(matched) == len(patterns)
     if stopped_by_us:
-        print("all patterns matched; vmm stopped by the test")
+        print(f"all patterns matched; {name} stopped by the test")
     else:
-        print(f"vmm ended with status {status}")
+        print(f"{name} ended with status {status}")
         if args.expect_status is not None and status != args.expect_status:
             print(f"FAIL: expected status {args.expect_status}")
             ok = False
