@@ -64,15 +64,13 @@ std::map<std::string, uint64_t> ReadSymbols(File file) {
   if (file.size() < sizeof(Elf64_Ehdr)) return found;
   Elf64_Ehdr ehdr;
   std::memcpy(&ehdr, file.data(), sizeof(ehdr));
-  if (ehdr.e_shentsize != sizeof(Elf64_Shdr) || ehdr.e_shoff == 0 ||
-      ehdr.e_shoff > file.size() ||
+  if (ehdr.e_shentsize != sizeof(Elf64_Shdr) || ehdr.e_shoff == 0 || ehdr.e_shoff > file.size() ||
       uint64_t{ehdr.e_shnum} * sizeof(Elf64_Shdr) > file.size() - ehdr.e_shoff) {
     return found;
   }
   auto section = [&](uint32_t i) {
     Elf64_Shdr shdr;
-    std::memcpy(&shdr, file.data() + ehdr.e_shoff + uint64_t{i} * sizeof(Elf64_Shdr),
-                sizeof(shdr));
+    std::memcpy(&shdr, file.data() + ehdr.e_shoff + uint64_t{i} * sizeof(Elf64_Shdr), sizeof(shdr));
     return shdr;
   };
   auto inside = [&](uint64_t offset, uint64_t size) {
@@ -90,8 +88,8 @@ std::map<std::string, uint64_t> ReadSymbols(File file) {
       std::memcpy(&sym, file.data() + symtab.sh_offset + at, sizeof(sym));
       if (sym.st_name >= strtab.sh_size || sym.st_shndx == SHN_UNDEF) continue;
       const char* text = reinterpret_cast<const char*>(file.data() + strtab.sh_offset);
-      const std::string_view symbol_name(
-          text + sym.st_name, strnlen(text + sym.st_name, strtab.sh_size - sym.st_name));
+      const std::string_view symbol_name(text + sym.st_name,
+                                         strnlen(text + sym.st_name, strtab.sh_size - sym.st_name));
       for (const char* wanted : {"bootboot", "environment", "fb", "mmio"}) {
         if (symbol_name == wanted) found.emplace(wanted, sym.st_value);
       }
@@ -163,8 +161,7 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
     }
   }
   if (fb_va + fb_bytes < fb_va || env_va + kPage < env_va || struct_va + kPage < struct_va) {
-    return MakeError(ErrorKind::kBadImage, "{}: a symbol's mapping wraps the address space",
-                     name);
+    return MakeError(ErrorKind::kBadImage, "{}: a symbol's mapping wraps the address space", name);
   }
   mappings.push_back({"the bootboot structure", struct_va, struct_va + kPage});
   mappings.push_back({"the environment", env_va, env_va + kPage});
@@ -175,9 +172,9 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   for (size_t i = 1; i < mappings.size(); ++i) {
     const Mapping& a = mappings[i - 1];
     if (a.end == 0 || mappings[i].begin < a.end) {
-      return MakeError(ErrorKind::kBadImage,
-                       "{}: {} [{:#x}, {:#x}) and {} [{:#x}, {:#x}) overlap", name, a.what,
-                       a.begin, a.end, mappings[i].what, mappings[i].begin, mappings[i].end);
+      return MakeError(ErrorKind::kBadImage, "{}: {} [{:#x}, {:#x}) and {} [{:#x}, {:#x}) overlap",
+                       name, a.what, a.begin, a.end, mappings[i].what, mappings[i].begin,
+                       mappings[i].end);
     }
   }
   bool entry_ok = false;
@@ -197,8 +194,8 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   for (size_t at = 0; at < config.cmdline.size();) {
     const size_t start = config.cmdline.find_first_not_of(" \t\n", at);
     if (start == std::string::npos) break;
-    const size_t stop = std::min(config.cmdline.find_first_of(" \t\n", start),
-                                 config.cmdline.size());
+    const size_t stop =
+        std::min(config.cmdline.find_first_of(" \t\n", start), config.cmdline.size());
     environment += config.cmdline.substr(start, stop - start) + "\n";
     at = stop;
   }
@@ -209,8 +206,8 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
                      environment.size(), kBootbootEnvironmentMax);
   }
   if (config.initrd_paths.size() > 1) {
-    return MakeError(ErrorKind::kConfig,
-                     "{} initrds given: BOOTBOOT hands the kernel one initrd", config.initrd_paths.size());
+    return MakeError(ErrorKind::kConfig, "{} initrds given: BOOTBOOT hands the kernel one initrd",
+                     config.initrd_paths.size());
   }
 
   // Physical layout: the segments at 2 MiB with one offset, the initrd, then
@@ -299,9 +296,9 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   std::tm utc{};
   gmtime_r(&now, &utc);
   const int year = utc.tm_year + 1900;
-  const uint8_t datetime[8] = {Bcd(year / 100),     Bcd(year % 100), Bcd(utc.tm_mon + 1),
-                               Bcd(utc.tm_mday),    Bcd(utc.tm_hour), Bcd(utc.tm_min),
-                               Bcd(utc.tm_sec),     0};
+  const uint8_t datetime[8] = {
+      Bcd(year / 100),  Bcd(year % 100), Bcd(utc.tm_mon + 1), Bcd(utc.tm_mday),
+      Bcd(utc.tm_hour), Bcd(utc.tm_min), Bcd(utc.tm_sec),     0};
   std::memcpy(header.datetime, datetime, sizeof(datetime));
   header.initrd_ptr = initrd_phys;
   header.initrd_size = initrd.size();

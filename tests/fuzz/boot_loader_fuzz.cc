@@ -1,7 +1,7 @@
 // libFuzzer target for one boot protocol's whole loader: the input is the
 // kernel image, handed to firmware::LoadKernel (firmware/boot.h) with
 // --boot-protocol fixed at build time (VMM_FUZZ_PROTOCOL, e.g. kElf64), so
-// each of the elf64, pvh, bzimage, multiboot, multiboot2 and limine targets drives
+// each of the elf64, pvh, bzimage, multiboot, multiboot2, limine and bootboot targets drives
 // its parser, its loader and the boot structures it builds (zero page, start
 // info, multiboot info, page tables, MP table). A kernel image is untrusted
 // input (docs/conventions.md): no image may crash vmm or make it write

@@ -199,6 +199,12 @@ def limine(revision, requests, delimiters=False):
                             (base + 0x1000, bytes(data), 0x2000, PF_R | PF_W)])
 
 
+def bootboot_level1():
+    """A level 1 BOOTBOOT kernel: one RWX segment at -2 MiB + 2 pages."""
+    base = 0xffffffffffe02000
+    return elf(True, base, [(base, b"\x90" * 0x200, 0x3000, PF_R | PF_W | PF_X)])
+
+
 images = {
     "elf64": [("small.elf", elf64_small), ("two-segments.elf", elf64_two),
               ("at-16m.elf", elf64_highvirt)],
@@ -211,6 +217,7 @@ images = {
     "multiboot2": [("flat.mb2", mb2_flat()),
                    ("flat-requests.mb2", mb2_flat([(6, 0, []), (1, 0, [1, 2, 3, 4, 6, 21])])),
                    ("elf32.mb2", mb2_elf())],
+    "bootboot": [("level1.bootboot", bootboot_level1())],
     "limine": [("rev3-hhdm-memmap.limine", limine(3, [("hhdm", []), ("memmap", [])])),
                ("rev0-mp.limine", limine(0, [("mp", [0]), ("stack", [0x20000])])),
                ("rev6-delimited.limine",
@@ -523,6 +530,9 @@ dicts["multiboot2"] = mb2_words + elf_words[:4]
 limine_words = [struct.pack("<Q", w) for w in LIMINE_COMMON + LIMINE_REVISION] + [
     struct.pack("<QQ", *ids) for ids in LIMINE_IDS.values()] + [struct.pack("<Q", 0xffffffff80000000)]
 dicts["limine"] = limine_words + elf_words[:4]
+dicts["bootboot"] = elf_words + [struct.pack("<Q", 0xffffffffffe02000),
+                                 struct.pack("<Q", 0xffffffffffe00000), b"bootboot\0",
+                                 b"environment\0", b"fb\0"]
 dicts["boot_image"] = elf_words + bz_words + mb_words + mb2_words + limine_words
 dicts["unpack"] = [b"\xfd7zXZ\0", b"YZ", b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\x5d\0\0",
                    b"BZh", b"\x02\x21\x4c\x18", b"\x89LZO"]

@@ -27,8 +27,8 @@ constexpr uint64_t kCode = 0xffffffffffe02000;  // level 1: -2 MiB + 2 pages
 std::vector<uint8_t> Level1Kernel() {
   ElfBuilder builder;
   builder.entry = kCode;
-  builder.segments = {TestSegment{kCode, kCode, 0x3000, std::vector<uint8_t>(0x1000, 0x90),
-                                  PF_R | PF_W | PF_X}};
+  builder.segments = {
+      TestSegment{kCode, kCode, 0x3000, std::vector<uint8_t>(0x1000, 0x90), PF_R | PF_W | PF_X}};
   return builder.Build();
 }
 
@@ -224,9 +224,9 @@ TEST(Bootboot, BadKernelsAreRefusedNamingTheProblem) {
     ElfBuilder builder;  // the framebuffer over the code
     builder.entry = kCode;
     builder.segments = {TestSegment{kCode, kCode, 0x1000, {}, PF_R | PF_X}};
-    TempFile kernel(WithSymbols(builder.Build(), {{"bootboot", kBootbootStruct},
-                                                  {"fb", kCode - 0x1000}}),
-                    "overlap.elf");
+    TempFile kernel(
+        WithSymbols(builder.Build(), {{"bootboot", kBootbootStruct}, {"fb", kCode - 0x1000}}),
+        "overlap.elf");
     auto info = LoadKernel(*Memory(), Config(kernel.path()));
     ASSERT_FALSE(info);
     EXPECT_NE(info.error().message().find("overlap"), std::string::npos) << info.error().message();

@@ -41,8 +41,9 @@ TEST(TypedConfig, EveryBootProtocolName) {
     EXPECT_EQ(config->boot_protocol, c.value) << c.name;
     EXPECT_EQ(firmware::BootProtocolName(c.value), std::string(c.name));
   }
-  EXPECT_EQ(firmware::BootProtocolChoices(),
-            "auto, elf64, pvh, bzimage, multiboot, multiboot2, bzimage-unpacked, limine or bootboot");
+  EXPECT_EQ(
+      firmware::BootProtocolChoices(),
+      "auto, elf64, pvh, bzimage, multiboot, multiboot2, bzimage-unpacked, limine or bootboot");
 }
 
 TEST(TypedConfig, EveryCpuTemplateName) {
