@@ -236,6 +236,35 @@ base::Result<BootInfo> BootBzImageUnpacked(const base::GuestMemory& memory,
   return info;
 }
 
+// A kernel that loads low (below kBootStructuresEnd, docs/boot-protocols.md
+// "Kernels that load low") gets the boot structures in a block of `size`
+// bytes at the first page boundary above `floor` (its end, its modules,
+// 1 MiB), below min(RAM, 3 GiB).
+base::Result<uint64_t> RelocatedBlock(const base::GuestMemory& memory, uint64_t floor,
+                                      uint64_t size, std::string_view name) {
+  constexpr uint64_t kPage = 4096;
+  const uint64_t block = (std::max(floor, base::kHighMemory) + kPage - 1) & ~(kPage - 1);
+  const uint64_t limit = LowRamEnd(memory);
+  if (block > limit || size > limit - block) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "guest memory of {} MiB is too small for {}: the boot structures moved "
+                           "out of its way need {:#x} bytes from {:#x}",
+                           memory.ram_size() / base::MiB, name, size, block);
+  }
+  TRY(memory.Fill(block, 0, size));
+  return block;
+}
+
+// Where the modules of a multiboot v1 kernel ending at `kernel_end` end
+// (WriteMultibootInfo places them page-aligned, one after another, from 1 MiB
+// up).
+uint64_t MultibootModulesEnd(uint64_t kernel_end, const std::vector<MultibootModule>& modules) {
+  uint64_t floor = std::max(kernel_end, base::kHighMemory);
+  for (const auto& module : modules)
+    floor = ((floor + 4095) & ~uint64_t{4095}) + module.data.size();
+  return floor;
+}
+
 // Multiboot v1 (spec §3.2 "Machine state"): the image by its address fields
 // or as ELF32, 32-bit protected mode, EAX = 0x2BADB002, EBX = info.
 base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const BootConfig& config,
@@ -244,7 +273,7 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
   uint64_t start = 0, end = 0, entry = 0;
   std::string how;
   if (header.flags & kMultibootAoutKludge) {
-    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, header, name));
+    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, header, name, 0));
     start = load.start;
     end = load.end;
     entry = header.entry_addr;
@@ -262,7 +291,7 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
                              name);
     }
     TRY(CheckEntryInExecutableSegment(elf, elf.entry, "e_entry", name));
-    TRY(LoadElfSegments(memory, file, elf, name));
+    TRY(LoadElfSegments(memory, file, elf, name, 0));
     start = elf.lowest;
     end = elf.highest;
     entry = elf.entry;
@@ -275,18 +304,29 @@ base::Result<BootInfo> BootMultiboot(const base::GuestMemory& memory, const Boot
   // As GRUB and QEMU: the command line starts with the kernel's path.
   std::string cmdline = config.kernel_path;
   if (!config.cmdline.empty()) cmdline += " " + config.cmdline;
-  const auto placed = TRY(WriteMultibootInfo(memory, cmdline, modules, end));
+  MultibootLayout layout;
+  ProtectedModeLayout cpu_layout;
+  const bool low = start < base::kBootStructuresEnd;
+  if (low) {
+    const uint64_t block = TRY(RelocatedBlock(memory, MultibootModulesEnd(end, modules),
+                                              kMultibootBlockSize + kRelocatedBootBlock, name));
+    layout = RelocatedMultibootLayout(block);
+    cpu_layout = RelocatedProtectedModeLayout(block + kMultibootBlockSize);
+  }
+  const auto placed = TRY(WriteMultibootInfo(memory, cmdline, modules, end, layout));
 
   BootInfo info;
   info.protocol = BootProtocol::kMultiboot;
-  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry)));
+  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry), cpu_layout));
   info.cpu.rax = kMultibootBootloaderMagic;
-  info.cpu.rbx = kMultibootInfoAddress;
-  info.boot_params = kMultibootInfoAddress;
+  info.cpu.rbx = layout.info;
+  info.boot_params = layout.info;
   info.kernel_start = start;
   info.kernel_end = end;
-  info.description = fmt::format("multiboot ({}) entry {:#x}, {} module{}", how, entry,
-                                 placed.size(), placed.size() == 1 ? "" : "s");
+  info.description =
+      fmt::format("multiboot ({}) entry {:#x}, {} module{}{}", how, entry, placed.size(),
+                  placed.size() == 1 ? "" : "s",
+                  low ? fmt::format(", loaded low: boot structures at {:#x}", layout.info) : "");
   if (!placed.empty()) {
     info.initrd_start = placed.front().address;
     info.initrd_end = placed.back().address + placed.back().size;
@@ -319,7 +359,7 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
     v1.load_end_addr = header.load_end_addr;
     v1.bss_end_addr = header.bss_end_addr;
     v1.entry_addr = *header.entry_addr;
-    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, v1, name));
+    const KludgeLoad load = TRY(LoadMultibootKludge(memory, file, v1, name, 0));
     start = load.start;
     end = load.end;
     entry = *header.entry_addr;
@@ -356,7 +396,7 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
                                loads[i].index, loads[i].paddr, loads[i].paddr + loads[i].mem_size);
       }
     }
-    TRY(LoadElfSegments(memory, file, elf, name));
+    TRY(LoadElfSegments(memory, file, elf, name, 0));
     start = elf.lowest;
     end = elf.highest;
     sections = ReadElfSectionHeaders(file);
@@ -395,19 +435,28 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
     TRY(memory.Read(rsdp, std::span(info_config.rsdp)));
   }
   const Multiboot2Placement placed = TRY(WriteMultiboot2Info(memory, info_config, modules));
+  // The info is above the kernel and modules already; a kernel that loads
+  // low also gets its GDT and stack moved above the info.
+  ProtectedModeLayout cpu_layout;
+  const bool low = start < base::kBootStructuresEnd;
+  if (low) {
+    cpu_layout = RelocatedProtectedModeLayout(TRY(
+        RelocatedBlock(memory, placed.info_address + placed.info_size, kRelocatedBootBlock, name)));
+  }
 
   BootInfo info;
   info.protocol = BootProtocol::kMultiboot2;
-  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry)));
+  info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry), cpu_layout));
   info.cpu.rax = kMultiboot2BootloaderMagic;
   info.cpu.rbx = placed.info_address;
   info.boot_params = placed.info_address;
   info.kernel_start = start;
   info.kernel_end = end;
   info.description =
-      fmt::format("multiboot2 ({}) entry {:#x}, {} module{}, info at {:#x} ({} bytes)", how, entry,
-                  placed.modules.size(), placed.modules.size() == 1 ? "" : "s", placed.info_address,
-                  placed.info_size);
+      fmt::format("multiboot2 ({}) entry {:#x}, {} module{}, info at {:#x} ({} bytes){}", how,
+                  entry, placed.modules.size(), placed.modules.size() == 1 ? "" : "s",
+                  placed.info_address, placed.info_size,
+                  low ? fmt::format(", loaded low: GDT and stack at {:#x}", cpu_layout.gdt) : "");
   if (!placed.modules.empty()) {
     info.initrd_start = placed.modules.front().address;
     info.initrd_end = placed.modules.back().address + placed.modules.back().size;

@@ -16,23 +16,25 @@ constexpr uint16_t kCode32Flags = 0xc09b;  // G, D; P, DPL 0, S, execute/read ac
 constexpr uint16_t kDataFlags = 0xc093;    // G, B; P, DPL 0, S, read/write accessed
 
 base::Result<void> WriteGdtAndIdt(const base::GuestMemory& memory, uint64_t code_descriptor,
-                                  uint64_t data_descriptor) {
+                                  uint64_t data_descriptor,
+                                  const ProtectedModeLayout& layout = {}) {
   const std::array<uint64_t, kBootGdtEntries> gdt = {0, 0, code_descriptor, data_descriptor};
-  TRY(memory.WriteObj(base::kGdtAddress, gdt));
+  TRY(memory.WriteObj(layout.gdt, gdt));
   // An IDT with limit 0: the first interrupt or exception triple-faults,
   // which the VMM reports (docs/architecture.md, status 80), instead of running
   // garbage.
-  TRY(memory.WriteObj(base::kIdtAddress, uint64_t{0}));
+  TRY(memory.WriteObj(layout.idt, uint64_t{0}));
   return {};
 }
 
-CpuBootState CommonState(uint64_t code_descriptor, uint64_t data_descriptor) {
+CpuBootState CommonState(uint64_t code_descriptor, uint64_t data_descriptor,
+                         const ProtectedModeLayout& layout = {}) {
   CpuBootState state;
   state.cs = SegmentFromDescriptor(kBootCodeSelector, code_descriptor);
   const SegmentState data = SegmentFromDescriptor(kBootDataSelector, data_descriptor);
   state.ds = state.es = state.fs = state.gs = state.ss = data;
-  state.gdt = {base::kGdtAddress, static_cast<uint16_t>(kBootGdtEntries * 8 - 1)};
-  state.idt = {base::kIdtAddress, 0};
+  state.gdt = {layout.gdt, static_cast<uint16_t>(kBootGdtEntries * 8 - 1)};
+  state.idt = {layout.idt, 0};
   // There is no room for a TSS descriptor between the GDT and the IDT; TR
   // only has to be a usable busy TSS for VM entry (Intel SDM Vol. 3C
   // §27.3.1.2), and a kernel loads its own before it needs one. Base 0,
@@ -98,13 +100,18 @@ base::Result<CpuBootState> SetUpLongMode(const base::GuestMemory& memory, uint64
   return state;
 }
 
-base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory, uint32_t entry) {
+ProtectedModeLayout RelocatedProtectedModeLayout(uint64_t block) {
+  return {block, block + kBootGdtEntries * 8, block + kRelocatedBootBlock - 0x10};
+}
+
+base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory, uint32_t entry,
+                                              const ProtectedModeLayout& layout) {
   constexpr uint64_t kCode = GdtEntry(kCode32Flags, 0, 0xfffff);
   constexpr uint64_t kData = GdtEntry(kDataFlags, 0, 0xfffff);
-  TRY(WriteGdtAndIdt(memory, kCode, kData));
-  CpuBootState state = CommonState(kCode, kData);
+  TRY(WriteGdtAndIdt(memory, kCode, kData, layout));
+  CpuBootState state = CommonState(kCode, kData, layout);
   state.rip = entry;
-  state.rsp = state.rbp = base::kBootStackTop;
+  state.rsp = state.rbp = layout.stack_top;
   state.cr0 = kCr0Pe | kCr0Et | kCr0Ne;
   return state;
 }

@@ -64,10 +64,25 @@ SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor);
 [[nodiscard]] base::Result<CpuBootState> SetUpLongMode(const base::GuestMemory& memory,
                                                        uint64_t entry);
 
+// Where SetUpProtectedMode puts the GDT (kBootGdtEntries descriptors), the
+// empty IDT (8 bytes) and the initial stack. The fixed layout is base/layout.h's;
+// a kernel loaded over it (docs/boot-protocols.md, "Kernels that load low")
+// gets them in free memory instead.
+struct ProtectedModeLayout {
+  uint64_t gdt = base::kGdtAddress;
+  uint64_t idt = base::kIdtAddress;
+  uint64_t stack_top = base::kBootStackTop;
+};
+// Bytes a relocated layout needs: GDT and IDT in the first 64 bytes, then a
+// 4 KiB page of stack (RelocatedProtectedModeLayout).
+inline constexpr uint64_t kRelocatedBootBlock = 2 * 4096;
+ProtectedModeLayout RelocatedProtectedModeLayout(uint64_t block);
+
 // 32-bit protected mode, paging off, flat 4 GiB code at 0x10 and data at
 // 0x18 (as the PVH and multiboot specs ask), RIP = entry, IF clear. Writes
-// the GDT and an empty IDT.
+// the GDT and an empty IDT where `layout` says.
 [[nodiscard]] base::Result<CpuBootState> SetUpProtectedMode(const base::GuestMemory& memory,
-                                                            uint32_t entry);
+                                                            uint32_t entry,
+                                                            const ProtectedModeLayout& layout = {});
 
 }  // namespace firmware

@@ -235,7 +235,7 @@ base::Result<ElfImage> ParseElf(std::span<const uint8_t> file, std::string_view 
 }
 
 base::Result<void> LoadElfSegments(const base::GuestMemory& memory, std::span<const uint8_t> file,
-                                   const ElfImage& image, std::string_view name) {
+                                   const ElfImage& image, std::string_view name, uint64_t floor) {
   // Check everything before writing anything.
   for (const auto& segment : image.loads) {
     if (!memory.Contains(segment.paddr, segment.mem_size)) {
@@ -252,13 +252,12 @@ base::Result<void> LoadElfSegments(const base::GuestMemory& memory, std::span<co
           name, segment.index, segment.paddr, segment.paddr + segment.mem_size, base::kEbdaStart,
           base::kHighMemory);
     }
-    if (segment.paddr < base::kBootStructuresEnd) {
+    if (segment.paddr < floor) {
       return base::MakeError(
           base::ErrorKind::kBadImage,
           "{}: program header {} [{:#x}, {:#x}) overlaps the boot structures below "
           "{:#x}",
-          name, segment.index, segment.paddr, segment.paddr + segment.mem_size,
-          base::kBootStructuresEnd);
+          name, segment.index, segment.paddr, segment.paddr + segment.mem_size, floor);
     }
   }
   for (const auto& segment : image.loads) {

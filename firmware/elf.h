@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/guest_memory.h"
+#include "base/layout.h"
 
 namespace firmware {
 
@@ -56,12 +57,15 @@ bool LooksLikeElf(std::span<const uint8_t> file);
                                               ElfClass want = ElfClass::kAny,
                                               bool allow_dyn = false);
 
-// Checks that every segment lies in guest RAM and at or above
-// kBootStructuresEnd, then copies the file part to p_paddr and zeroes the rest
+// Checks that every segment lies in guest RAM, at or above `floor`
+// (kBootStructuresEnd for the protocols with fixed boot structures, 0 for
+// those that move theirs out of a low kernel's way) and outside the legacy
+// area, then copies the file part to p_paddr and zeroes the rest
 // (p_memsz - p_filesz). kBadImage naming the segment otherwise.
 [[nodiscard]] base::Result<void> LoadElfSegments(const base::GuestMemory& memory,
                                                  std::span<const uint8_t> file,
-                                                 const ElfImage& image, std::string_view name);
+                                                 const ElfImage& image, std::string_view name,
+                                                 uint64_t floor = base::kBootStructuresEnd);
 
 // Checks that `entry` lies inside a loaded executable (PF_X) segment, by
 // physical address. `what` names the entry in messages ("e_entry", "PVH entry").

@@ -110,7 +110,8 @@ base::Result<std::optional<MultibootHeader>> FindMultibootHeader(std::span<const
 
 base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
                                              std::span<const uint8_t> file,
-                                             const MultibootHeader& header, std::string_view name) {
+                                             const MultibootHeader& header, std::string_view name,
+                                             uint64_t floor) {
   // spec §3.1.3: header_addr is where the magic lands; load_addr <= it; the
   // file offset of load_addr is header offset - (header_addr - load_addr).
   if (header.load_addr > header.header_addr) {
@@ -161,11 +162,11 @@ base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
         "{}: multiboot entry_addr {:#x} is outside the loaded image [{:#x}, {:#x})", name,
         header.entry_addr, header.load_addr, end);
   }
-  if (header.load_addr < base::kBootStructuresEnd) {
+  if (header.load_addr < floor) {
     return base::MakeError(base::ErrorKind::kBadImage,
                            "{}: multiboot image [{:#x}, {:#x}) overlaps the boot structures below "
                            "{:#x}",
-                           name, header.load_addr, end, base::kBootStructuresEnd);
+                           name, header.load_addr, end, floor);
   }
   if (header.load_addr < base::kHighMemory && end > base::kEbdaStart) {
     return base::MakeError(base::ErrorKind::kBadImage,
@@ -183,27 +184,37 @@ base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
   return KludgeLoad{header.load_addr, end};
 }
 
+MultibootLayout RelocatedMultibootLayout(uint64_t block) {
+  // The same order as the fixed page: info, mmap, module list; strings after.
+  return {block,
+          block + (kMultibootMmapAddress - kMultibootInfoAddress),
+          block + (kMultibootModulesAddress - kMultibootInfoAddress),
+          block + 0x1000,
+          block + 0x1000,
+          block + kMultibootBlockSize};
+}
+
 base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
     const base::GuestMemory& memory, std::string_view cmdline,
-    const std::vector<MultibootModule>& modules, uint64_t kernel_end) {
-  if (modules.size() * sizeof(MultibootModuleEntry) >
-      kMultibootModulesEnd - kMultibootModulesAddress) {
-    return base::MakeError(
-        base::ErrorKind::kConfig, "{} multiboot modules: at most {} are supported", modules.size(),
-        (kMultibootModulesEnd - kMultibootModulesAddress) / sizeof(MultibootModuleEntry));
+    const std::vector<MultibootModule>& modules, uint64_t kernel_end,
+    const MultibootLayout& layout) {
+  if (modules.size() * sizeof(MultibootModuleEntry) > layout.modules_end - layout.modules) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "{} multiboot modules: at most {} are supported", modules.size(),
+                           (layout.modules_end - layout.modules) / sizeof(MultibootModuleEntry));
   }
-  // Strings, NUL-terminated, one after another in the command-line area.
-  uint64_t string_at = base::kCmdline;
+  // Strings, NUL-terminated, one after another in the string area.
+  uint64_t string_at = layout.strings;
   auto put_string = [&](std::string_view text, std::string_view what) -> base::Result<uint32_t> {
     if (text.find('\0') != std::string_view::npos) {
       return base::MakeError(base::ErrorKind::kConfig, "{} contains a NUL byte", what);
     }
-    if (text.size() + 1 > base::kCmdline + base::kCmdlineMax - string_at) {
+    if (text.size() + 1 > layout.strings_end - string_at) {
       return base::MakeError(
           base::ErrorKind::kConfig,
           "multiboot command line and module strings need more than {} bytes ({} "
           "is {} bytes)",
-          base::kCmdlineMax, what, text.size());
+          layout.strings_end - layout.strings, what, text.size());
     }
     const uint64_t at = string_at;
     TRY(memory.Write(at, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
@@ -231,7 +242,7 @@ base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
     const PlacedInitrd where = TRY(PlaceLow(memory, module.data, what, floor, low_end));
     const uint32_t string = TRY(put_string(module.string, what));
     TRY(memory.WriteObj(
-        kMultibootModulesAddress + i * sizeof(MultibootModuleEntry),
+        layout.modules + i * sizeof(MultibootModuleEntry),
         MultibootModuleEntry{static_cast<uint32_t>(where.address),
                              static_cast<uint32_t>(where.address + where.size), string, 0}));
     placed.push_back(where);
@@ -240,17 +251,17 @@ base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
   if (!modules.empty()) {
     info.flags |= kMbiModules;
     info.mods_count = static_cast<uint32_t>(modules.size());
-    info.mods_addr = static_cast<uint32_t>(kMultibootModulesAddress);
+    info.mods_addr = static_cast<uint32_t>(layout.modules);
   }
 
   const auto map = BuildE820Map(memory.ram_size());
   for (size_t i = 0; i < map.size(); ++i) {
-    TRY(memory.WriteObj(kMultibootMmapAddress + i * sizeof(MultibootMmapEntry),
+    TRY(memory.WriteObj(layout.mmap + i * sizeof(MultibootMmapEntry),
                         MultibootMmapEntry{20, map[i].addr, map[i].size, map[i].type}));
   }
-  info.mmap_addr = static_cast<uint32_t>(kMultibootMmapAddress);
+  info.mmap_addr = static_cast<uint32_t>(layout.mmap);
   info.mmap_length = static_cast<uint32_t>(map.size() * sizeof(MultibootMmapEntry));
-  TRY(memory.WriteObj(kMultibootInfoAddress, info));
+  TRY(memory.WriteObj(layout.info, info));
   return placed;
 }
 

@@ -59,10 +59,10 @@ struct MultibootHeader {
 struct KludgeLoad {
   uint64_t start = 0, end = 0;
 };
-[[nodiscard]] base::Result<KludgeLoad> LoadMultibootKludge(const base::GuestMemory& memory,
-                                                           std::span<const uint8_t> file,
-                                                           const MultibootHeader& header,
-                                                           std::string_view name);
+// `floor` as for LoadElfSegments: multiboot kernels may load low (0).
+[[nodiscard]] base::Result<KludgeLoad> LoadMultibootKludge(
+    const base::GuestMemory& memory, std::span<const uint8_t> file, const MultibootHeader& header,
+    std::string_view name, uint64_t floor = base::kBootStructuresEnd);
 
 // One boot module: its bytes and its string.
 struct MultibootModule {
@@ -70,13 +70,28 @@ struct MultibootModule {
   std::string string;
 };
 
-// Places the modules page-aligned one after another above `kernel_end`,
-// writes the command line and module strings to kCmdline and the info
-// structure (mem_lower/mem_upper, cmdline, mods, mmap from BuildE820Map,
-// boot_loader_name "vmm") at kMultibootInfoAddress. kConfig when strings
-// exceed kCmdlineMax or modules do not fit in memory.
+// Where the info, its memory map, its module list and its strings go: the
+// fixed addresses above, or (a kernel loaded over them) a block of
+// kMultibootBlockSize bytes in free memory.
+struct MultibootLayout {
+  uint64_t info = kMultibootInfoAddress;
+  uint64_t mmap = kMultibootMmapAddress;
+  uint64_t modules = kMultibootModulesAddress;
+  uint64_t modules_end = kMultibootModulesEnd;
+  uint64_t strings = base::kCmdline;
+  uint64_t strings_end = base::kCmdline + base::kCmdlineMax;
+};
+inline constexpr uint64_t kMultibootBlockSize = 0x1000 + base::kCmdlineMax;
+MultibootLayout RelocatedMultibootLayout(uint64_t block);
+
+// Places the modules page-aligned one after another above `kernel_end` (and
+// 1 MiB), writes the command line and module strings and the info structure
+// (mem_lower/mem_upper, cmdline, mods, mmap from BuildE820Map,
+// boot_loader_name "vmm") where `layout` says. kConfig when strings exceed
+// the string area or modules do not fit in memory.
 [[nodiscard]] base::Result<std::vector<PlacedInitrd>> WriteMultibootInfo(
     const base::GuestMemory& memory, std::string_view cmdline,
-    const std::vector<MultibootModule>& modules, uint64_t kernel_end);
+    const std::vector<MultibootModule>& modules, uint64_t kernel_end,
+    const MultibootLayout& layout = {});
 
 }  // namespace firmware

@@ -271,18 +271,48 @@ TEST(Multiboot, BadAddressFieldsAreBadImage) {
   }
 }
 
-TEST(Multiboot, ImageOverBootStructuresIsBadImage) {
+// A kernel linked at 0x8000, over vmm's fixed boot structures: they move
+// above it and its modules (docs/boot-protocols.md, "Kernels that load low").
+TEST(Multiboot, KernelThatLoadsLowGetsItsBootStructuresMoved) {
   auto image = KludgeImage();
-  PutAt<uint32_t>(image, 12, 0x8000);
-  PutAt<uint32_t>(image, 16, 0x8000);
-  PutAt<uint32_t>(image, 20, 0x9000);
-  PutAt<uint32_t>(image, 24, 0);
-  PutAt<uint32_t>(image, 28, 0x8020);
+  PutAt<uint32_t>(image, 12, 0x8000);   // header_addr
+  PutAt<uint32_t>(image, 16, 0x8000);   // load_addr
+  PutAt<uint32_t>(image, 20, 0x9000);   // load_end_addr
+  PutAt<uint32_t>(image, 24, 0x21000);  // bss_end_addr: over the command-line area
+  PutAt<uint32_t>(image, 28, 0x8020);   // entry_addr
   TempFile kernel(image, "mb.bin");
+  TempFile module(std::vector<uint8_t>(0x1800, 3), "module.img");
   auto memory = Memory();
-  auto info = LoadKernel(*memory, Config(kernel.path()));
-  ASSERT_FALSE(info);
-  EXPECT_NE(info.error().message().find("overlaps the boot structures"), std::string::npos);
+  auto info = LoadKernel(*memory, Config(kernel.path(), "low=1", {module.path()}));
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->cpu.rip, 0x8020u);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(0x8000), kMultibootHeaderMagic) << "the image is intact";
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(0x20ff0), 0) << "bss zeroed, no command line written";
+  // The module at 1 MiB, then the info block, then the GDT and stack.
+  const uint64_t mbi = info->cpu.rbx;
+  EXPECT_EQ(info->initrd_start, 0x100000u);
+  EXPECT_EQ(mbi, 0x102000u);
+  EXPECT_NE(info->description.find("loaded low: boot structures at 0x102000"), std::string::npos)
+      << info->description;
+  EXPECT_EQ(ReadString(*memory, *memory->ReadObj<uint32_t>(mbi + 16)), kernel.path() + " low=1");
+  const uint32_t mods = *memory->ReadObj<uint32_t>(mbi + 24);
+  EXPECT_GT(mods, mbi);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(mods), 0x100000u);
+  EXPECT_EQ(ReadString(*memory, *memory->ReadObj<uint32_t>(mods + 8)), module.path());
+  EXPECT_GT(*memory->ReadObj<uint32_t>(mbi + 48), mbi);  // mmap_addr
+  EXPECT_EQ(ReadString(*memory, *memory->ReadObj<uint32_t>(mbi + 64)), "vmm");
+  EXPECT_EQ(info->cpu.gdt.base, mbi + kMultibootBlockSize);
+  EXPECT_EQ(info->cpu.idt.base, info->cpu.gdt.base + kBootGdtEntries * 8);
+  EXPECT_EQ(info->cpu.rsp, info->cpu.gdt.base + kRelocatedBootBlock - 0x10);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(info->cpu.gdt.base + kBootCodeSelector) >> 40 & 0xff, 0x9bu)
+      << "the code descriptor";
+  // Still refused: a kernel over the legacy area.
+  PutAt<uint32_t>(image, 24, 0xa0000);
+  TempFile legacy(image, "mb-legacy.bin");
+  auto refused = LoadKernel(*Memory(), Config(legacy.path()));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("reserved legacy area"), std::string::npos)
+      << refused.error().message();
 }
 
 TEST(Multiboot, ModuleLargerThanFreeMemoryIsConfigError) {
