@@ -121,6 +121,9 @@ int RunVm(const Flags& flags) {
   if (config->boot_trace) {
     std::fprintf(stderr, "boot-trace: cpu-template %s\n",
                  std::string(vmm::CpuTemplateName((*vm)->cpu_template())).c_str());
+    const firmware::BootInfo& boot = (*vm)->boot_info();
+    std::fprintf(stderr, "boot-trace: boot-protocol %s (%s)\n",
+                 firmware::BootProtocolName(boot.protocol), boot.description.c_str());
   }
   vmm::VmExit exit = (*vm)->Run();
   vm->reset();  // restores the terminal before we print

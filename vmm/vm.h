@@ -69,6 +69,8 @@ class Vm : public VmControl {
   const base::GuestMemory& memory() const { return *memory_; }
   const VmConfig& config() const { return config_; }
   CpuTemplate cpu_template() const { return cpu_template_; }
+  // What the boot protocol prepared (firmware/boot.h): the protocol used, its description.
+  const firmware::BootInfo& boot_info() const { return boot_; }
 
   // VmControl (the control API; called on the control thread). Pause()
   // returns once every vCPU has parked.

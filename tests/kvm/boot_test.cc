@@ -113,6 +113,7 @@ TEST(Boot, BootTraceListsTheMilestonesInOrder) {
     last = at;
   }
   EXPECT_TRUE(Has(r.err, "boot-trace: cpu-template ")) << r.err;
+  EXPECT_TRUE(Has(r.err, "boot-trace: boot-protocol elf64 (ELF64 entry ")) << r.err;
 }
 
 TEST(Boot, SerialFileBackendKeepsStdoutClean) {
