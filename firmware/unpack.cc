@@ -22,7 +22,7 @@ bool StartsWith(std::span<const uint8_t> data, std::initializer_list<uint8_t> ma
 base::Result<std::vector<uint8_t>> UnpackXz(std::span<const uint8_t> payload, std::string_view name,
                                             uint64_t limit) {
   lzma_stream stream = LZMA_STREAM_INIT;
-  if (lzma_stream_decoder(&stream, UINT64_MAX, 0) != LZMA_OK) {
+  if (lzma_stream_decoder(&stream, kXzMemoryLimit, 0) != LZMA_OK) {
     return base::MakeError(base::ErrorKind::kInternal, "{}: cannot start the xz decoder", name);
   }
   std::vector<uint8_t> out;
@@ -44,6 +44,12 @@ base::Result<std::vector<uint8_t>> UnpackXz(std::span<const uint8_t> payload, st
   const uint64_t produced = stream.total_out;
   lzma_end(&stream);
   if (ret != LZMA_STREAM_END) {
+    if (ret == LZMA_MEMLIMIT_ERROR) {
+      return base::MakeError(base::ErrorKind::kBadImage,
+                             "{}: the xz payload needs more than {} MiB of decoder memory (its "
+                             "dictionary); vmm allows {} MiB",
+                             name, kXzMemoryLimit >> 20, kXzMemoryLimit >> 20);
+    }
     if (ret == LZMA_OK) {
       return base::MakeError(base::ErrorKind::kBadImage,
                              "{}: the xz payload unpacks to more than {} MiB", name, limit >> 20);

@@ -19,6 +19,10 @@ namespace firmware {
 
 // The most a payload may decompress to: guards against decompression bombs.
 inline constexpr uint64_t kMaxUnpackedKernel = 1ull << 30;
+// The most memory the xz decoder may take (its dictionary, mostly): Linux's
+// kernels use at most a 32 MiB dictionary (scripts/xz_wrap.sh); a header
+// asking for more than this is refused before anything is allocated.
+inline constexpr uint64_t kXzMemoryLimit = 128ull << 20;
 
 // The payload's compression, by its magic bytes (the kernel's
 // CONFIG_KERNEL_* choices). Only kXz and kGzip can be unpacked.
@@ -27,8 +31,9 @@ PayloadFormat DetectPayloadFormat(std::span<const uint8_t> payload);
 const char* PayloadFormatName(PayloadFormat format);
 
 // Decompresses `payload`. kBadImage naming `name` when the format is not
-// supported (saying which it is), the data is corrupt or truncated, or the
-// result would exceed `limit` bytes.
+// supported (saying which it is), the data is corrupt or truncated, the
+// result would exceed `limit` bytes, or an xz stream needs more than
+// kXzMemoryLimit of decoder memory.
 [[nodiscard]] base::Result<std::vector<uint8_t>> UnpackPayload(std::span<const uint8_t> payload,
                                                                std::string_view name,
                                                                uint64_t limit = kMaxUnpackedKernel);

@@ -4,6 +4,8 @@
 #include <lzma.h>
 #include <zlib.h>
 
+#include <cstring>
+
 #include "base/layout.h"
 #include "firmware/boot.h"
 #include "firmware/zero_page.h"
@@ -100,6 +102,35 @@ TEST(Unpack, CorruptTruncatedAndBombsAreBadImages) {
     EXPECT_NE(bomb.error().message().find("more than"), std::string::npos)
         << bomb.error().message();
   }
+}
+
+// An xz stream whose LZMA2 dictionary is set, in its block header, to 4 GiB:
+// the decoder must refuse it by its memory limit, before allocating.
+TEST(Unpack, XzWithAHugeDictionaryIsRefusedByTheMemoryLimit) {
+  auto packed = Xz(Pattern(4096));
+  // Stream header (12 bytes), then the block header: size byte, flags,
+  // optional compressed/uncompressed sizes (varints), the filter flags
+  // (id 0x21 = LZMA2, property size 1, the dictionary byte), padding, CRC32.
+  const size_t block = 12;
+  const size_t header_size = (size_t{packed[block]} + 1) * 4;
+  size_t at = block + 2;
+  auto skip_varint = [&] {
+    while (packed[at] & 0x80) ++at;
+    ++at;
+  };
+  if (packed[block + 1] & 0x40) skip_varint();
+  if (packed[block + 1] & 0x80) skip_varint();
+  ASSERT_EQ(packed[at], 0x21) << "LZMA2 filter";
+  ASSERT_EQ(packed[at + 1], 1) << "one property byte";
+  packed[at + 2] = 40;  // dictionary 4 GiB - 1
+  const uint32_t crc =
+      static_cast<uint32_t>(crc32(0, packed.data() + block, static_cast<uInt>(header_size - 4)));
+  std::memcpy(packed.data() + block + header_size - 4, &crc, 4);
+  auto out = UnpackPayload(packed, "kernel image /k");
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().exit_status(), 65);
+  EXPECT_NE(out.error().message().find("decoder memory"), std::string::npos)
+      << out.error().message();
 }
 
 BootConfig Unpacked(std::string path, std::string cmdline = "") {
