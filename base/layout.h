@@ -61,6 +61,12 @@ inline constexpr uint16_t kDebugconPort = 0xe9;   // Bochs/QEMU debug console, 1
 inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
 inline constexpr uint64_t kVirtioMmioStride = 0x1000;
 inline constexpr uint32_t kVirtioMmioFirstIrq = 5;
+// The linear framebuffer (docs/framebuffer.md): 32-bit XRGB, in the MMIO hole
+// above the virtio-mmio windows and below the IOAPIC, at most 256 MiB.
+inline constexpr uint64_t kFramebufferBase = 0xe0000000;
+inline constexpr uint64_t kFramebufferMaxBytes = 256 * MiB;
+inline constexpr uint32_t kFramebufferMaxSide = 8192;
+inline constexpr uint32_t kFramebufferDefaultWidth = 1024, kFramebufferDefaultHeight = 768;
 
 // Boot-phase codes the bundled kernel writes to kBootPhasePort.
 inline constexpr uint8_t kPhaseKernelEntry = 0x40;

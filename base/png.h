@@ -1,7 +1,7 @@
 // PNG files of a screen: encode 32-bit XRGB pixels (the linear framebuffer
 // format) and decode a reference image, with libpng's simplified API. For
-// screenshots and the suite's screen checks (vmm/suite/screen_check.h); no
-// framebuffer device uses it yet. A separate library (vmm_png) so that only
+// screenshots (vmm/framebuffer.h) and the suite's screen checks
+// (vmm/suite/screen_check.h). A separate library (vmm_png) so that only
 // its users link libpng.
 #pragma once
 

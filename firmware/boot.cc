@@ -52,13 +52,15 @@ base::Result<std::optional<PlacedInitrd>> LoadSingleInitrd(const base::GuestMemo
 // (empty for a vmlinux, which gets a synthetic one).
 base::Result<void> WriteLinuxZeroPage(const base::GuestMemory& memory,
                                       std::span<const uint8_t> setup_header, uint64_t cmdline_size,
-                                      const std::optional<PlacedInitrd>& initrd, uint64_t rsdp) {
+                                      const std::optional<PlacedInitrd>& initrd, uint64_t rsdp,
+                                      const std::optional<Framebuffer>& framebuffer) {
   ZeroPageConfig zero_page;
   zero_page.setup_header = setup_header;
   zero_page.ram_size = memory.ram_size();
   zero_page.cmdline_address = base::kCmdline;
   zero_page.cmdline_size = cmdline_size;
   zero_page.acpi_rsdp = rsdp;
+  zero_page.framebuffer = framebuffer;
   if (initrd) {
     zero_page.initrd_address = initrd->address;
     zero_page.initrd_size = initrd->size;
@@ -86,7 +88,7 @@ base::Result<BootInfo> BootElf64(const base::GuestMemory& memory, const BootConf
   const auto initrd =
       TRY(LoadSingleInitrd(memory, config, BootProtocol::kElf64,
                            std::max(elf.highest, base::kHighMemory), UINT64_MAX, true));
-  TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd, rsdp));
+  TRY(WriteLinuxZeroPage(memory, {}, cmdline_size, initrd, rsdp, config.framebuffer));
 
   BootInfo info;
   info.protocol = BootProtocol::kElf64;
@@ -151,7 +153,7 @@ base::Result<std::optional<PlacedInitrd>> WriteBzImageBootParams(
   TRY(WriteLinuxZeroPage(
       memory,
       file.subspan(boot_params::kSetupHeader, header.header_end - boot_params::kSetupHeader),
-      cmdline_size, initrd, rsdp));
+      cmdline_size, initrd, rsdp, config.framebuffer));
   return initrd;
 }
 
@@ -409,6 +411,12 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
                              "the image has no ELF section headers",
                              name);
     }
+    if (type == kMb2TagFramebuffer && !config.framebuffer && !config.framebuffer_on_request) {
+      return base::MakeError(base::ErrorKind::kConfig,
+                             "{}: multiboot2 information request requires a framebuffer (tag 8) "
+                             "but it is off (--framebuffer off)",
+                             name);
+    }
     if ((type == kMb2TagAcpiOld || type == kMb2TagAcpiNew) && rsdp == 0) {
       return base::MakeError(base::ErrorKind::kConfig,
                              "{}: multiboot2 information request requires the ACPI RSDP (tag {}) "
@@ -428,6 +436,27 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
     return base::MakeError(base::ErrorKind::kConfig, "the kernel command line contains a NUL byte");
   }
   info_config.elf_sections = std::move(sections);
+  // The framebuffer: the user's; else, when the kernel's framebuffer tag or
+  // information request asks, the default one in the size it prefers.
+  const bool wants_framebuffer =
+      header.framebuffer_tag || std::find(header.requested.begin(), header.requested.end(),
+                                          kMb2TagFramebuffer) != header.requested.end();
+  if (config.framebuffer) {
+    info_config.framebuffer = config.framebuffer;
+  } else if (wants_framebuffer && config.framebuffer_on_request) {
+    Framebuffer fb = *config.framebuffer_on_request;
+    const uint32_t w = header.framebuffer_width, h = header.framebuffer_height;
+    if (w > 0 && h > 0 && w <= base::kFramebufferMaxSide && h <= base::kFramebufferMaxSide &&
+        uint64_t{w} * h * 4 <= base::kFramebufferMaxBytes) {
+      fb = MakeFramebuffer(w, h);
+    }
+    info_config.framebuffer = fb;
+  } else if (header.framebuffer_required) {
+    return base::MakeError(base::ErrorKind::kBadImage,
+                           "{}: its multiboot2 framebuffer tag is required (flags 0x0) but the "
+                           "framebuffer is off (--framebuffer off)",
+                           name);
+  }
   info_config.load_base = static_cast<uint32_t>(start);
   info_config.kernel_end = end;
   if (rsdp != 0) {
@@ -446,6 +475,7 @@ base::Result<BootInfo> BootMultiboot2(const base::GuestMemory& memory, const Boo
 
   BootInfo info;
   info.protocol = BootProtocol::kMultiboot2;
+  info.framebuffer = info_config.framebuffer;
   info.cpu = TRY(SetUpProtectedMode(memory, static_cast<uint32_t>(entry), cpu_layout));
   info.cpu.rax = kMultiboot2BootloaderMagic;
   info.cpu.rbx = placed.info_address;
@@ -578,7 +608,16 @@ base::Result<BootInfo> LoadKernel(const base::GuestMemory& memory, const BootCon
   }
   BootInfo info = TRY(Dispatch(memory, config, rsdp, file, name));
   info.acpi_rsdp = rsdp;
-  if (rsdp != 0) info.description += fmt::format(", ACPI RSDP at {:#x}", rsdp);
+  const BootProtocol used = info.protocol;
+  if (used == BootProtocol::kElf64 || used == BootProtocol::kBzImage ||
+      used == BootProtocol::kBzImageUnpacked) {
+    info.framebuffer = config.framebuffer;  // screen_info (WriteLinuxZeroPage)
+  }
+  if (info.framebuffer) {
+    info.description += fmt::format("; framebuffer {}x{} at {:#x}", info.framebuffer->width,
+                                    info.framebuffer->height, info.framebuffer->address);
+  }
+  if (rsdp != 0) info.description += fmt::format("; ACPI RSDP at {:#x}", rsdp);
   // The MP table is how Linux finds CPUs and the IOAPIC without ACPI; it
   // lives in the reserved EBDA, which tiny guests (< 1 MiB) do not have.
   if (memory.Contains(kMpTableAddress, MpTableSize(config.cpus))) {
@@ -604,6 +643,10 @@ constexpr std::pair<BootProtocol, const char*> kBootProtocolNames[] = {
 };
 
 }  // namespace
+
+Framebuffer MakeFramebuffer(uint32_t width, uint32_t height) {
+  return Framebuffer{base::kFramebufferBase, width, height, width * 4};
+}
 
 const char* BootProtocolName(BootProtocol protocol) {
   for (const auto& [value, name] : kBootProtocolNames) {

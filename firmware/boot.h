@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,6 +71,17 @@ enum class BootProtocol {
   kBootboot,
 };
 
+// The linear framebuffer a protocol hands over (docs/framebuffer.md): 32-bit
+// XRGB8888 (blue in bits 0-7, green 8-15, red 16-23, bits 24-31 unused) at
+// `address`, `pitch` bytes per row. Not guest RAM: vmm maps it separately.
+struct Framebuffer {
+  uint64_t address = 0;
+  uint32_t width = 0, height = 0, pitch = 0;
+  uint64_t size() const { return uint64_t{pitch} * height; }
+};
+// A framebuffer of width x height at base::kFramebufferBase.
+Framebuffer MakeFramebuffer(uint32_t width, uint32_t height);
+
 struct BootConfig {
   std::string kernel_path;
   std::vector<std::string> initrd_paths;  // several only for multiboot modules
@@ -82,6 +94,13 @@ struct BootConfig {
   // guests find the machine through the MP table alone.
   bool acpi = true;
   std::vector<AcpiVirtioMmio> virtio_mmio;
+  // The framebuffer: `framebuffer` when the user asked for one (every
+  // protocol with a field for it gets it, Linux's screen_info included);
+  // otherwise `framebuffer_on_request` is handed to a kernel that asks for
+  // one through its protocol (Limine's framebuffer request, multiboot2's
+  // framebuffer tag, BOOTBOOT always), nullopt: none (--framebuffer off).
+  std::optional<Framebuffer> framebuffer;
+  std::optional<Framebuffer> framebuffer_on_request;
 };
 
 struct BootInfo {
@@ -101,6 +120,8 @@ struct BootInfo {
   // starts them itself (Limine's MP request: parked in long mode). Empty:
   // they wait for INIT/SIPI as on a PC.
   std::vector<CpuBootState> aps;
+  // The framebuffer the kernel was told about; vmm maps memory there.
+  std::optional<Framebuffer> framebuffer;
   std::string description;  // one line for logs, e.g. "ELF64 entry 0x100000, 3 segments"
 };
 

@@ -127,8 +127,14 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   const uint64_t fb_va = symbol("fb", kBootbootFramebuffer);
   const uint32_t cpus = config.cpus;
   const uint64_t stack_bytes = BootAlignUp(uint64_t{cpus} * kBootbootStackPerCore, kPage);
-  const uint64_t fb_scanline = uint64_t{kBootbootFbWidth} * 4;
-  const uint64_t fb_bytes = BootAlignUp(fb_scanline * kBootbootFbHeight, kPage);
+  // The framebuffer: vmm's (the user's or the default: a BOOTBOOT kernel
+  // always has one), else a headless buffer in guest RAM (--framebuffer off).
+  const std::optional<Framebuffer> framebuffer =
+      config.framebuffer ? config.framebuffer : config.framebuffer_on_request;
+  const uint32_t fb_width = framebuffer ? framebuffer->width : kBootbootFbWidth;
+  const uint32_t fb_height = framebuffer ? framebuffer->height : kBootbootFbHeight;
+  const uint64_t fb_scanline = framebuffer ? framebuffer->pitch : uint64_t{kBootbootFbWidth} * 4;
+  const uint64_t fb_bytes = BootAlignUp(fb_scanline * fb_height, kPage);
 
   // Every virtual range vmm maps besides the identity map, to check them
   // against each other: the segments, the structure, the environment, the
@@ -241,7 +247,7 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   BootArena arena(memory, cursor, low_end, "the BOOTBOOT structures");
   const uint64_t struct_phys = TRY(arena.Alloc(kPage, kPage));
   const uint64_t env_phys = TRY(arena.Alloc(kPage, kPage));
-  const uint64_t fb_phys = TRY(arena.Alloc(fb_bytes, kPage));
+  const uint64_t fb_phys = framebuffer ? framebuffer->address : TRY(arena.Alloc(fb_bytes, kPage));
   const uint64_t stacks_phys = TRY(arena.Alloc(stack_bytes, kPage));
   const std::array<uint64_t, 3> gdt = {0, GdtEntry(0xa09b, 0, 0xfffff),
                                        GdtEntry(0xc093, 0, 0xfffff)};
@@ -275,6 +281,7 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
     map.Paint(base::kAcpiTables, base::kAcpiTables + base::kAcpiTablesSize, T::kAcpi);
   }
   map.Paint(kernel_phys, arena.end(), T::kUsed);
+  if (framebuffer) map.Paint(fb_phys, fb_phys + fb_bytes, T::kMmio);
   std::vector<MmapEntry> mmap;
   for (const auto& r : map.entries()) {
     mmap.push_back({r.begin, ((r.end - r.begin) & ~uint64_t{15}) | static_cast<uint8_t>(r.type)});
@@ -303,9 +310,9 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   header.initrd_ptr = initrd_phys;
   header.initrd_size = initrd.size();
   header.fb_ptr = fb_phys;
-  header.fb_size = static_cast<uint32_t>(fb_scanline * kBootbootFbHeight);
-  header.fb_width = kBootbootFbWidth;
-  header.fb_height = kBootbootFbHeight;
+  header.fb_size = static_cast<uint32_t>(fb_scanline * fb_height);
+  header.fb_width = fb_width;
+  header.fb_height = fb_height;
   header.fb_scanline = static_cast<uint32_t>(fb_scanline);
   if (rsdp != 0) {
     // acpi_ptr: the XSDT (the RSDP's XsdtAddress, ACPI 6.5 §5.2.5.3), as
@@ -344,6 +351,7 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   BootInfo info;
   info.protocol = BootProtocol::kBootboot;
   info.cpu = state(0);
+  info.framebuffer = framebuffer;
   for (uint32_t core = 1; core < cpus; ++core) info.aps.push_back(state(core));
   info.kernel_start = kernel_phys;
   info.kernel_end = kernel_phys + image_size;
@@ -352,10 +360,11 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
     info.initrd_end = initrd_phys + initrd.size();
   }
   info.description = fmt::format(
-      "BOOTBOOT level {} ({}), entry {:#x}, bootboot at {:#x}, environment at {:#x}, fb at {:#x}, "
-      "{} core{}",
+      "BOOTBOOT level {} ({}), entry {:#x}, bootboot at {:#x}, environment at {:#x}, fb at {:#x} "
+      "({}x{}{}), {} core{}",
       dynamic ? 2 : 1, dynamic ? "symbols" : "static addresses", elf.entry, struct_va, env_va,
-      fb_va, cpus, cpus == 1 ? "" : "s");
+      fb_va, fb_width, fb_height, framebuffer ? "" : ", headless in RAM", cpus,
+      cpus == 1 ? "" : "s");
   return info;
 }
 

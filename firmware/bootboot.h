@@ -9,8 +9,9 @@
 // ("static") otherwise, at -2 MiB, -2 MiB + 4 KiB and -64 MiB. RAM (up to
 // 16 GiB, and the first 4 GiB whatever the RAM size) is identity-mapped,
 // every core enters the kernel at once with a 1 KiB stack of its own at the
-// top of the address space (core n's at -1024 n), and the framebuffer is a
-// headless 800x600 32-bit buffer in guest RAM until vmm has a display.
+// top of the address space (core n's at -1024 n), and the framebuffer is
+// vmm's (BootConfig::framebuffer or framebuffer_on_request), or with it off a
+// headless 800x600 32-bit buffer in guest RAM.
 #pragma once
 
 #include <cstdint>

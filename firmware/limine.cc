@@ -138,6 +138,27 @@ struct MpResponse {
 };
 static_assert(sizeof(MpResponse) == 32);
 
+// struct limine_framebuffer (response revision 1: with its modes) and
+// struct limine_video_mode.
+struct LimineFramebuffer {
+  uint64_t address, width, height, pitch;
+  uint16_t bpp;
+  uint8_t memory_model, red_mask_size, red_mask_shift, green_mask_size, green_mask_shift,
+      blue_mask_size, blue_mask_shift;
+  uint8_t unused[7];
+  uint64_t edid_size, edid;
+  uint64_t mode_count, modes;
+};
+static_assert(sizeof(LimineFramebuffer) == 80);
+struct LimineVideoMode {
+  uint64_t pitch, width, height;
+  uint16_t bpp;
+  uint8_t memory_model, red_mask_size, red_mask_shift, green_mask_size, green_mask_shift,
+      blue_mask_size, blue_mask_shift;
+};
+static_assert(sizeof(LimineVideoMode) == 40);
+constexpr uint8_t kLimineFramebufferRgb = 1;
+
 struct Uuid {
   uint32_t a;
   uint16_t b, c;
@@ -563,6 +584,11 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
     answered.push_back(RequestName(r));
   };
   const uint64_t cmdline = TRY(arena.PutString(config.cmdline));
+  // The framebuffer: the user's, or the default one when the kernel asks.
+  const std::optional<Framebuffer> framebuffer = config.framebuffer ? config.framebuffer
+                                                 : request_at(Request::kFramebuffer)
+                                                     ? config.framebuffer_on_request
+                                                     : std::nullopt;
 
   for (const auto& [request, at] : scan.requests) {
     switch (request) {
@@ -590,6 +616,37 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
       case Request::kPagingMode:
         answer(request, TRY(arena.PutObj(std::array<uint64_t, 2>{0, 0})));
         break;
+      case Request::kFramebuffer: {
+        if (!framebuffer) {
+          unanswered.push_back(RequestName(request));  // --framebuffer off
+          break;
+        }
+        const Framebuffer& fb = *framebuffer;
+        // XRGB8888: red 16-23, green 8-15, blue 0-7.
+        const LimineVideoMode mode{fb.pitch, fb.width, fb.height, 32, kLimineFramebufferRgb, 8, 16,
+                                   8,        8,        8,         0};
+        const uint64_t mode_at = TRY(arena.PutObj(mode));
+        const uint64_t modes = TRY(arena.PutObj(virt(mode_at)));
+        LimineFramebuffer entry{};
+        entry.address = virt(fb.address);
+        entry.width = fb.width;
+        entry.height = fb.height;
+        entry.pitch = fb.pitch;
+        entry.bpp = 32;
+        entry.memory_model = kLimineFramebufferRgb;
+        entry.red_mask_size = 8;
+        entry.red_mask_shift = 16;
+        entry.green_mask_size = 8;
+        entry.green_mask_shift = 8;
+        entry.blue_mask_size = 8;
+        entry.blue_mask_shift = 0;
+        entry.mode_count = 1;
+        entry.modes = virt(modes);
+        const uint64_t entry_at = TRY(arena.PutObj(entry));
+        const uint64_t list = TRY(arena.PutObj(virt(entry_at)));
+        answer(request, TRY(arena.PutObj(std::array<uint64_t, 3>{1, 1, virt(list)})));
+        break;
+      }
       case Request::kExecutableFile:
       case Request::kModule:
       case Request::kMp:
@@ -635,7 +692,7 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
         answer(request, TRY(arena.PutObj(std::array<uint64_t, 3>{0, count, values_at})));
         break;
       }
-      default:  // framebuffer (none yet), SMBIOS, EFI, TPM, DTB, RISC-V, timings, TSC, flanterm
+      default:  // SMBIOS, EFI, TPM, DTB, RISC-V, timings, TSC, flanterm
         unanswered.push_back(RequestName(request));
         break;
     }
@@ -713,6 +770,9 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
       map.Paint(base::kAcpiTables, base::kAcpiTables + base::kAcpiTablesSize, T::kAcpiReclaimable);
     }
     map.Paint(kernel_phys, exec_end, T::kExecutableAndModules);
+    if (framebuffer) {
+      map.Paint(framebuffer->address, framebuffer->address + framebuffer->size(), T::kFramebuffer);
+    }
     map.Paint(arena.start(), arena_end, T::kBootloaderReclaimable);
     map.AlignUsable();
     return map;
@@ -786,6 +846,7 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
     aps.push_back(ap);
   }
   info.aps = std::move(aps);
+  info.framebuffer = framebuffer;
   info.kernel_start = kernel_phys;
   info.kernel_end = kernel_phys + image.bytes.size();
   if (!modules.empty()) {
@@ -802,8 +863,8 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
       image.min_vaddr + image.slide, kernel_phys,
       image.slide ? fmt::format(", slide {:#x}", image.slide) : "", entry, answered.size(),
       scan.requests.size() + scan.unknown,
-      unanswered.empty() ? "" : "; not answered: ", unanswered_list,
-      scan.unknown ? fmt::format("; {} unknown request(s)", scan.unknown) : "");
+      unanswered.empty() ? "" : " (not answered: ", unanswered.empty() ? "" : unanswered_list + ")",
+      scan.unknown ? fmt::format(" ({} unknown request(s))", scan.unknown) : "");
   return info;
 }
 

@@ -30,6 +30,7 @@ bool ServedInfoTag(uint32_t type) {
     case kMb2TagElfSections:
     case kMb2TagAcpiOld:
     case kMb2TagAcpiNew:
+    case kMb2TagFramebuffer:
     case kMb2TagLoadBaseAddr:
       return true;
     default:
@@ -160,7 +161,7 @@ base::Result<std::optional<Multiboot2Header>> FindMultiboot2Header(std::span<con
               return base::MakeError(
                   base::ErrorKind::kBadImage,
                   "{}: multiboot2 information request tag at {:#x} requires info tag {}, which "
-                  "vmm cannot provide (it serves 1, 2, 3, 4, 6, 9, 14, 15 and 21)",
+                  "vmm cannot provide (it serves 1, 2, 3, 4, 6, 8, 9, 14, 15 and 21)",
                   name, at, requested);
             }
             header.requested.push_back(requested);
@@ -192,7 +193,11 @@ base::Result<std::optional<Multiboot2Header>> FindMultiboot2Header(std::span<con
         }
         case kMb2HeaderTagFramebuffer:
           TRY(want_size(20));
-          if (!optional) return refuse("vmm has no framebuffer");
+          header.framebuffer_tag = true;
+          header.framebuffer_required = !optional;
+          header.framebuffer_width = Get<uint32_t>(file, at + 8);
+          header.framebuffer_height = Get<uint32_t>(file, at + 12);
+          header.framebuffer_depth = Get<uint32_t>(file, at + 16);
           break;
         case kMb2HeaderTagModuleAlign:
           break;  // modules are always page-aligned
@@ -297,6 +302,23 @@ base::Result<Multiboot2Placement> WriteMultiboot2Info(const base::GuestMemory& m
     info.Put(config.elf_sections->entsize);
     info.Put(config.elf_sections->shndx);
     info.PutBytes(config.elf_sections->headers);
+    info.EndTag();
+  }
+  if (config.framebuffer) {
+    // Spec §3.6.11: direct RGB colour, the field positions and sizes of
+    // XRGB8888.
+    const Framebuffer& fb = *config.framebuffer;
+    info.BeginTag(kMb2TagFramebuffer);
+    info.Put(fb.address);
+    info.Put(fb.pitch);
+    info.Put(fb.width);
+    info.Put(fb.height);
+    info.Put(uint8_t{32});  // bpp
+    info.Put(uint8_t{1});   // framebuffer_type: direct RGB
+    info.Put(uint16_t{0});  // reserved
+    for (uint8_t v : {uint8_t{16}, uint8_t{8}, uint8_t{8}, uint8_t{8}, uint8_t{0}, uint8_t{8}}) {
+      info.Put(v);  // red position, size; green position, size; blue position, size
+    }
     info.EndTag();
   }
   if (!config.rsdp.empty()) {

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/guest_memory.h"
+#include "firmware/boot.h"
 #include "firmware/initrd.h"
 #include "firmware/multiboot.h"
 
@@ -59,6 +60,11 @@ struct Multiboot2Header {
   bool relocatable = false;            // tag 10 present (vmm loads at the preferred address)
   uint32_t reloc_min = 0, reloc_max = 0;
   std::vector<uint32_t> requested;  // required info tag types (information request)
+  // The framebuffer tag (spec §3.1.10): the kernel wants one, preferably of
+  // this size and depth (0: no preference); `framebuffer_required` when the
+  // tag is not optional.
+  bool framebuffer_tag = false, framebuffer_required = false;
+  uint32_t framebuffer_width = 0, framebuffer_height = 0, framebuffer_depth = 0;
 };
 
 // Finds the header (8-byte aligned, in the first 32 KiB) and validates it:
@@ -84,6 +90,8 @@ struct Multiboot2InfoConfig {
   // The RSDP as written (firmware/acpi.h), 36 bytes; empty without ACPI
   // tables, and then no ACPI tags.
   std::vector<uint8_t> rsdp;
+  // The framebuffer tag (type 8, RGB) when there is one.
+  std::optional<Framebuffer> framebuffer;
 };
 
 struct Multiboot2Placement {

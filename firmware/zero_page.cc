@@ -43,6 +43,20 @@ base::Result<void> WriteZeroPage(const base::GuestMemory& memory, const ZeroPage
   Put<uint32_t>(page, bp::kRamdiskSize, static_cast<uint32_t>(config.initrd_size));
   Put<uint32_t>(page, bp::kExtRamdiskSize, static_cast<uint32_t>(config.initrd_size >> 32));
   Put<uint64_t>(page, bp::kAcpiRsdpAddr, config.acpi_rsdp);
+  if (config.framebuffer) {
+    const Framebuffer& fb = *config.framebuffer;
+    Put<uint8_t>(page, bp::kOrigVideoIsVga, bp::kVideoTypeVlfb);
+    Put<uint16_t>(page, bp::kLfbWidth, static_cast<uint16_t>(fb.width));
+    Put<uint16_t>(page, bp::kLfbHeight, static_cast<uint16_t>(fb.height));
+    Put<uint16_t>(page, bp::kLfbDepth, 32);
+    Put<uint32_t>(page, bp::kLfbBase, static_cast<uint32_t>(fb.address));
+    Put<uint32_t>(page, bp::kExtLfbBase, static_cast<uint32_t>(fb.address >> 32));
+    Put<uint32_t>(page, bp::kLfbSize, static_cast<uint32_t>((fb.size() + 0xffff) >> 16));
+    Put<uint16_t>(page, bp::kLfbLineLength, static_cast<uint16_t>(fb.pitch));
+    // XRGB8888: red 8 at 16, green 8 at 8, blue 8 at 0, reserved 8 at 24.
+    const uint8_t fields[8] = {8, 16, 8, 8, 8, 0, 8, 24};
+    for (size_t i = 0; i < 8; ++i) Put<uint8_t>(page, bp::kLfbColourFields + i, fields[i]);
+  }
   const uint64_t below_hole = std::min(config.ram_size, base::kMmioHoleStart);
   if (below_hole > base::kHighMemory) {
     Put<uint32_t>(page, bp::kAltMemK,

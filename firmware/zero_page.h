@@ -5,17 +5,32 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
 #include "base/error.h"
 #include "base/guest_memory.h"
+#include "firmware/boot.h"
 
 namespace firmware {
 
 // Offsets into struct boot_params (bootparam.h comments give the same).
 namespace boot_params {
 inline constexpr uint64_t kSize = 0x1000;
+// struct screen_info at offset 0 (arch/x86/include/uapi/asm/bootparam.h,
+// include/uapi/linux/screen_info.h).
+inline constexpr uint64_t kOrigVideoIsVga = 0x0f;   // u8: VIDEO_TYPE_*
+inline constexpr uint64_t kLfbWidth = 0x12;         // u16
+inline constexpr uint64_t kLfbHeight = 0x14;        // u16
+inline constexpr uint64_t kLfbDepth = 0x16;         // u16
+inline constexpr uint64_t kLfbBase = 0x18;          // u32
+inline constexpr uint64_t kLfbSize = 0x1c;          // u32, in 64 KiB units for VLFB
+inline constexpr uint64_t kLfbLineLength = 0x24;    // u16
+inline constexpr uint64_t kLfbColourFields = 0x26;  // red, green, blue, rsvd: size and pos, u8 each
+inline constexpr uint64_t kScreenCapabilities = 0x36;  // u32
+inline constexpr uint64_t kExtLfbBase = 0x3a;          // u32
+inline constexpr uint8_t kVideoTypeVlfb = 0x23;
 inline constexpr uint64_t kAcpiRsdpAddr = 0x070;       // u64, protocol 2.14+: the RSDP
 inline constexpr uint64_t kExtRamdiskImage = 0x0c0;    // u32, bits 32-63 of ramdisk_image
 inline constexpr uint64_t kExtRamdiskSize = 0x0c4;     // u32
@@ -73,6 +88,8 @@ struct ZeroPageConfig {
   uint64_t initrd_address = 0;
   uint64_t initrd_size = 0;
   uint64_t acpi_rsdp = 0;  // acpi_rsdp_addr; 0 without ACPI tables
+  // screen_info as a VESA linear framebuffer (VIDEO_TYPE_VLFB), when given.
+  std::optional<Framebuffer> framebuffer;
 };
 
 // The boot protocol version written into a vmlinux's synthetic header.

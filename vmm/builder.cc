@@ -200,14 +200,31 @@ base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config) {
   boot_config.cpus = config.cpus;
   boot_config.acpi = config.acpi;
   boot_config.virtio_mmio = vm->devices_->AcpiVirtioDevices();
+  const FramebufferSpec& fb = config.framebuffer;
+  if (fb.kind == FramebufferSpec::Kind::kOn) {
+    boot_config.framebuffer = firmware::MakeFramebuffer(fb.width, fb.height);
+  }
+  if (fb.kind != FramebufferSpec::Kind::kOff) {
+    boot_config.framebuffer_on_request = firmware::MakeFramebuffer(fb.width, fb.height);
+  }
   vm->boot_ = TRY(firmware::LoadKernel(*vm->memory_, boot_config));
   boot_trace::Mark("kernel-loaded");
   spdlog::info("kernel {}: {} ({})", config.kernel, vm->boot_.description,
                firmware::BootProtocolName(vm->boot_.protocol));
 
+  if (vm->boot_.framebuffer) {
+    vm->framebuffer_ = TRY(FramebufferMemory::Create(*vm->boot_.framebuffer));
+  }
+
   vm->kvm_ = TRY(OpenKvm());
   vm->vm_fd_ = TRY(vm->kvm_->CreateVm());
   TRY(SetUpVm(*vm->vm_fd_, *vm->memory_));
+  if (vm->framebuffer_) {
+    // Its own slot after guest RAM's (docs/framebuffer.md).
+    const auto slot = static_cast<uint32_t>(vm->memory_->regions().size());
+    TRY(vm->vm_fd_->SetUserMemoryRegion(slot, vm->framebuffer_->geometry().address,
+                                        vm->framebuffer_->mapped_size(), vm->framebuffer_->host()));
+  }
   TRY(vm->devices_->Wire(*vm->vm_fd_, *vm->memory_));
 
   VcpuEnvironment env;

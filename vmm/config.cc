@@ -185,6 +185,12 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
       config.exit_code = *mode;
     } else if (key == "acpi") {
       config.acpi = TRY(json::GetBool(value, origin, key));
+    } else if (key == "framebuffer") {
+      auto spec = ParseFramebufferSpec(TRY(json::GetString(value, origin, key)));
+      if (!spec) return std::unexpected(json::FieldError(origin, key, spec.error().message()));
+      config.framebuffer = *spec;
+    } else if (key == "screenshot") {
+      config.screenshot = TRY(path(value, key));
     } else if (key == "seccomp") {
       auto mode = base::sandbox::ParseSeccompMode(TRY(json::GetString(value, origin, key)), key);
       if (!mode) return std::unexpected(json::FieldError(origin, key, mode.error().message()));
@@ -194,6 +200,42 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
     }
   }
   return config;
+}
+
+base::Result<FramebufferSpec> ParseFramebufferSpec(std::string_view value) {
+  FramebufferSpec spec;
+  if (value == "auto") return spec;
+  if (value == "off") {
+    spec.kind = FramebufferSpec::Kind::kOff;
+    return spec;
+  }
+  const size_t x = value.find('x');
+  uint64_t width = 0, height = 0;
+  auto number = [](std::string_view text, uint64_t& out) {
+    if (text.empty() || text.size() > 6) return false;
+    for (char c : text) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
+  };
+  if (x == std::string_view::npos || !number(value.substr(0, x), width) ||
+      !number(value.substr(x + 1), height)) {
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "--framebuffer '{}': expected WxH (e.g. 1024x768), auto or off", value);
+  }
+  if (width == 0 || height == 0 || width > base::kFramebufferMaxSide ||
+      height > base::kFramebufferMaxSide || width * height * 4 > base::kFramebufferMaxBytes) {
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "--framebuffer {}x{}: each side must be 1..{} and the screen at most "
+                           "{} MiB of 32-bit pixels (it lives in the MMIO hole at {:#x})",
+                           width, height, base::kFramebufferMaxSide,
+                           base::kFramebufferMaxBytes >> 20, base::kFramebufferBase);
+  }
+  spec.kind = FramebufferSpec::Kind::kOn;
+  spec.width = static_cast<uint32_t>(width);
+  spec.height = static_cast<uint32_t>(height);
+  return spec;
 }
 
 base::Result<bool> ParseOnOff(std::string_view value, std::string_view flag) {

@@ -29,6 +29,19 @@ enum class ExitCodeMode {
 // "vmm" or "qemu"; kUsage naming the value otherwise.
 [[nodiscard]] base::Result<ExitCodeMode> ParseExitCodeMode(std::string_view name);
 
+// --framebuffer: auto (default: the default size when the kernel asks for one
+// through its protocol), WxH (always, every protocol, Linux's screen_info
+// too), off (never).
+struct FramebufferSpec {
+  enum class Kind { kAuto, kOn, kOff };
+  Kind kind = Kind::kAuto;
+  uint32_t width = base::kFramebufferDefaultWidth;
+  uint32_t height = base::kFramebufferDefaultHeight;
+};
+// "auto", "off" or "WxH" (each side 1..kFramebufferMaxSide, at most
+// kFramebufferMaxBytes of 32-bit pixels); kUsage naming the value otherwise.
+[[nodiscard]] base::Result<FramebufferSpec> ParseFramebufferSpec(std::string_view value);
+
 struct DiskConfig {
   std::string path;
   bool read_only = false;
@@ -56,6 +69,8 @@ struct VmConfig {
   // ACPI tables for the guest (docs/acpi.md); --acpi off leaves only the MP
   // table.
   bool acpi = true;
+  FramebufferSpec framebuffer;  // docs/framebuffer.md
+  std::string screenshot;       // --screenshot: a PNG of the screen when the guest ends
   // Per-thread seccomp filters (docs/security.md, "seccomp").
   base::sandbox::SeccompMode seccomp = base::sandbox::SeccompMode::kKill;
 };
@@ -65,7 +80,8 @@ struct VmConfig {
 //  "cpus": 1, "serial": "stdio", "disks": ["img", {"path": "img", "read_only": true}],
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
-//  "exit_code": "vmm", "acpi": true, "seccomp": "kill"}
+//  "exit_code": "vmm", "acpi": true, "seccomp": "kill", "framebuffer": "auto",
+//  "screenshot": "..."}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.

@@ -51,6 +51,7 @@ std::vector<base::sandbox::FsRule> LandlockRules(const VmConfig& config) {
   if (!config.api_sock.empty()) {
     rules.push_back({FolderOf(config.api_sock), FsAccess::kRemoveInDir});
   }
+  if (!config.screenshot.empty()) rules.push_back({config.screenshot, FsAccess::kWriteFile});
   rules.push_back({"/proc/self/status", FsAccess::kReadFile});
   return rules;
 }

@@ -1,11 +1,14 @@
 // vmm: command line entry (docs/architecture.md, "Command line").
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -46,6 +49,8 @@ struct Flags {
   std::optional<std::string> debugcon;
   std::optional<std::string> exit_code;
   std::optional<std::string> acpi;
+  std::optional<std::string> framebuffer;
+  std::optional<std::string> screenshot;
   std::optional<std::string> seccomp;
 };
 
@@ -83,6 +88,8 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   }
   if (flags.exit_code) config.exit_code = TRY(vmm::ParseExitCodeMode(*flags.exit_code));
   if (flags.acpi) config.acpi = TRY(vmm::ParseOnOff(*flags.acpi, "--acpi"));
+  if (flags.framebuffer) config.framebuffer = TRY(vmm::ParseFramebufferSpec(*flags.framebuffer));
+  if (flags.screenshot) config.screenshot = *flags.screenshot;
   if (flags.seccomp)
     config.seccomp = TRY(base::sandbox::ParseSeccompMode(*flags.seccomp, "--seccomp"));
   if (config.kernel.empty()) {
@@ -116,6 +123,22 @@ int RunVm(const Flags& flags) {
   }
   auto vm = vmm::Vm::Create(*config);
   if (!vm) return Fail(vm.error());
+  if (!config->screenshot.empty()) {
+    // Said now rather than when the guest ends: the picture cannot exist.
+    if ((*vm)->framebuffer() == nullptr) {
+      return Fail(base::Error(base::ErrorKind::kUsage,
+                              "--screenshot: the guest has no framebuffer (its kernel asked for "
+                              "none); give --framebuffer WxH"));
+    }
+    // Created (and checked writable) before Landlock confines vmm to it.
+    const int fd = open(config->screenshot.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return Fail(base::Error(
+          base::ErrorKind::kNoInput,
+          fmt::format("--screenshot {}: {}", config->screenshot, std::strerror(errno))));
+    }
+    close(fd);
+  }
   // Every file is open; the threads that run the guest start after this.
   if (auto confined = vmm::ConfineAfterBuild(*config); !confined) return Fail(confined.error());
   if (config->boot_trace) {
@@ -126,6 +149,12 @@ int RunVm(const Flags& flags) {
                  firmware::BootProtocolName(boot.protocol), boot.description.c_str());
   }
   vmm::VmExit exit = (*vm)->Run();
+  if (!config->screenshot.empty()) {
+    // The guest has stopped: the picture is the last one it drew.
+    if (auto shot = (*vm)->Screenshot(config->screenshot); !shot) {
+      spdlog::error("--screenshot: {}", shot.error().message());
+    }
+  }
   vm->reset();  // restores the terminal before we print
   if (exit.abnormal) {
     spdlog::error("{}", exit.reason);
@@ -194,6 +223,12 @@ int main(int argc, char** argv) {
   app.add_option("--exit-code", flags.exit_code,
                  "What a write of v to the exit port 0xf4 ends vmm with: vmm (default: v, 0..63) "
                  "or qemu ((v << 1) | 1, as QEMU's isa-debug-exit)");
+  app.add_option("--framebuffer", flags.framebuffer,
+                 "Linear framebuffer (32-bit XRGB at 0xe0000000): auto (default: 1024x768 when the "
+                 "kernel asks for one through Limine, multiboot2 or BOOTBOOT), WxH (always, also "
+                 "Linux's screen_info) or off");
+  app.add_option("--screenshot", flags.screenshot,
+                 "Write a PNG of the framebuffer to FILE when the guest ends, whatever the reason");
   app.add_option("--acpi", flags.acpi,
                  "ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) handed to the guest: on (default) or "
                  "off (the MP table alone, as for pre-ACPI kernels)");

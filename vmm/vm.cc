@@ -95,6 +95,15 @@ base::Result<void> Vm::SetUpControl() {
   return {};
 }
 
+base::Result<void> Vm::Screenshot(const std::string& path) const {
+  if (!framebuffer_) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "the guest has no framebuffer (its kernel asked for none; give "
+                           "--framebuffer WxH)");
+  }
+  return framebuffer_->WritePng(path);
+}
+
 VmExit Vm::Run() {
   device_loop_.Start(base::sandbox::ThreadKind::kDeviceLoop);
   if (auto control = SetUpControl(); !control) {

@@ -41,6 +41,7 @@
 #include "vmm/cpu_template.h"
 #include "vmm/device_manager.h"
 #include "vmm/event_loop.h"
+#include "vmm/framebuffer.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/metrics.h"
 #include "vmm/vcpu.h"
@@ -71,6 +72,11 @@ class Vm : public VmControl {
   CpuTemplate cpu_template() const { return cpu_template_; }
   // What the boot protocol prepared (firmware/boot.h): the protocol used, its description.
   const firmware::BootInfo& boot_info() const { return boot_; }
+  // The framebuffer's memory; null when the guest has none.
+  const FramebufferMemory* framebuffer() const { return framebuffer_.get(); }
+  // A PNG of the screen to `path` (docs/framebuffer.md). kConfig when the
+  // guest has no framebuffer; kNoInput when the file cannot be written.
+  [[nodiscard]] base::Result<void> Screenshot(const std::string& path) const;
 
   // VmControl (the control API; called on the control thread). Pause()
   // returns once every vCPU has parked.
@@ -99,6 +105,7 @@ class Vm : public VmControl {
   firmware::BootInfo boot_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::VmFd> vm_fd_;
+  std::unique_ptr<FramebufferMemory> framebuffer_;
   // Declared before everything that posts work to them (devices, consoles,
   // API server), so that they are destroyed after them.
   EventLoop device_loop_;

@@ -208,6 +208,25 @@ TEST(Bootboot, Level2KernelMapsWhereItsSymbolsSay) {
   EXPECT_EQ(*no_acpi->ReadObj<uint64_t>(Phys(*no_acpi, *info, 0xffffffff80000000) + 64), 0u);
 }
 
+// With vmm's framebuffer (a BOOTBOOT kernel always gets one unless it is
+// off), fb_ptr is its address and the `fb` mapping points at it.
+TEST(Bootboot, UsesVmmsFramebufferWhenThereIsOne) {
+  TempFile kernel(Level1Kernel(), "core.elf");
+  auto memory = Memory();
+  BootConfig config = Config(kernel.path());
+  config.framebuffer_on_request = MakeFramebuffer(1024, 768);
+  auto info = LoadKernel(*memory, config);
+  ASSERT_TRUE(info) << info.error().message();
+  ASSERT_TRUE(info->framebuffer);
+  const uint64_t header = Phys(*memory, *info, kBootbootStruct);
+  EXPECT_EQ(*memory->ReadObj<uint64_t>(header + 40), base::kFramebufferBase);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(header + 52), 1024u);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(header + 56), 768u);
+  EXPECT_EQ(*memory->ReadObj<uint32_t>(header + 60), 4096u);
+  EXPECT_EQ(Phys(*memory, *info, kBootbootFramebuffer + 0x2000), base::kFramebufferBase + 0x2000);
+  EXPECT_EQ(info->description.find("headless"), std::string::npos) << info->description;
+}
+
 TEST(Bootboot, BadKernelsAreRefusedNamingTheProblem) {
   {
     ElfBuilder builder;  // a symbol in the lower half

@@ -158,8 +158,8 @@ TEST(Limine, AnswersEveryRequestItServesAndReadsBackThroughItsPageTables) {
   EXPECT_EQ(info->protocol, BootProtocol::kLimine);
   EXPECT_NE(info->description.find("Limine base revision 3"), std::string::npos)
       << info->description;
-  EXPECT_NE(info->description.find("14 of 16 requests answered; not answered: framebuffer; 1 "
-                                   "unknown request(s)"),
+  EXPECT_NE(info->description.find("14 of 16 requests answered (not answered: framebuffer) (1 "
+                                   "unknown request(s))"),
             std::string::npos)
       << info->description;
   Guest guest(*memory, *info);
@@ -501,6 +501,59 @@ TEST(Limine, MalformedExecutablesAreRefusedNamingTheProblem) {
         << c.what << ": " << info.error().message();
     EXPECT_NE(info.error().message().find(file.path()), std::string::npos) << c.what;
   }
+}
+
+// The framebuffer request gets vmm's framebuffer (response revision 1, one
+// framebuffer with its one mode), an HHDM address; the memory map lists it.
+TEST(Limine, FramebufferRequestGetsVmmsFramebuffer) {
+  LimineKernel kernel;
+  kernel.revision = 3;
+  kernel.Request("framebuffer", kFramebuffer, 1);
+  kernel.Request("memmap", kMemmap);
+  TempFile file(kernel.Build(), "limine.elf");
+  auto memory = Memory();
+  BootConfig config = Config(file.path());
+  config.framebuffer_on_request = MakeFramebuffer(1024, 768);
+  auto info = LoadKernel(*memory, config);
+  ASSERT_TRUE(info) << info.error().message();
+  ASSERT_TRUE(info->framebuffer);
+  Guest guest(*memory, *info);
+  const uint64_t r = guest.Response(kernel.at["framebuffer"]);
+  ASSERT_NE(r, 0u);
+  EXPECT_EQ(guest.U64(r), 1u);      // response revision: with modes
+  EXPECT_EQ(guest.U64(r + 8), 1u);  // framebuffer_count
+  const uint64_t fb = guest.U64(guest.U64(r + 16));
+  EXPECT_EQ(guest.U64(fb), kLimineHhdmOffset + base::kFramebufferBase);
+  EXPECT_EQ(guest.U64(fb + 8), 1024u);
+  EXPECT_EQ(guest.U64(fb + 16), 768u);
+  EXPECT_EQ(guest.U64(fb + 24), 4096u);            // pitch
+  EXPECT_EQ(guest.U32(fb + 32) & 0xffff, 32u);     // bpp
+  EXPECT_EQ(guest.U32(fb + 32) >> 16 & 0xff, 1u);  // memory_model RGB
+  EXPECT_EQ(guest.U64(fb + 64), 1u);               // mode_count
+  const uint64_t mode = guest.U64(guest.U64(fb + 72));
+  EXPECT_EQ(guest.U64(mode + 8), 1024u);
+  // HHDM under revision 3 maps framebuffer entries; the map has one.
+  EXPECT_EQ(guest.Phys(kLimineHhdmOffset + base::kFramebufferBase + 0x1000),
+            base::kFramebufferBase + 0x1000);
+  const uint64_t map = guest.Response(kernel.at["memmap"]);
+  bool listed = false;
+  for (uint64_t i = 0; i < guest.U64(map + 8); ++i) {
+    const uint64_t e = guest.U64(guest.U64(map + 16) + 8 * i);
+    if (guest.U64(e) == base::kFramebufferBase && guest.U64(e + 16) == 7) {
+      listed = true;
+      EXPECT_EQ(guest.U64(e + 8), 1024u * 768 * 4);
+    }
+  }
+  EXPECT_TRUE(listed);
+
+  // A kernel without the request gets none in auto mode.
+  LimineKernel plain;
+  plain.Request("hhdm", kHhdm);
+  TempFile plain_file(plain.Build(), "plain-limine.elf");
+  config.kernel_path = plain_file.path();
+  info = LoadKernel(*Memory(), config);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_FALSE(info->framebuffer);
 }
 
 TEST(Limine, PlainElf64IsNotLimineAndForcingLimineOnItIsRefused) {

@@ -38,7 +38,7 @@ TEST(LoadKernel, Elf64BootsInLongModeWithZeroPage) {
   EXPECT_EQ(info->cpu.efer & 0x500, 0x500u);
   EXPECT_EQ(info->kernel_start, 0x100000u);
   EXPECT_EQ(info->kernel_end, 0x102000u);
-  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment, ACPI RSDP at 0xe0000");
+  EXPECT_EQ(info->description, "ELF64 entry 0x100000, 1 segment; ACPI RSDP at 0xe0000");
   EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdLinePtr), base::kCmdline);
   EXPECT_EQ(*memory->ReadObj<uint32_t>(base::kZeroPage + boot_params::kCmdlineSize), 20u);
   EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + boot_params::kE820Entries), 3);

@@ -318,11 +318,11 @@ TEST(Multiboot2, MalformedHeadersAreBadImage) {
     cases.push_back({"header_length", image, "header_length 0x10000 is out of range"});
   }
   cases.push_back(
-      {"info request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {1, 8}}}), "requires info tag 8"});
+      {"info request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {1, 7}}}), "requires info tag 7"});
   cases.push_back(
       {"apm request", FlatImage({{kMb2HeaderTagInfoRequest, 0, {10}}}), "requires info tag 10"});
   cases.push_back({"framebuffer", FlatImage({{kMb2HeaderTagFramebuffer, 0, {640, 480, 32}}}),
-                   "tag 5 at 0x38 is required (flags 0x0) but vmm has no framebuffer"});
+                   "framebuffer tag is required (flags 0x0) but the framebuffer is off"});
   cases.push_back({"console", FlatImage({{kMb2HeaderTagConsoleFlags, 0, {3}}}),
                    "console_flags 0x3 require a console"});
   cases.push_back({"unknown", FlatImage({{77, 0, {}}}), "tag 77 at 0x38 is required"});
