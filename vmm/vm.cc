@@ -104,6 +104,15 @@ base::Result<void> Vm::Screenshot(const std::string& path) const {
   return framebuffer_->WritePng(path);
 }
 
+base::Result<std::vector<uint8_t>> Vm::ScreenshotPng() {
+  if (!framebuffer_) {
+    return base::MakeError(base::ErrorKind::kConfig,
+                           "the guest has no framebuffer (its kernel asked for none; start vmm "
+                           "with --framebuffer WxH)");
+  }
+  return framebuffer_->EncodePng();
+}
+
 VmExit Vm::Run() {
   device_loop_.Start(base::sandbox::ThreadKind::kDeviceLoop);
   if (auto control = SetUpControl(); !control) {

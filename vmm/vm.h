@@ -87,6 +87,7 @@ class Vm : public VmControl {
   [[nodiscard]] base::Result<void> Reset() override;
   [[nodiscard]] base::Result<void> SendCtrlAltDel() override;
   nlohmann::json Metrics() override;
+  base::Result<std::vector<uint8_t>> ScreenshotPng() override;
 
  private:
   friend base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config);

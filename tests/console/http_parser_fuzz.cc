@@ -21,6 +21,9 @@ class NullVm : public vmm::VmControl {
   base::Result<void> Reset() override { return {}; }
   base::Result<void> SendCtrlAltDel() override { return {}; }
   nlohmann::json Metrics() override { return nlohmann::json::object(); }
+  base::Result<std::vector<uint8_t>> ScreenshotPng() override {
+    return std::vector<uint8_t>{0x89, 'P', 'N', 'G'};
+  }
 };
 
 }  // namespace

@@ -130,6 +130,18 @@ http::Response ApiRouter::Route(const http::Request& request) {
     metrics["api"] = {{"requests", requests_ + 1}, {"errors", errors_}};
     return JsonResponse(200, metrics);
   }
+  if (path == "/screenshot") {
+    if (method != "GET") return MethodNotAllowed(request, "GET");
+    auto png = vm_.ScreenshotPng();
+    if (!png) {
+      return http::ErrorResponse(png.error().kind() == base::ErrorKind::kConfig ? 404 : 500,
+                                 png.error().message());
+    }
+    http::Response response;
+    response.body.assign(png->begin(), png->end());
+    response.content_type = "image/png";
+    return response;
+  }
   return http::ErrorResponse(404, fmt::format("no such path: {}", path.substr(0, 80)));
 }
 

@@ -330,7 +330,7 @@ std::string Response::Serialize() const {
   std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: vmm\r\n", status, ReasonPhrase(status));
   // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses.
   if (status >= 200 && status != 204) {
-    if (!body.empty()) out += "Content-Type: application/json\r\n";
+    if (!body.empty()) out += fmt::format("Content-Type: {}\r\n", content_type);
     out += fmt::format("Content-Length: {}\r\n", body.size());
   }
   for (const auto& [name, value] : headers) out += fmt::format("{}: {}\r\n", name, value);

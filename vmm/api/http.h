@@ -93,7 +93,8 @@ class RequestParser {
 
 struct Response {
   int status = 200;
-  std::string body;                                          // JSON, or empty
+  std::string body;                                          // JSON, a PNG, or empty
+  std::string content_type = "application/json";             // of a non-empty body
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   bool close = false;                                        // send "Connection: close"
 

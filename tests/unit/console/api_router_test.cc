@@ -91,6 +91,28 @@ INSTANTIATE_TEST_SUITE_P(
                     BadBody{"WrongCase", "/vm/state", R"({"state":"paused"})", "Paused"}),
     [](const testing::TestParamInfo<BadBody>& info) { return info.param.name; });
 
+TEST(ApiRouter, GetScreenshotReturnsThePngOr404WithoutAFramebuffer) {
+  testing_support::FakeVmControl vm;
+  ApiRouter router(vm);
+  http::Request get;
+  get.method = "GET";
+  get.path = "/screenshot";
+  auto response = router.Handle(get);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "image/png");
+  EXPECT_EQ(response.body, std::string("\x89PNG\0\1\2", 7));
+  const std::string wire = response.Serialize();
+  EXPECT_NE(wire.find("Content-Type: image/png\r\n"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("Content-Length: 7\r\n"), std::string::npos) << wire;
+  vm.has_framebuffer = false;
+  response = router.Handle(get);
+  EXPECT_EQ(response.status, 404);
+  EXPECT_NE(response.body.find("no framebuffer"), std::string::npos);
+  http::Request put = get;
+  put.method = "PUT";
+  EXPECT_EQ(router.Handle(put).status, 405);
+}
+
 TEST(ApiRouter, UnknownPathIs404) {
   FakeVmControl vm;
   ApiRouter router(vm);

@@ -42,10 +42,16 @@ class FakeVmControl : public VmControl {
     return base::MakeError(base::ErrorKind::kUsage, "no i8042 keyboard");
   }
   nlohmann::json Metrics() override { return {{"exits_total", 13}}; }
+  base::Result<std::vector<uint8_t>> ScreenshotPng() override {
+    calls.push_back("ScreenshotPng");
+    if (!has_framebuffer) return base::MakeError(base::ErrorKind::kConfig, "no framebuffer");
+    return std::vector<uint8_t>{0x89, 'P', 'N', 'G', 0, 1, 2};
+  }
 
   std::vector<std::string> calls;
   bool paused = false;
   bool fail_shutdown = false;
+  bool has_framebuffer = true;
 };
 
 }  // namespace vmm::testing_support

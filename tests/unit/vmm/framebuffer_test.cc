@@ -37,8 +37,8 @@ TEST(Framebuffer, SpecValues) {
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().kind(), base::ErrorKind::kUsage) << bad;
   }
-  auto config = ParseConfig(R"({"framebuffer": "640x480", "screenshot": "shot.png"})", "/cfg",
-                            "test.json");
+  auto config =
+      ParseConfig(R"({"framebuffer": "640x480", "screenshot": "shot.png"})", "/cfg", "test.json");
   ASSERT_TRUE(config) << config.error().message();
   EXPECT_EQ(config->framebuffer.width, 640u);
   EXPECT_EQ(config->screenshot, "/cfg/shot.png");
@@ -89,8 +89,7 @@ TEST(Framebuffer, LinuxScreenInfo) {
   auto info = firmware::LoadKernel(*memory, config);
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_FALSE(info->framebuffer) << "a vmlinux never asks";
-  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + firmware::boot_params::kOrigVideoIsVga),
-            0);
+  EXPECT_EQ(*memory->ReadObj<uint8_t>(base::kZeroPage + firmware::boot_params::kOrigVideoIsVga), 0);
 
   config.framebuffer = firmware::MakeFramebuffer(800, 600);
   memory = Memory();
@@ -116,16 +115,15 @@ TEST(Framebuffer, LinuxScreenInfo) {
 TEST(Framebuffer, Multiboot2FramebufferTag) {
   std::vector<uint8_t> image(0x1000, 0x90);
   auto header = [&](uint16_t flags) {
-    std::vector<uint32_t> words = {
-        firmware::kMultiboot2HeaderMagic, 0, 0, 0,
-        // address tag
-        2 | 0u << 16, 24, 0x100000, 0x100000, 0x101000, 0x102000,
-        // entry tag (12 bytes, padded to 16)
-        3, 12, 0x100100, 0,
-        // framebuffer tag: 640x480x32
-        5u | uint32_t{flags} << 16, 20, 640, 480, 32, 0,
-        // end
-        0, 8};
+    std::vector<uint32_t> words = {firmware::kMultiboot2HeaderMagic, 0, 0, 0,
+                                   // address tag
+                                   2 | 0u << 16, 24, 0x100000, 0x100000, 0x101000, 0x102000,
+                                   // entry tag (12 bytes, padded to 16)
+                                   3, 12, 0x100100, 0,
+                                   // framebuffer tag: 640x480x32
+                                   5u | uint32_t{flags} << 16, 20, 640, 480, 32, 0,
+                                   // end
+                                   0, 8};
     const uint32_t length = static_cast<uint32_t>(words.size() * 4);
     words[2] = length;
     words[3] = 0u - firmware::kMultiboot2HeaderMagic - length;
