@@ -222,7 +222,11 @@ struct Image {
   }
 };
 
-base::Result<Image> LoadImage(std::span<const uint8_t> file, std::string_view name) {
+// `room`: the guest RAM the image may take (from where it is loaded to
+// min(RAM, 3 GiB)), checked before the host buffer is allocated: an image's
+// span comes from its program headers, which a hostile file sets to 2 GiB.
+base::Result<Image> LoadImage(std::span<const uint8_t> file, std::string_view name,
+                              const base::GuestMemory& memory, uint64_t room) {
   Image image;
   image.elf = TRY(ParseElf(file, name, ElfClass::k64, /*allow_dyn=*/true));
   std::vector<ElfSegment> loads = image.elf.loads;
@@ -266,6 +270,12 @@ base::Result<Image> LoadImage(std::span<const uint8_t> file, std::string_view na
     return MakeError(ErrorKind::kBadImage,
                      "{}: the loaded image spans {:#x} bytes; the top 2 GiB cannot hold it", name,
                      size);
+  }
+  if (size > room) {
+    return MakeError(ErrorKind::kConfig,
+                     "guest memory of {} MiB is too small for {}: its segments span {:#x} bytes "
+                     "and {:#x} are free for it",
+                     memory.ram_size() / base::MiB, name, size, room);
   }
   image.bytes.assign(size, 0);
   for (const auto& segment : loads) {
@@ -471,7 +481,12 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
                                   uint64_t rsdp, std::span<const uint8_t> file,
                                   std::string_view name) {
   using T = LimineMemoryType;
-  Image image = TRY(LoadImage(file, name));
+  // The executable goes to kernel_phys (below), under min(RAM, 3 GiB).
+  const uint64_t image_room =
+      std::min(memory.ram_size(), base::kMmioHoleStart) > 2 * base::MiB
+          ? std::min(memory.ram_size(), base::kMmioHoleStart) - 2 * base::MiB
+          : 0;
+  Image image = TRY(LoadImage(file, name, memory, image_room));
   TRY(Relocate(image, file, name));
   const Scan scan = TRY(ScanRequests(image, name));
   auto request_at = [&](Request r) -> std::optional<uint64_t> {

@@ -492,6 +492,20 @@ TEST(Limine, MalformedExecutablesAreRefusedNamingTheProblem) {
     };
     cases.push_back({"overlap", builder.Build(), base::ErrorKind::kBadImage, "overlap"});
   }
+  {
+    // A 2 GiB span from a small file (p_memsz): refused by the guest's size
+    // before vmm allocates a host buffer for it.
+    LimineKernel kernel;
+    kernel.Request("hhdm", kHhdm);
+    ElfBuilder builder;
+    builder.entry = kText;
+    builder.segments = {
+        TestSegment{kText, kText, 0x1000, std::vector<uint8_t>(0x1000, 0x90), PF_R | PF_X},
+        TestSegment{kData, kData, 0x7fffe000, kernel.data, PF_R | PF_W},
+    };
+    cases.push_back({"huge span", builder.Build(), base::ErrorKind::kConfig,
+                     "its segments span 0x7ffff000 bytes"});
+  }
   for (const auto& c : cases) {
     TempFile file(c.image, "bad.elf");
     auto info = LoadKernel(*Memory(c.memory), Config(file.path()));
