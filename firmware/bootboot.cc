@@ -28,7 +28,6 @@ using File = std::span<const uint8_t>;
 
 constexpr uint64_t kPage = kBootPage;
 constexpr uint64_t kLargePage = 2 * base::MiB;
-constexpr uint64_t kCr0Mp = 1ull << 1;
 constexpr uint64_t kCr4Osfxsr = 1ull << 9;
 constexpr uint64_t kCr4Osxmmexcpt = 1ull << 10;
 constexpr uint16_t kCodeSelector = 0x08, kDataSelector = 0x10;
@@ -249,8 +248,8 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   const uint64_t env_phys = TRY(arena.Alloc(kPage, kPage));
   const uint64_t fb_phys = framebuffer ? framebuffer->address : TRY(arena.Alloc(fb_bytes, kPage));
   const uint64_t stacks_phys = TRY(arena.Alloc(stack_bytes, kPage));
-  const std::array<uint64_t, 3> gdt = {0, GdtEntry(0xa09b, 0, 0xfffff),
-                                       GdtEntry(0xc093, 0, 0xfffff)};
+  const std::array<uint64_t, 3> gdt = {0, GdtEntry(kCode64Flags, 0, 0xfffff),
+                                       GdtEntry(kDataFlags, 0, 0xfffff)};
   const uint64_t gdt_phys = TRY(arena.PutObj(gdt));
 
   // Page tables last: their pages are in the arena too.
@@ -332,20 +331,12 @@ base::Result<BootInfo> BootBootboot(const base::GuestMemory& memory, const BootC
   // Every core enters the kernel at once, long mode with SSE on, its 1 KiB
   // stack at -1024 * core.
   auto state = [&](uint32_t core) {
-    CpuBootState cpu;
+    CpuBootState cpu =
+        LongModeEntryState(gdt, gdt_phys, kCodeSelector, kDataSelector, tables.root());
     cpu.rip = elf.entry;
     cpu.rsp = 0 - uint64_t{core} * kBootbootStackPerCore;
-    cpu.rflags = 0x2;
-    cpu.cs = SegmentFromDescriptor(kCodeSelector, gdt[1]);
-    cpu.ds = cpu.es = cpu.fs = cpu.gs = cpu.ss = SegmentFromDescriptor(kDataSelector, gdt[2]);
-    cpu.gdt = {gdt_phys, static_cast<uint16_t>(sizeof(gdt) - 1)};
-    cpu.idt = {0, 0};
-    cpu.tr = {.base = 0, .limit = 0, .selector = 0, .type = 0xb, .present = 1};
-    cpu.ldt = {.selector = 0, .unusable = 1};
-    cpu.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
-    cpu.cr3 = tables.root();
-    cpu.cr4 = kCr4Pae | kCr4Osfxsr | kCr4Osxmmexcpt;
-    cpu.efer = kEferLme | kEferLma | kEferNxe;
+    cpu.cr0 |= kCr0Mp | kCr0Ne;  // the co-processor on, and SSE:
+    cpu.cr4 |= kCr4Osfxsr | kCr4Osxmmexcpt;
     return cpu;
   };
   BootInfo info;

@@ -2,18 +2,10 @@
 
 #include <array>
 
+#include "firmware/page_tables.h"
+
 namespace firmware {
 namespace {
-
-// Page-table entry bits (Intel SDM Vol. 3A §4.5, Tables 4-15..4-18).
-constexpr uint64_t kPtePresent = 1ull << 0;
-constexpr uint64_t kPteWritable = 1ull << 1;
-constexpr uint64_t kPtePageSize = 1ull << 7;  // in a PDE: maps a 2 MiB page
-
-// Access/flag words for GdtEntry.
-constexpr uint16_t kCode64Flags = 0xa09b;  // G, L; P, DPL 0, S, execute/read accessed
-constexpr uint16_t kCode32Flags = 0xc09b;  // G, D; P, DPL 0, S, execute/read accessed
-constexpr uint16_t kDataFlags = 0xc093;    // G, B; P, DPL 0, S, read/write accessed
 
 base::Result<void> WriteGdtAndIdt(const base::GuestMemory& memory, uint64_t code_descriptor,
                                   uint64_t data_descriptor,
@@ -65,20 +57,38 @@ SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor) {
   return segment;
 }
 
+CpuBootState LongModeEntryState(std::span<const uint64_t> gdt, uint64_t gdt_address,
+                                uint16_t code_selector, uint16_t data_selector, uint64_t cr3) {
+  CpuBootState cpu;
+  cpu.rflags = 0x2;
+  cpu.cs = SegmentFromDescriptor(code_selector, gdt[code_selector / 8]);
+  cpu.ds = cpu.es = cpu.fs = cpu.gs = cpu.ss =
+      SegmentFromDescriptor(data_selector, gdt[data_selector / 8]);
+  cpu.gdt = {gdt_address, static_cast<uint16_t>(gdt.size() * 8 - 1)};
+  cpu.idt = {0, 0};
+  cpu.tr = {.base = 0, .limit = 0, .selector = 0, .type = 0xb, .present = 1};
+  cpu.ldt = {.selector = 0, .unusable = 1};
+  cpu.cr0 = kCr0Pe | kCr0Et | kCr0Wp | kCr0Pg;
+  cpu.cr3 = cr3;
+  cpu.cr4 = kCr4Pae;
+  cpu.efer = kEferLme | kEferLma | kEferNxe;
+  return cpu;
+}
+
 base::Result<void> WriteIdentityPageTables(const base::GuestMemory& memory) {
   constexpr uint64_t kTwoMiB = 2 * base::MiB;
   constexpr uint64_t kDirectories = kIdentityMappedBytes / base::GiB;
   std::array<uint64_t, 512> table{};
-  table[0] = kPdptAddress | kPtePresent | kPteWritable;
+  table[0] = kPdptAddress | kPtePresent | kPteWrite;
   TRY(memory.WriteObj(kPml4Address, table));
   table.fill(0);
   for (uint64_t i = 0; i < kDirectories; ++i) {
-    table[i] = (kPageDirectoriesAddress + i * 0x1000) | kPtePresent | kPteWritable;
+    table[i] = (kPageDirectoriesAddress + i * 0x1000) | kPtePresent | kPteWrite;
   }
   TRY(memory.WriteObj(kPdptAddress, table));
   for (uint64_t d = 0; d < kDirectories; ++d) {
     for (uint64_t i = 0; i < 512; ++i) {
-      table[i] = (d * base::GiB + i * kTwoMiB) | kPtePresent | kPteWritable | kPtePageSize;
+      table[i] = (d * base::GiB + i * kTwoMiB) | kPtePresent | kPteWrite | kPteLarge;
     }
     TRY(memory.WriteObj(kPageDirectoriesAddress + d * 0x1000, table));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "base/error.h"
 #include "base/guest_memory.h"
@@ -33,6 +34,7 @@ inline constexpr uint16_t kBootGdtEntries = 4;  // 0x500..0x51f, the IDT follows
 
 // Control-register and EFER bits (Intel SDM Vol. 3A §2.5, §2.2.1).
 inline constexpr uint64_t kCr0Pe = 1ull << 0;
+inline constexpr uint64_t kCr0Mp = 1ull << 1;
 inline constexpr uint64_t kCr0Et = 1ull << 4;
 inline constexpr uint64_t kCr0Ne = 1ull << 5;
 inline constexpr uint64_t kCr0Wp = 1ull << 16;
@@ -51,9 +53,23 @@ constexpr uint64_t GdtEntry(uint16_t flags, uint32_t base, uint32_t limit) {
          (uint64_t{limit} & 0x0000ffffu);
 }
 
+// Access/flag words for GdtEntry.
+inline constexpr uint16_t kCode64Flags = 0xa09b;  // G, L; P, DPL 0, S, execute/read accessed
+inline constexpr uint16_t kCode32Flags = 0xc09b;  // G, D; P, DPL 0, S, execute/read accessed
+inline constexpr uint16_t kDataFlags = 0xc093;    // G, B; P, DPL 0, S, read/write accessed
+
 // The kvm_segment view of a descriptor (limit scaled by G, as the CPU
 // caches it).
 SegmentState SegmentFromDescriptor(uint16_t selector, uint64_t descriptor);
+
+// The long-mode entry state of the loaders that build their own GDT and page
+// tables (Limine, BOOTBOOT): CS/DS.. from `gdt`'s descriptors at
+// `code_selector`/`data_selector` (GDTR = `gdt_address`, the table's size),
+// IDTR base 0 limit 0, TR a busy TSS with base 0 and limit 0 (VM entry needs
+// a usable TR), LDTR null, RFLAGS 0x2, CR0 = PE|ET|WP|PG, CR4 = PAE,
+// EFER = LME|LMA|NXE, CR3 = `cr3`. RIP, RSP and extra bits are the caller's.
+CpuBootState LongModeEntryState(std::span<const uint64_t> gdt, uint64_t gdt_address,
+                                uint16_t code_selector, uint16_t data_selector, uint64_t cr3);
 
 // Writes the identity page tables (described above).
 [[nodiscard]] base::Result<void> WriteIdentityPageTables(const base::GuestMemory& memory);

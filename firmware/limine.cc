@@ -26,10 +26,10 @@ namespace {
 using base::ErrorKind;
 using base::MakeError;
 
-constexpr uint64_t kPage = 4096;
+constexpr uint64_t kPage = kBootPage;
 constexpr uint64_t kLargePage = 2 * base::MiB;
-constexpr uint64_t AlignUp(uint64_t n, uint64_t a) { return (n + a - 1) & ~(a - 1); }
-constexpr uint64_t AlignDown(uint64_t n, uint64_t a) { return n & ~(a - 1); }
+constexpr auto AlignUp = BootAlignUp;
+constexpr auto AlignDown = BootAlignDown;
 
 // ELF constants used here (System V gABI; x86-64 psABI §4.4 relocations).
 constexpr uint32_t kPfX = 1, kPfW = 2;
@@ -577,12 +577,12 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
   // GDT: null, 16-bit code/data, 32-bit code/data, 64-bit code/data.
   const std::array<uint64_t, 7> gdt = {
       0,
-      GdtEntry(0x009b, 0, 0xffff),   // 16-bit code, readable
-      GdtEntry(0x0093, 0, 0xffff),   // 16-bit data, writable
-      GdtEntry(0xc09b, 0, 0xfffff),  // 32-bit code
-      GdtEntry(0xc093, 0, 0xfffff),  // 32-bit data
-      GdtEntry(0xa09b, 0, 0xfffff),  // 64-bit code (L)
-      GdtEntry(0xc093, 0, 0xfffff),  // 64-bit data
+      GdtEntry(0x009b, 0, 0xffff),         // 16-bit code, readable
+      GdtEntry(0x0093, 0, 0xffff),         // 16-bit data, writable
+      GdtEntry(kCode32Flags, 0, 0xfffff),  // 32-bit code
+      GdtEntry(kDataFlags, 0, 0xfffff),    // 32-bit data
+      GdtEntry(kCode64Flags, 0, 0xfffff),  // 64-bit code (L)
+      GdtEntry(kDataFlags, 0, 0xfffff),    // 64-bit data
   };
   const uint64_t gdt_at = TRY(arena.PutObj(gdt));
 
@@ -832,20 +832,10 @@ base::Result<BootInfo> BootLimine(const base::GuestMemory& memory, const BootCon
   // Machine state at entry (PROTOCOL.md "Machine State at Entry", x86-64),
   // with base revision 5's stricter registers for every revision.
   auto state = [&](uint64_t rip, uint64_t rsp) {
-    CpuBootState cpu;
+    CpuBootState cpu = LongModeEntryState(gdt, virt(gdt_at), kLimineCodeSelector,
+                                          kLimineDataSelector, tables.root());
     cpu.rip = rip;
     cpu.rsp = rsp;
-    cpu.rflags = 0x2;
-    cpu.cs = SegmentFromDescriptor(kLimineCodeSelector, gdt[5]);
-    cpu.ds = cpu.es = cpu.fs = cpu.gs = cpu.ss = SegmentFromDescriptor(kLimineDataSelector, gdt[6]);
-    cpu.gdt = {virt(gdt_at), static_cast<uint16_t>(sizeof(gdt) - 1)};
-    cpu.idt = {0, 0};
-    cpu.tr = {.base = 0, .limit = 0, .selector = 0, .type = 0xb, .present = 1};
-    cpu.ldt = {.selector = 0, .unusable = 1};
-    cpu.cr0 = kCr0Pe | kCr0Et | kCr0Wp | kCr0Pg;
-    cpu.cr3 = tables.root();
-    cpu.cr4 = kCr4Pae;
-    cpu.efer = kEferLme | kEferLma | kEferNxe;
     cpu.msrs = {{kMsrPat, kLiminePat}};
     return cpu;
   };
