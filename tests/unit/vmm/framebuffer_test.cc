@@ -177,3 +177,26 @@ TEST(Framebuffer, Multiboot2FramebufferTag) {
 
 }  // namespace
 }  // namespace vmm
+
+namespace vmm {
+namespace {
+
+// --acpi and "acpi": on/off and a bool; anything else names the flag or field.
+TEST(AcpiFlag, OnOffAndGarbage) {
+  EXPECT_TRUE(*ParseOnOff("on", "--acpi"));
+  EXPECT_FALSE(*ParseOnOff("off", "--acpi"));
+  for (const char* bad : {"", "yes", "ON", "1", "off "}) {
+    auto refused = ParseOnOff(bad, "--acpi");
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().kind(), base::ErrorKind::kUsage);
+    EXPECT_NE(refused.error().message().find("--acpi"), std::string::npos);
+  }
+  EXPECT_FALSE(ParseConfig(R"({"acpi": false})", "/cfg", "test.json")->acpi);
+  auto bad = ParseConfig(R"({"acpi": "off"})", "/cfg", "test.json");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind(), base::ErrorKind::kConfig);
+  EXPECT_NE(bad.error().message().find("acpi"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vmm
