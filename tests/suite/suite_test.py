@@ -469,6 +469,9 @@ def test_wrong_pixel_fails_and_writes_both_images(tmp):
                      "(1 of 128 pixels differ)")
     check(f"why:       {probe_why}" in output, "the report does not name the probe", output)
     check(f"why:       {reference_why}" in output, "the report does not name the pixel", output)
+    folder = tmp / "out" / "wrong-probe"
+    check(f"screen:    {folder / 'screen.png'}, {folder / 'screen-diff.png'}\n" in output,
+          "the report does not name the images", output)
     failures = {c.get("name"): c.find("failure") for c in ET.parse(junit).getroot().iter("testcase")}
     check(failures["wrong-probe"] is not None and
           failures["wrong-probe"].get("message") == probe_why,
@@ -477,8 +480,9 @@ def test_wrong_pixel_fails_and_writes_both_images(tmp):
     for name, x, y in (("wrong-probe", 3, 2), ("wrong-reference", 5, 1)):
         folder = tmp / "out" / name
         timings = json.loads((folder / "timings.json").read_text())
-        check(timings["verdict"] == "FAIL" and timings["reasons"][0].startswith("screen: "),
-              f"{name} timings.json: {timings['reasons']}")
+        check(timings["verdict"] == "FAIL" and timings["reasons"][0].startswith("screen: ") and
+              timings["screen_images"] == ["screen.png", "screen-diff.png"],
+              f"{name} timings.json: {timings['reasons']} {timings['screen_images']}")
         actual, diff = read_png(folder / "screen.png"), read_png(folder / "screen-diff.png")
         check(actual[:2] == diff[:2] == (16, 8), f"{name}: sizes {actual[:2]} {diff[:2]}")
         check(pixel(actual, 3, 2) == "#ff0000", f"{name}: screen.png is not the screen")

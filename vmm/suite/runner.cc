@@ -337,6 +337,14 @@ void Runner::FinishJob(Job& job) {
     screen_reasons = CheckScreen(*job.spec->screen, record.artifact_dir / kScreenshotFile,
                                  record.artifact_dir / kScreenDiffFile);
   }
+  if (job.spec->screen) {
+    for (std::string_view name : {kScreenshotFile, kScreenDiffFile}) {
+      std::error_code ec;
+      if (fs::file_size(record.artifact_dir / name, ec) > 0 && !ec) {
+        record.screen_images.emplace_back(name);
+      }
+    }
+  }
   if (job.matcher) {
     record.verdict = Decide(*job.spec, record.observation, *job.matcher, screen_reasons);
     record.matches = job.matcher->hits();
