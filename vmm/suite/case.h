@@ -75,6 +75,8 @@ struct CaseSpec {
 
 // Parses one case. `file` names the case in errors and anchors relative paths.
 // Errors are kConfig and read "<file>: field '<field>': <what is wrong>".
+// The one file it reads is a screen check's reference PNG, decoded here so
+// that a missing or corrupt one is an error of the case, not of a run.
 [[nodiscard]] base::Result<CaseSpec> ParseCase(std::string_view json_text,
                                                const std::filesystem::path& file,
                                                const PathContext& paths);
