@@ -22,14 +22,25 @@ the words of --cmdline, in this order:
   prompt         write "$ " without a newline
   seccomp-status print "seccomp: MODE filters: N" from /proc/self/status
                  (the filters the runner's children inherit)
+  fb             the kernel asks for a framebuffer (vmm's --framebuffer auto
+                 then gives it one of 1024x768)
+  fill=#rrggbb   paint the whole screen (it starts black)
+  pixel=X,Y,#rrggbb  paint one pixel
+  no-screenshot  end without writing the --screenshot PNG (the file stays
+                 empty, as when vmm dies before writing it)
 
 Like vmm it ends with 66 when --kernel names a missing file, and with
---boot-trace it writes "boot-trace: <event> <ms> ms" lines on stderr.
+--boot-trace it writes "boot-trace: <event> <ms> ms" lines on stderr. With
+--screenshot FILE it acts like vmm: 64 when the guest has no framebuffer
+(no --framebuffer WxH and no "fb" word), else FILE is created at start and
+holds the screen as an RGB PNG when it ends.
 """
 import os
 import signal
+import struct
 import sys
 import time
+import zlib
 
 START = time.monotonic()
 
@@ -39,6 +50,24 @@ def trace(enabled, event):
         ms = (time.monotonic() - START) * 1000.0
         sys.stderr.write(f"boot-trace: {event} {ms:.3f} ms\n")
         sys.stderr.flush()
+
+
+def write_png(path, width, height, pixels):
+    """An 8-bit RGB PNG of `pixels` (a bytearray of width * height * 3)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    stride = width * 3
+    raw = b"".join(b"\0" + bytes(pixels[y * stride:(y + 1) * stride]) for y in range(height))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        f.write(chunk(b"IDAT", zlib.compress(raw)))
+        f.write(chunk(b"IEND", b""))
+
+
+def colour(text):
+    return bytes.fromhex(text.lstrip("#"))
 
 
 def main(argv):
@@ -58,9 +87,23 @@ def main(argv):
     if kernel is None or not os.path.exists(kernel):
         sys.stderr.write(f"vmm: kernel image {kernel}: No such file or directory\n")
         return 66
+    words = args["--cmdline"].split()
+    screenshot = args.get("--screenshot")
+    framebuffer = args.get("--framebuffer", "auto")
+    screen = None  # (width, height, pixels) when the guest has a framebuffer
+    if "x" in framebuffer:
+        width, height = (int(n) for n in framebuffer.split("x"))
+        screen = (width, height, bytearray(width * height * 3))
+    elif framebuffer == "auto" and "fb" in words:
+        screen = (1024, 768, bytearray(1024 * 768 * 3))
+    if screenshot is not None:
+        if screen is None:
+            sys.stderr.write("vmm: --screenshot: the guest has no framebuffer; "
+                             "give --framebuffer WxH\n")
+            return 64
+        open(screenshot, "wb").close()
     trace(boot_trace, "vm-created")
 
-    words = args["--cmdline"].split()
     split = "split" in words
     ansi = "ansi" in words
     eol = "\r\n" if "crlf" in words else "\n"
@@ -125,6 +168,14 @@ def main(argv):
             out(f"seccomp: {fields.get('Seccomp')} filters: {fields.get('Seccomp_filters')}")
         elif key == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
+        elif key == "fill" and screen:
+            screen[2][:] = colour(value) * (screen[0] * screen[1])
+        elif key == "pixel" and screen:
+            x, y, rgb = value.split(",")
+            at = (int(y) * screen[0] + int(x)) * 3
+            screen[2][at:at + 3] = colour(rgb)
+    if screenshot is not None and "no-screenshot" not in words:
+        write_png(screenshot, *screen)
     trace(boot_trace, "exit")
     return status
 

@@ -8,14 +8,17 @@ boot FAKE_VMM (tests/suite/fake_vmm.py) through the hidden `--vmm` flag, so
 these tests need no /dev/kvm and no guest kernel. Each test is one function
 below; CTest runs each as its own test.
 """
+import importlib.util
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+import zlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = HERE / "cases"
@@ -361,6 +364,170 @@ def test_forbidden_call_in_the_runner_ends_it_with_83(tmp):
                           timeout=60, env=env)
     check(proc.returncode == 0, f"--seccomp off: expected exit 0, got {proc.returncode}",
           proc.stdout + proc.stderr)
+
+
+def read_png(path):
+    """Decodes an 8-bit RGB, non-interlaced PNG (what vmm and the suite write)
+    with the standard library: (width, height, rows of bytes)."""
+    data = pathlib.Path(path).read_bytes()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG")
+    at, idat, header = 8, b"", None
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        check(zlib.crc32(kind + body) & 0xffffffff ==
+              struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0],
+              f"{path}: bad CRC in {kind}")
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        at += 12 + length
+    width, height, depth, colour_type, _, _, interlace = header
+    check((depth, colour_type, interlace) == (8, 2, 0), f"{path}: not 8-bit RGB: {header}")
+    raw, stride, rows, prev = zlib.decompress(idat), width * 3, [], bytearray(width * 3)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - 3] if i >= 3 else 0
+            b, c = prev[i], prev[i - 3] if i >= 3 else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xff
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xff
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xff
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xff
+        rows.append(bytes(line))
+        prev = line
+    return width, height, rows
+
+
+def pixel(image, x, y):
+    return "#" + image[2][y][x * 3:x * 3 + 3].hex()
+
+
+def fake_png(path, width, height, fill, pixels=()):
+    """A PNG as the fake vmm draws it: `fill` everywhere, then `pixels`."""
+    spec = importlib.util.spec_from_file_location("fake_vmm", FAKE)
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
+    data = bytearray(bytes.fromhex(fill[1:]) * (width * height))
+    for x, y, rgb in pixels:
+        data[(y * width + x) * 3:(y * width + x) * 3 + 3] = bytes.fromhex(rgb[1:])
+    fake.write_png(str(path), width, height, data)
+
+
+# The fake's screen in the screen tests: 16x8, dark blue, one red pixel at (3, 2).
+SCREEN = dict(framebuffer="16x8", cmdline="say=drawn fill=#102030 pixel=3,2,#ff0000 exit=0")
+
+
+def test_screen_checks_pass(tmp):
+    """Probes and a reference PNG pass when the screen is as expected; the
+    screenshot is kept in the artifacts, and no difference image is written."""
+    cases = tmp / "cases"
+    fake_png(cases / "expected.png", 16, 8, "#102030", [(3, 2, "#ff0000")])
+    write_case(cases, "probes", **SCREEN,
+               screen={"probes": [[3, 2, "#FF0000"], [0, 0, "#102030"], [15, 7, "#102030"]]})
+    write_case(cases, "reference", **SCREEN, screen={"reference": "expected.png"})
+    write_case(cases, "both", **SCREEN,
+               screen={"reference": "expected.png", "probes": [[3, 2, "#ff0000"]]})
+    # No "framebuffer": vmm's auto gives a kernel that asks 1024x768.
+    write_case(cases, "auto", cmdline="fb fill=#00ff00 exit=0",
+               screen={"probes": [[1023, 767, "#00ff00"]]})
+    status, output, _ = run_suite(["--jobs", "2", cases], tmp / "out")
+    check(status == 0, f"expected exit 0, got {status}", output)
+    for name in ("probes", "reference", "both", "auto"):
+        check(f"PASS  {name}" in output, f"no PASS line for {name}", output)
+        check(not (tmp / "out" / name / "screen-diff.png").exists(), f"{name}: a diff on a pass")
+    image = read_png(tmp / "out" / "probes" / "screen.png")
+    check(image[:2] == (16, 8) and pixel(image, 3, 2) == "#ff0000", "screen.png is not the screen")
+    command = json.loads((tmp / "out" / "probes" / "timings.json").read_text())["command"]
+    check(command[command.index("--framebuffer") + 1] == "16x8" and
+          command[command.index("--screenshot") + 1] == str(tmp / "out" / "probes" / "screen.png"),
+          f"command: {command}")
+    check("--framebuffer" not in json.loads(
+        (tmp / "out" / "auto" / "timings.json").read_text())["command"], "auto got --framebuffer")
+
+
+def test_wrong_pixel_fails_and_writes_both_images(tmp):
+    """A wrong expected pixel fails the case; the report names the pixel, and
+    the artifacts hold the actual screen and a difference image."""
+    cases = tmp / "cases"
+    fake_png(cases / "expected.png", 16, 8, "#102030", [(3, 2, "#ff0000"), (5, 1, "#ffffff")])
+    write_case(cases, "wrong-probe", **SCREEN,
+               screen={"probes": [[0, 0, "#102030"], [3, 2, "#00ff00"]]})
+    write_case(cases, "wrong-reference", **SCREEN, screen={"reference": "expected.png"})
+    junit = tmp / "junit.xml"
+    status, output, _ = run_suite(["--junit", junit, cases], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    probe_why = "screen: probe 2 of 2: pixel (3, 2) is #ff0000, expected #00ff00"
+    reference_why = ("screen: expected.png: pixel (5, 1) is #102030, the reference has #ffffff "
+                     "(1 of 128 pixels differ)")
+    check(f"why:       {probe_why}" in output, "the report does not name the probe", output)
+    check(f"why:       {reference_why}" in output, "the report does not name the pixel", output)
+    folder = tmp / "out" / "wrong-probe"
+    check(f"screen:    {folder / 'screen.png'}, {folder / 'screen-diff.png'}\n" in output,
+          "the report does not name the images", output)
+    failures = {c.get("name"): c.find("failure") for c in ET.parse(junit).getroot().iter("testcase")}
+    check(failures["wrong-probe"] is not None and
+          failures["wrong-probe"].get("message") == probe_why,
+          f"JUnit message: {failures['wrong-probe'] is not None and failures['wrong-probe'].attrib}")
+    check(reference_why in failures["wrong-reference"].get("message"), "JUnit reference message")
+    for name, x, y in (("wrong-probe", 3, 2), ("wrong-reference", 5, 1)):
+        folder = tmp / "out" / name
+        timings = json.loads((folder / "timings.json").read_text())
+        check(timings["verdict"] == "FAIL" and timings["reasons"][0].startswith("screen: ") and
+              timings["screen_images"] == ["screen.png", "screen-diff.png"],
+              f"{name} timings.json: {timings['reasons']} {timings['screen_images']}")
+        actual, diff = read_png(folder / "screen.png"), read_png(folder / "screen-diff.png")
+        check(actual[:2] == diff[:2] == (16, 8), f"{name}: sizes {actual[:2]} {diff[:2]}")
+        check(pixel(actual, 3, 2) == "#ff0000", f"{name}: screen.png is not the screen")
+        check(pixel(diff, x, y) == "#ff0000", f"{name}: the difference is not marked red")
+        check(pixel(diff, 0, 0) == "#04080c", f"{name}: the rest is not dimmed: {pixel(diff, 0, 0)}")
+
+
+def test_bad_screen_fields_are_case_errors(tmp):
+    """A corrupt or missing reference PNG and a bad probe are errors of that
+    case, naming the file and the field; the other cases run."""
+    cases = tmp / "cases"
+    (cases / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    write_case(cases, "corrupt", **SCREEN, screen={"reference": "corrupt.png"})
+    write_case(cases, "missing", **SCREEN, screen={"reference": "nowhere.png"})
+    write_case(cases, "bad-colour", **SCREEN, screen={"probes": [[0, 0, "red"]]})
+    write_case(cases, "outside", **SCREEN, screen={"probes": [[16, 0, "#000000"]]})
+    write_case(cases, "fine", **SCREEN, screen={"probes": [[3, 2, "#ff0000"]]})
+    status, output, _ = run_suite([cases], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    for name, text in (
+            ("corrupt", f"corrupt.json: field 'screen.reference': {cases / 'corrupt.png'}"),
+            ("missing", f"missing.json: field 'screen.reference': cannot read PNG "
+                        f"{cases / 'nowhere.png'}"),
+            ("bad-colour", "bad-colour.json: field 'screen.probes[0]': colour 'red' is not"),
+            ("outside", "outside.json: field 'screen.probes[0]': (16, 0) is outside the 16x8 "
+                        "framebuffer")):
+        check(f"ERROR {name}" in output, f"{name} is not an ERROR", output)
+        check(text in output, f"{name}: no error naming file and field ({text})", output)
+    check("PASS  fine" in output, "the good case did not run", output)
+
+
+def test_missing_screenshot_fails(tmp):
+    """No framebuffer (vmm refuses --screenshot) or a vmm that ended before
+    writing its screenshot fails the case with a reason saying so."""
+    cases = tmp / "cases"
+    write_case(cases, "no-framebuffer", cmdline="exit=0", screen={"probes": [[0, 0, "#000000"]]})
+    write_case(cases, "unwritten", framebuffer="16x8", cmdline="no-screenshot exit=0",
+               screen={"probes": [[0, 0, "#000000"]]})
+    status, output, _ = run_suite([cases], tmp / "out")
+    check(status == 1, f"expected exit 1, got {status}", output)
+    check("expected exit:0, got setup-error:64" in output, "vmm's refusal not reported", output)
+    check(f"screen: vmm wrote no screenshot ({tmp / 'out' / 'no-framebuffer' / 'screen.png'} is "
+          "missing): did the guest have a framebuffer?" in output, "no-screenshot reason", output)
+    check(f"screen: the screenshot {tmp / 'out' / 'unwritten' / 'screen.png'} is empty: vmm "
+          "ended before writing it" in output, "empty screenshot reason", output)
 
 
 TESTS = {name[len("test_"):]: fn for name, fn in globals().items() if name.startswith("test_")}

@@ -6,6 +6,8 @@
 
 #include "base/guest_memory.h"
 #include "base/layout.h"
+#include "base/png.h"
+#include "vmm/config.h"
 #include "vmm/json_util.h"
 #include "vmm/suite/matcher.h"
 
@@ -20,9 +22,9 @@ constexpr std::string_view kSourcePrefix = "${source}";
 
 // Every field a case may have; anything else is a typo worth reporting.
 const std::set<std::string, std::less<>> kKnownFields = {
-    "name",   "description", "kernel",   "initrd",  "cmdline",     "memory",
-    "cpus",   "disks",       "args",     "timeout", "result",      "expect",
-    "forbid", "tags",        "$comment", "input",   "input_after",
+    "name",     "description", "kernel",      "initrd",      "cmdline", "memory", "cpus",
+    "disks",    "args",        "timeout",     "result",      "expect",  "forbid", "tags",
+    "$comment", "input",       "input_after", "framebuffer", "screen",
 };
 
 std::unexpected<base::Error> FieldError(const fs::path& file, std::string_view field,
@@ -92,6 +94,82 @@ std::optional<int> ParseInt(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
   return value;
+}
+
+// The fields of "screen" (docs/suite.md, "Screen checks").
+const std::set<std::string, std::less<>> kScreenFields = {"reference", "probes", "$comment"};
+
+// A probe coordinate: an integer inside the largest framebuffer vmm gives.
+base::Result<uint32_t> GetCoordinate(const json& value, const fs::path& file,
+                                     const std::string& field) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+      value.get<int64_t>() >= base::kFramebufferMaxSide) {
+    return FieldError(file, field,
+                      fmt::format("must be an integer 0..{}, not {}", base::kFramebufferMaxSide - 1,
+                                  value.dump()));
+  }
+  return static_cast<uint32_t>(value.get<int64_t>());
+}
+
+// "screen": {"reference": "PNG", "probes": [[x, y, "#rrggbb"], ...]}. The
+// reference is read and decoded now, so that a missing or corrupt one is an
+// error of the case file naming the field.
+base::Result<ScreenSpec> ParseScreen(const json& value, const fs::path& file,
+                                     const PathContext& paths) {
+  if (!value.is_object()) {
+    return FieldError(file, "screen",
+                      fmt::format("must be an object with \"reference\" and/or \"probes\", not {}",
+                                  JsonTypeName(value)));
+  }
+  for (const auto& [key, item] : value.items()) {
+    if (!kScreenFields.contains(key)) return FieldError(file, "screen." + key, "unknown field");
+  }
+  ScreenSpec screen;
+  if (value.contains("reference")) {
+    std::string raw =
+        TRY(vmm::json::GetPath(value.at("reference"), file.string(), "screen.reference"));
+    screen.reference = ResolvePath(raw, file, paths);
+    // Not a FIFO or a device: reading one could block or never end.
+    std::error_code ec;
+    fs::file_status status = fs::status(screen.reference, ec);
+    if (fs::exists(status) && !fs::is_regular_file(status)) {
+      return FieldError(file, "screen.reference",
+                        fmt::format("{} is not a regular file", screen.reference));
+    }
+    base::Result<base::RgbImage> image = base::ReadPng(screen.reference);
+    if (!image) return FieldError(file, "screen.reference", image.error().ToString());
+    screen.reference_image = std::make_shared<const base::RgbImage>(std::move(*image));
+  }
+  if (value.contains("probes")) {
+    const json& probes = value.at("probes");
+    if (!probes.is_array() || probes.empty()) {
+      return FieldError(
+          file, "screen.probes",
+          fmt::format("must be a non-empty list of [x, y, \"#rrggbb\"], not {}", probes.dump()));
+    }
+    for (size_t i = 0; i < probes.size(); ++i) {
+      const json& probe = probes[i];
+      std::string field = fmt::format("screen.probes[{}]", i);
+      if (!probe.is_array() || probe.size() != 3 || !probe[2].is_string()) {
+        return FieldError(file, field,
+                          fmt::format("must be [x, y, \"#rrggbb\"], not {}", probe.dump()));
+      }
+      PixelProbe parsed;
+      parsed.x = TRY(GetCoordinate(probe[0], file, field + "[0]"));
+      parsed.y = TRY(GetCoordinate(probe[1], file, field + "[1]"));
+      base::Result<uint32_t> colour = ParseColour(probe[2].get<std::string>(), field);
+      if (!colour) {
+        return base::MakeError(base::ErrorKind::kConfig, "{}: {}", file.string(),
+                               colour.error().message());
+      }
+      parsed.rgb = *colour;
+      screen.probes.push_back(parsed);
+    }
+  }
+  if (!screen.reference_image && screen.probes.empty()) {
+    return FieldError(file, "screen", "needs \"reference\" or \"probes\" (or both)");
+  }
+  return screen;
 }
 
 }  // namespace
@@ -260,6 +338,43 @@ base::Result<CaseSpec> ParseCase(std::string_view json_text, const fs::path& fil
     }
     if (spec.input.empty()) return FieldError(file, "input_after", "needs an 'input' to send");
   }
+  std::optional<FramebufferSpec> framebuffer;
+  if (doc.contains("framebuffer")) {
+    spec.framebuffer = TRY(GetString(doc, "framebuffer", file));
+    base::Result<FramebufferSpec> parsed = ParseFramebufferSpec(*spec.framebuffer);
+    if (!parsed) return FieldError(file, "framebuffer", parsed.error().message());
+    framebuffer = *parsed;
+  }
+  if (doc.contains("screen")) {
+    spec.screen = TRY(ParseScreen(doc.at("screen"), file, paths));
+    if (spec.outcome.kind == OutcomeKind::kSetupError) {
+      return FieldError(
+          file, "screen",
+          fmt::format("a case that expects {} has no screen to check", spec.outcome.ToString()));
+    }
+    if (framebuffer && framebuffer->kind == FramebufferSpec::Kind::kOff) {
+      return FieldError(file, "screen", "needs a framebuffer, but 'framebuffer' is \"off\"");
+    }
+    // With a size given, what cannot fit is known now rather than after a boot.
+    if (framebuffer && framebuffer->kind == FramebufferSpec::Kind::kOn) {
+      const base::RgbImage* reference = spec.screen->reference_image.get();
+      if (reference &&
+          (reference->width != framebuffer->width || reference->height != framebuffer->height)) {
+        return FieldError(file, "screen.reference",
+                          fmt::format("{} is {}x{}, the framebuffer {}x{}", spec.screen->reference,
+                                      reference->width, reference->height, framebuffer->width,
+                                      framebuffer->height));
+      }
+      for (size_t i = 0; i < spec.screen->probes.size(); ++i) {
+        const PixelProbe& probe = spec.screen->probes[i];
+        if (probe.x >= framebuffer->width || probe.y >= framebuffer->height) {
+          return FieldError(file, fmt::format("screen.probes[{}]", i),
+                            fmt::format("({}, {}) is outside the {}x{} framebuffer", probe.x,
+                                        probe.y, framebuffer->width, framebuffer->height));
+        }
+      }
+    }
+  }
   return spec;
 }
 
@@ -294,7 +409,8 @@ base::Result<std::vector<fs::path>> FindCaseFiles(const std::vector<std::string>
   return files;
 }
 
-std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string& vmm_binary) {
+std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string& vmm_binary,
+                                         const fs::path& artifact_dir) {
   std::vector<std::string> argv = {vmm_binary, "--kernel", spec.kernel};
   if (spec.initrd) {
     argv.push_back("--initrd");
@@ -311,6 +427,14 @@ std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string
   argv.push_back("--timeout");
   argv.push_back(fmt::format("{:g}", spec.timeout_s));
   argv.push_back("--boot-trace");
+  if (spec.framebuffer) {
+    argv.push_back("--framebuffer");
+    argv.push_back(*spec.framebuffer);
+  }
+  if (spec.screen) {
+    argv.push_back("--screenshot");
+    argv.push_back((artifact_dir / kScreenshotFile).string());
+  }
   for (const std::string& disk : spec.disks) {
     argv.push_back("--disk");
     argv.push_back(disk);

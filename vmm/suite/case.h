@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "vmm/suite/screen_check.h"
 
 namespace vmm::suite {
 
@@ -68,10 +69,14 @@ struct CaseSpec {
   std::vector<std::string> tags;
   std::string input;                       // typed on the guest's serial console (vmm's stdin)
   std::optional<std::string> input_after;  // regex: type once a serial line matches it
+  std::optional<std::string> framebuffer;  // vmm --framebuffer: "WxH", "auto" or "off"
+  std::optional<ScreenSpec> screen;        // checked on vmm's --screenshot when it ends
 };
 
 // Parses one case. `file` names the case in errors and anchors relative paths.
 // Errors are kConfig and read "<file>: field '<field>': <what is wrong>".
+// The one file it reads is a screen check's reference PNG, decoded here so
+// that a missing or corrupt one is an error of the case, not of a run.
 [[nodiscard]] base::Result<CaseSpec> ParseCase(std::string_view json_text,
                                                const std::filesystem::path& file,
                                                const PathContext& paths);
@@ -85,7 +90,9 @@ struct CaseSpec {
 [[nodiscard]] base::Result<std::vector<std::filesystem::path>> FindCaseFiles(
     const std::vector<std::string>& paths);
 
-// The vmm command line that boots this case (argv[0] = vmm_binary).
-std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string& vmm_binary);
+// The vmm command line that boots this case (argv[0] = vmm_binary). A case
+// with a screen check gets --screenshot <artifact_dir>/screen.png.
+std::vector<std::string> BuildVmmCommand(const CaseSpec& spec, const std::string& vmm_binary,
+                                         const std::filesystem::path& artifact_dir = {});
 
 }  // namespace vmm::suite

@@ -235,6 +235,14 @@ std::string FormatFailure(const CaseEntry& entry, const RunRecord& record, int r
                      stderr_lines.size());
   if (stderr_lines.empty()) out += "  (empty)\n";
   for (size_t i = skip; i < stderr_lines.size(); ++i) out += "  ! " + stderr_lines[i] + "\n";
+  if (!record.screen_images.empty()) {
+    std::string images;
+    for (const std::string& name : record.screen_images) {
+      if (!images.empty()) images += ", ";
+      images += (record.artifact_dir / name).string();
+    }
+    out += fmt::format("screen:    {}\n", images);
+  }
   out += fmt::format("artifacts: {}\n", record.artifact_dir.string());
   return out;
 }
@@ -270,6 +278,7 @@ nlohmann::json TimingsJson(const CaseEntry& entry, const RunRecord& record) {
       {"serial_lines", record.serial_lines},
       {"matches", matches},
       {"boot_trace", trace},
+      {"screen_images", record.screen_images},
   };
   if (record.observation.end == Observation::End::kExited) {
     doc["exit_status"] = record.observation.status;

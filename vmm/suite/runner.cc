@@ -20,6 +20,7 @@
 #include "vmm/suite/matcher.h"
 #include "vmm/suite/process.h"
 #include "vmm/suite/report.h"
+#include "vmm/suite/screen_check.h"
 
 namespace vmm::suite {
 
@@ -195,8 +196,8 @@ void Runner::StartJob(size_t case_index, int run) {
   record.case_index = case_index;
   record.run = run;
   record.expect_count = job->spec->expect.size();
-  record.command = BuildVmmCommand(*job->spec, options_.vmm_binary);
   record.artifact_dir = ArtifactDir(options_.out_dir, job->spec->name, run, options_.repeat);
+  record.command = BuildVmmCommand(*job->spec, options_.vmm_binary, record.artifact_dir);
 
   std::error_code ec;
   if (run == 1) fs::remove_all(options_.out_dir / job->spec->name, ec);
@@ -328,8 +329,24 @@ void Runner::FinishJob(Job& job) {
       observation.status = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     }
   }
+  // The screen is judged when vmm ended by itself: it writes --screenshot
+  // then. A vmm killed or crashed has no screenshot, and its run fails for
+  // that already.
+  std::vector<std::string> screen_reasons;
+  if (job.child && job.spec->screen && record.observation.end == Observation::End::kExited) {
+    screen_reasons = CheckScreen(*job.spec->screen, record.artifact_dir / kScreenshotFile,
+                                 record.artifact_dir / kScreenDiffFile);
+  }
+  if (job.spec->screen) {
+    for (std::string_view name : {kScreenshotFile, kScreenDiffFile}) {
+      std::error_code ec;
+      if (fs::file_size(record.artifact_dir / name, ec) > 0 && !ec) {
+        record.screen_images.emplace_back(name);
+      }
+    }
+  }
   if (job.matcher) {
-    record.verdict = Decide(*job.spec, record.observation, *job.matcher);
+    record.verdict = Decide(*job.spec, record.observation, *job.matcher, screen_reasons);
     record.matches = job.matcher->hits();
     record.serial_lines = job.matcher->line_count();
     record.serial_tail = job.matcher->tail();

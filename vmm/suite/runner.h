@@ -64,6 +64,9 @@ struct RunRecord {
   std::deque<std::string> serial_tail;
   std::string stderr_text;  // at most kStderrKeep bytes, the end kept
   std::filesystem::path artifact_dir;
+  // The screen images this run left in artifact_dir (file names: screen.png,
+  // and screen-diff.png after a failed screen check); empty without "screen".
+  std::vector<std::string> screen_images;
 
   static constexpr size_t kStderrKeep = 64 * 1024;
 };

@@ -1,10 +1,14 @@
-// Checks on a guest's screen at the end of a run: an exact match against a
-// reference PNG, or pixel probes. Pure functions on base::RgbImage, tested
-// without a guest; case files do not reach them yet (vmm has no framebuffer
-// device to take the screen from).
+// Checks on a guest's screen at the end of a run (a case's "screen" field,
+// docs/suite.md "Screen checks"): an exact match against a reference PNG, or
+// pixel probes. CompareWithReference and CheckProbes are pure functions on
+// base::RgbImage, tested without a guest; CheckScreen reads the screenshot
+// vmm wrote (--screenshot) and writes the difference image. Called on the
+// runner's thread when a run's vmm has ended.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +27,21 @@ struct PixelProbe {
   uint32_t rgb = 0;
 };
 
+// A case's "screen" field: what the screen must show when vmm ends. At least
+// one of the two is set.
+struct ScreenSpec {
+  std::string reference;  // resolved path of a PNG next to the case; empty: none
+  // `reference` decoded when the case was loaded (a corrupt reference is an
+  // error of the case file, not of a run); shared by the runs of the case.
+  std::shared_ptr<const base::RgbImage> reference_image;
+  std::vector<PixelProbe> probes;
+};
+
+// The files a run with a screen check leaves in its artifact folder: what
+// vmm's --screenshot wrote, and on a mismatch the difference image.
+inline constexpr std::string_view kScreenshotFile = "screen.png";
+inline constexpr std::string_view kScreenDiffFile = "screen-diff.png";
+
 // "#rrggbb" (case-insensitive hex) to 0xRRGGBB; kConfig naming `field`.
 base::Result<uint32_t> ParseColour(std::string_view text, std::string_view field);
 
@@ -39,8 +58,19 @@ std::optional<ScreenMismatch> CompareWithReference(const base::RgbImage& actual,
                                                    const base::RgbImage& expected);
 
 // The first probe that fails (outside the screen, or another colour);
-// nothing when every probe holds.
+// nothing when every probe holds. On a mismatch `diff` is the screen dimmed
+// to a quarter with every failing probe's pixel pure red.
 std::optional<ScreenMismatch> CheckProbes(const base::RgbImage& actual,
                                           const std::vector<PixelProbe>& probes);
+
+// Judges the screenshot vmm wrote to `screenshot` against `screen`: the
+// reference first, then the probes. Returns one reason per failed check,
+// each starting with "screen: " and naming the first differing pixel;
+// empty when the screen is as expected. A missing, empty or undecodable
+// screenshot is a reason too. On a mismatch it writes the difference image
+// to `diff` (a failure to write it is added to that reason).
+std::vector<std::string> CheckScreen(const ScreenSpec& screen,
+                                     const std::filesystem::path& screenshot,
+                                     const std::filesystem::path& diff);
 
 }  // namespace vmm::suite

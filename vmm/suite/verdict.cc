@@ -43,7 +43,8 @@ std::string DescribeEnd(const Observation& observation) {
   return "?";
 }
 
-Verdict Decide(const CaseSpec& spec, const Observation& observation, const SerialMatcher& matcher) {
+Verdict Decide(const CaseSpec& spec, const Observation& observation, const SerialMatcher& matcher,
+               const std::vector<std::string>& screen) {
   Verdict verdict;
   verdict.exit_text = DescribeEnd(observation);
   if (observation.end == Observation::End::kSpawnFailed) {
@@ -96,6 +97,7 @@ Verdict Decide(const CaseSpec& spec, const Observation& observation, const Seria
                     k + 1, matcher.expect_count(), matcher.pattern(k), matcher.line_count(),
                     matcher.line_count() == 1 ? "" : "s", after));
   }
+  verdict.reasons.insert(verdict.reasons.end(), screen.begin(), screen.end());
   verdict.kind = verdict.reasons.empty() ? VerdictKind::kPass : VerdictKind::kFail;
   return verdict;
 }

@@ -45,8 +45,10 @@ const char* VerdictName(VerdictKind kind);  // "PASS", "FAIL", "ERROR"
 std::string DescribeEnd(const Observation& observation);
 
 // Pass only when vmm ended as the case expects, every expected pattern
-// matched in order, and no forbidden pattern matched. `matcher` must be
-// Finish()ed.
-Verdict Decide(const CaseSpec& spec, const Observation& observation, const SerialMatcher& matcher);
+// matched in order, no forbidden pattern matched, and the screen check (if
+// the case has one) found nothing: `screen` holds its failures, from
+// CheckScreen (screen_check.h). `matcher` must be Finish()ed.
+Verdict Decide(const CaseSpec& spec, const Observation& observation, const SerialMatcher& matcher,
+               const std::vector<std::string>& screen = {});
 
 }  // namespace vmm::suite

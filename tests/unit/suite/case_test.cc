@@ -1,6 +1,13 @@
 #include "vmm/suite/case.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "base/png.h"
 
 namespace vmm::suite {
 namespace {
@@ -143,6 +150,157 @@ TEST(CaseParsing, VmmCommandCarriesEveryField) {
       "--memory", "128M",         "--cpus", "1",        "--serial", "stdio",     "--timeout",
       "3",        "--boot-trace", "--disk", "/d",       "--rng"};
   EXPECT_EQ(argv, expected);
+}
+
+// A folder for case files with a reference PNG next to them.
+class ScreenCase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vmm-screen-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    base::RgbImage image{4, 2, std::vector<uint8_t>(4 * 2 * 3, 0x40)};
+    std::vector<uint8_t> png = base::EncodeRgbPng(image).value();
+    Write("ref.png", std::string(png.begin(), png.end()));
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void Write(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+  }
+  base::Result<CaseSpec> ParseHere(std::string_view text) {
+    return ParseCase(text, dir_ / "c.json", kPaths);
+  }
+  std::string ErrorHere(std::string_view text) {
+    base::Result<CaseSpec> spec = ParseHere(text);
+    EXPECT_FALSE(spec.has_value()) << text;
+    if (spec) return "";
+    EXPECT_EQ(spec.error().kind(), base::ErrorKind::kConfig) << text;
+    return spec.error().message();
+  }
+  std::string Prefix() const { return (dir_ / "c.json").string() + ": field "; }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ScreenCase, ProbesAndFramebufferReachTheVmmCommand) {
+  base::Result<CaseSpec> spec = ParseHere(R"({"kernel": "/k", "framebuffer": "640x480",
+      "screen": {"probes": [[0, 0, "#000000"], [639, 479, "#Ff8000"]]}})");
+  ASSERT_TRUE(spec.has_value()) << spec.error().message();
+  ASSERT_TRUE(spec->screen);
+  ASSERT_EQ(spec->screen->probes.size(), 2u);
+  EXPECT_EQ(spec->screen->probes[1].x, 639u);
+  EXPECT_EQ(spec->screen->probes[1].y, 479u);
+  EXPECT_EQ(spec->screen->probes[1].rgb, 0xff8000u);
+  EXPECT_FALSE(spec->screen->reference_image);
+
+  std::vector<std::string> argv = BuildVmmCommand(*spec, "/bin/vmm", "/out/c");
+
+  std::vector<std::string> tail(argv.end() - 4, argv.end());
+  EXPECT_EQ(tail, (std::vector<std::string>{"--framebuffer", "640x480", "--screenshot",
+                                            "/out/c/screen.png"}));
+}
+
+TEST_F(ScreenCase, ReferenceResolvesNextToTheCaseAndIsDecodedAtLoad) {
+  base::Result<CaseSpec> spec =
+      ParseHere(R"({"kernel": "/k", "screen": {"reference": "ref.png"}})");
+  ASSERT_TRUE(spec.has_value()) << spec.error().message();
+  EXPECT_EQ(spec->screen->reference, (dir_ / "ref.png").string());
+  ASSERT_TRUE(spec->screen->reference_image);
+  EXPECT_EQ(spec->screen->reference_image->width, 4u);
+  EXPECT_EQ(spec->screen->reference_image->At(3, 1), 0x404040u);
+  // No "framebuffer": vmm's default (auto) is left alone.
+  std::vector<std::string> argv = BuildVmmCommand(*spec, "/bin/vmm", "/out/c");
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "--framebuffer"), 0);
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "--screenshot"), 1);
+}
+
+TEST_F(ScreenCase, ACaseWithoutScreenGetsNoScreenshot) {
+  base::Result<CaseSpec> spec = ParseHere(R"({"kernel": "/k", "framebuffer": "auto"})");
+  ASSERT_TRUE(spec.has_value());
+  std::vector<std::string> argv = BuildVmmCommand(*spec, "/bin/vmm", "/out/c");
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "--screenshot"), 0);
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "auto"), 1);
+}
+
+TEST_F(ScreenCase, MissingReferenceNamesFileAndField) {
+  std::string error = ErrorHere(R"({"kernel": "/k", "screen": {"reference": "nope.png"}})");
+  EXPECT_TRUE(error.starts_with(Prefix() + "'screen.reference': cannot read PNG " +
+                                (dir_ / "nope.png").string()))
+      << error;
+}
+
+TEST_F(ScreenCase, CorruptReferenceNamesFileAndField) {
+  Write("bad.png", "\x89PNG\r\n\x1a\n but then nothing a PNG holds");
+  Write("text.png", "not an image at all");
+  for (const char* name : {"bad.png", "text.png"}) {
+    std::string error =
+        ErrorHere(fmt::format(R"({{"kernel": "/k", "screen": {{"reference": "{}"}}}})", name));
+    EXPECT_TRUE(error.starts_with(Prefix() + "'screen.reference': " + (dir_ / name).string()))
+        << error;
+  }
+}
+
+TEST_F(ScreenCase, AReferenceThatIsNoRegularFileIsRejectedUnread) {
+  ASSERT_EQ(mkfifo((dir_ / "fifo.png").c_str(), 0600), 0);
+  EXPECT_EQ(
+      ErrorHere(R"({"kernel": "/k", "screen": {"reference": "fifo.png"}})"),
+      Prefix() + "'screen.reference': " + (dir_ / "fifo.png").string() + " is not a regular file");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"reference": "/dev/zero"}})"),
+            Prefix() + "'screen.reference': /dev/zero is not a regular file");
+}
+
+TEST_F(ScreenCase, BadScreenFieldsAreRejectedWithTheirField) {
+  const std::string p = Prefix();
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": "ref.png"})"),
+            p + "'screen': must be an object with \"reference\" and/or \"probes\", not string");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {}})"),
+            p + "'screen': needs \"reference\" or \"probes\" (or both)");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"refrence": "ref.png"}})"),
+            p + "'screen.refrence': unknown field");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": []}})"),
+            p + "'screen.probes': must be a non-empty list of [x, y, \"#rrggbb\"], not []");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[0, 0]]}})"),
+            p + "'screen.probes[0]': must be [x, y, \"#rrggbb\"], not [0,0]");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[0, 0, "#000000"], [1, 2, 3]]}})"),
+            p + "'screen.probes[1]': must be [x, y, \"#rrggbb\"], not [1,2,3]");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[-1, 0, "#000000"]]}})"),
+            p + "'screen.probes[0][0]': must be an integer 0..8191, not -1");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[0, 1.5, "#000000"]]}})"),
+            p + "'screen.probes[0][1]': must be an integer 0..8191, not 1.5");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[0, 8192, "#000000"]]}})"),
+            p + "'screen.probes[0][1]': must be an integer 0..8191, not 8192");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "screen": {"probes": [[0, 0, "red"]]}})"),
+            p + "'screen.probes[0]': colour 'red' is not of the form \"#rrggbb\"");
+}
+
+TEST_F(ScreenCase, ScreenAndFramebufferMustAgree) {
+  const std::string p = Prefix();
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "framebuffer": "4x2",
+                          "screen": {"probes": [[4, 0, "#000000"]]}})"),
+            p + "'screen.probes[0]': (4, 0) is outside the 4x2 framebuffer");
+  EXPECT_EQ(
+      ErrorHere(R"({"kernel": "/k", "framebuffer": "8x2",
+                          "screen": {"reference": "ref.png"}})"),
+      p + "'screen.reference': " + (dir_ / "ref.png").string() + " is 4x2, the framebuffer 8x2");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "framebuffer": "off",
+                          "screen": {"probes": [[0, 0, "#000000"]]}})"),
+            p + "'screen': needs a framebuffer, but 'framebuffer' is \"off\"");
+  EXPECT_EQ(ErrorHere(R"({"kernel": "/k", "result": "setup-error:66",
+                          "screen": {"probes": [[0, 0, "#000000"]]}})"),
+            p + "'screen': a case that expects setup-error:66 has no screen to check");
+  EXPECT_TRUE(ParseHere(R"({"kernel": "/k", "framebuffer": "4x2",
+                            "screen": {"reference": "ref.png", "probes": [[3, 1, "#404040"]]}})")
+                  .has_value());
+}
+
+TEST_F(ScreenCase, BadFramebufferNamesTheField) {
+  for (const char* bad : {R"("0x0")", R"("8193x10")", R"("800")", R"(1024)"}) {
+    std::string error = ErrorHere(fmt::format(R"({{"kernel": "/k", "framebuffer": {}}})", bad));
+    EXPECT_TRUE(error.starts_with(Prefix() + "'framebuffer': ")) << error;
+  }
 }
 
 TEST(CaseParsing, StatusesAreDescribed) {

@@ -153,6 +153,28 @@ TEST_F(JUnitTest, FailureReportShowsWhyTailAndArtifacts) {
   EXPECT_NE(text.find("serial (last 2 of 2 lines):\n  | line 1\n  | line 2\n"), std::string::npos);
   EXPECT_NE(text.find("  ! vmm: RIP=0x1234\n"), std::string::npos);
   EXPECT_NE(text.find("artifacts: /out/bad\n"), std::string::npos);
+  EXPECT_EQ(text.find("screen:    "), std::string::npos);
+}
+
+TEST_F(JUnitTest, FailureReportAndTimingsNameTheScreenImages) {
+  records_[1].verdict.reasons = {"screen: probe 1 of 1: pixel (1, 2) is #000000, expected #ff0000"};
+  records_[1].artifact_dir = "/out/bad";
+  records_[1].screen_images = {"screen.png", "screen-diff.png"};
+
+  std::string text = FormatFailure(cases_[1], records_[1], 1);
+  nlohmann::json timings = TimingsJson(cases_[1], records_[1]);
+  std::string xml = JUnitXml(cases_, records_, 1, 1, "t");
+
+  EXPECT_NE(
+      text.find("why:       screen: probe 1 of 1: pixel (1, 2) is #000000, expected #ff0000\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("screen:    /out/bad/screen.png, /out/bad/screen-diff.png\nartifacts: "),
+            std::string::npos);
+  EXPECT_EQ(timings["screen_images"], (nlohmann::json{"screen.png", "screen-diff.png"}));
+  EXPECT_EQ(timings["reasons"][0], records_[1].verdict.reasons[0]);
+  EXPECT_NE(xml.find("<failure message=\"screen: probe 1 of 1: pixel (1, 2) is #000000, expected "
+                     "#ff0000\""),
+            std::string::npos);
 }
 
 TEST_F(JUnitTest, TableHasPhaseColumnsAndRepeatStatistics) {

@@ -2,6 +2,10 @@
 #include "vmm/suite/screen_check.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace vmm::suite {
 namespace {
@@ -71,6 +75,131 @@ TEST(ScreenCheck, ProbesHoldOrNameTheFirstThatFails) {
   std::optional<ScreenMismatch> outside = CheckProbes(screen, {{8, 0, 0}});
   ASSERT_TRUE(outside);
   EXPECT_EQ(outside->why, "probe 1 of 1: (8, 0) is outside the 8x8 screen");
+}
+
+TEST(ScreenCheck, AFailedProbeMarksEveryWrongPixelInTheDiff) {
+  base::RgbImage screen = Filled(4, 4, 0x808080);
+  std::optional<ScreenMismatch> wrong =
+      CheckProbes(screen, {{0, 0, 0x808080}, {1, 2, 0}, {9, 9, 0}, {3, 3, 0xffffff}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->why, "probe 2 of 4: pixel (1, 2) is #808080, expected #000000");
+  ASSERT_TRUE(wrong->diff);
+  EXPECT_EQ(wrong->diff->At(1, 2), 0xff0000u);
+  EXPECT_EQ(wrong->diff->At(3, 3), 0xff0000u);
+  EXPECT_EQ(wrong->diff->At(0, 0), 0x202020u);  // a probe that held: dimmed like the rest
+}
+
+// CheckScreen on files, as the runner calls it after vmm wrote --screenshot.
+class ScreenFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vmm-screen-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    screenshot_ = dir_ / "screen.png";
+    diff_ = dir_ / "screen-diff.png";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void WriteScreenshot(const base::RgbImage& image) {
+    std::vector<uint8_t> png = base::EncodeRgbPng(image).value();
+    std::ofstream(screenshot_, std::ios::binary)
+        .write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+  }
+  std::vector<std::string> Check(const ScreenSpec& screen) {
+    return CheckScreen(screen, screenshot_, diff_);
+  }
+
+  std::filesystem::path dir_, screenshot_, diff_;
+};
+
+ScreenSpec Reference(base::RgbImage image) {
+  ScreenSpec screen;
+  screen.reference = "/cases/expected.png";
+  screen.reference_image = std::make_shared<const base::RgbImage>(std::move(image));
+  return screen;
+}
+
+TEST_F(ScreenFiles, AMatchingScreenPassesAndWritesNoDiff) {
+  WriteScreenshot(Filled(4, 3, 0x102030));
+  ScreenSpec screen = Reference(Filled(4, 3, 0x102030));
+  screen.probes = {{3, 2, 0x102030}};
+  EXPECT_TRUE(Check(screen).empty());
+  EXPECT_FALSE(std::filesystem::exists(diff_));
+}
+
+TEST_F(ScreenFiles, AWrongReferencePixelIsNamedAndTheDiffWritten) {
+  base::RgbImage actual = Filled(4, 3, 0x102030);
+  Set(&actual, 2, 1, 0xffffff);
+  WriteScreenshot(actual);
+  std::vector<std::string> reasons = Check(Reference(Filled(4, 3, 0x102030)));
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_EQ(reasons[0],
+            "screen: expected.png: pixel (2, 1) is #ffffff, the reference has #102030 (1 of 12 "
+            "pixels differ)");
+  base::Result<base::RgbImage> diff = base::ReadPng(diff_.string());
+  ASSERT_TRUE(diff) << diff.error().ToString();
+  EXPECT_EQ(diff->At(2, 1), 0xff0000u);
+  EXPECT_EQ(diff->At(0, 0), 0x04080cu);
+}
+
+TEST_F(ScreenFiles, ReferenceAndProbesFailingAreTwoReasonsAndOneDiff) {
+  WriteScreenshot(Filled(4, 3, 0));
+  ScreenSpec screen = Reference(Filled(4, 3, 0x0000ff));
+  screen.probes = {{1, 1, 0x00ff00}};
+  std::vector<std::string> reasons = Check(screen);
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_TRUE(reasons[0].starts_with("screen: expected.png: pixel (0, 0) is #000000"))
+      << reasons[0];
+  EXPECT_EQ(reasons[1], "screen: probe 1 of 1: pixel (1, 1) is #000000, expected #00ff00");
+  base::Result<base::RgbImage> diff = base::ReadPng(diff_.string());
+  ASSERT_TRUE(diff);
+  EXPECT_EQ(diff->At(3, 2), 0xff0000u);  // the reference's diff: every pixel differs
+}
+
+TEST_F(ScreenFiles, AProbeFailureWritesItsDiff) {
+  WriteScreenshot(Filled(4, 3, 0));
+  ScreenSpec screen;
+  screen.probes = {{1, 1, 0x00ff00}};
+  ASSERT_EQ(Check(screen).size(), 1u);
+  base::Result<base::RgbImage> diff = base::ReadPng(diff_.string());
+  ASSERT_TRUE(diff);
+  EXPECT_EQ(diff->At(1, 1), 0xff0000u);
+}
+
+TEST_F(ScreenFiles, MissingEmptyOrCorruptScreenshotsAreReasons) {
+  ScreenSpec screen;
+  screen.probes = {{0, 0, 0}};
+  std::vector<std::string> missing = Check(screen);
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_TRUE(missing[0].starts_with("screen: vmm wrote no screenshot (" + screenshot_.string() +
+                                     " is missing)"))
+      << missing[0];
+
+  std::ofstream(screenshot_).close();
+  std::vector<std::string> empty = Check(screen);
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_EQ(empty[0], "screen: the screenshot " + screenshot_.string() +
+                          " is empty: vmm ended before writing it");
+
+  std::ofstream(screenshot_) << "garbage";
+  std::vector<std::string> corrupt = Check(screen);
+  ASSERT_EQ(corrupt.size(), 1u);
+  EXPECT_TRUE(corrupt[0].starts_with("screen: the screenshot: " + screenshot_.string() + ": "))
+      << corrupt[0];
+  EXPECT_FALSE(std::filesystem::exists(diff_));
+}
+
+TEST_F(ScreenFiles, AnUnwritableDiffIsSaidInTheReason) {
+  WriteScreenshot(Filled(2, 2, 0));
+  ScreenSpec screen;
+  screen.probes = {{0, 0, 0xffffff}};
+  std::vector<std::string> reasons = CheckScreen(screen, screenshot_, dir_ / "no" / "diff.png");
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_TRUE(reasons[0].ends_with("; cannot write " + (dir_ / "no" / "diff.png").string()))
+      << reasons[0];
 }
 
 }  // namespace

@@ -116,5 +116,18 @@ TEST(Verdict, SpawnFailureIsAnError) {
   EXPECT_EQ(verdict.Summary(), "could not start vmm: /no/vmm: No such file");
 }
 
+TEST(Verdict, ScreenFailuresFailTheRunAfterTheOtherReasons) {
+  CaseSpec spec = Spec("exit:0", {"ready"});
+  std::vector<std::string> screen = {
+      "screen: probe 1 of 1: pixel (1, 2) is #000000, expected "
+      "#ff0000"};
+  Verdict verdict = Decide(spec, Exited(3), Matched(spec, "ready\n"), screen);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFail);
+  ASSERT_EQ(verdict.reasons.size(), 2u);
+  EXPECT_EQ(verdict.reasons[0], "expected exit:0, got exit:3 (vmm exit status 3)");
+  EXPECT_EQ(verdict.reasons[1], screen[0]);
+  EXPECT_TRUE(Decide(spec, Exited(0), Matched(spec, "ready\n"), {}).passed());
+}
+
 }  // namespace
 }  // namespace vmm::suite
