@@ -314,6 +314,16 @@ constexpr SyscallRule kAttach[] = {
     {"kill", "re-raising a fatal signal after the terminal is restored"},
 };
 
+// `--jail`'s supervisor (base/sandbox/jail.cc RunSupervisor): root, outside
+// the jail, it only waits for vmm, passes signals on and removes the sockets
+// vmm left behind.
+constexpr SyscallRule kSupervisor[] = {
+    {"wait4", "waitpid on the jailed vmm"},
+    {"kill", "passing SIGTERM, SIGINT and SIGHUP on to the jailed vmm"},
+    {"unlink", "removing the sockets a killed vmm left behind"},
+    {"unlinkat", "removing leftover sockets (as some libc versions issue it)"},
+};
+
 std::span<const SyscallRule> KindRules(ThreadKind kind) {
   switch (kind) {
     case ThreadKind::kMain:
@@ -330,6 +340,8 @@ std::span<const SyscallRule> KindRules(ThreadKind kind) {
       return kSuite;
     case ThreadKind::kAttach:
       return kAttach;
+    case ThreadKind::kSupervisor:
+      return kSupervisor;
   }
   return {};
 }
@@ -472,6 +484,8 @@ std::string_view ThreadKindName(ThreadKind kind) {
       return "suite";
     case ThreadKind::kAttach:
       return "attach";
+    case ThreadKind::kSupervisor:
+      return "supervisor";
   }
   return "?";
 }
