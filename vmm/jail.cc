@@ -67,9 +67,9 @@ void AddOutput(std::vector<JailNeed>& needs, const std::string& path, const std:
 }
 
 void AddSerial(std::vector<JailNeed>& needs, const SerialSpec& spec, const std::string& flag) {
-  if (spec.kind == SerialSpec::Kind::kFile) AddOutput(needs, spec.path, flag + " file:");
+  if (spec.kind == SerialSpec::Kind::kFile) AddOutput(needs, spec.path, flag);
   if (spec.kind == SerialSpec::Kind::kSocket) {
-    needs.push_back({FolderOf(spec.path), BindKind::kReadWrite, true, flag + " socket:"});
+    needs.push_back({FolderOf(spec.path), BindKind::kReadWrite, true, flag});
   }
 }
 
@@ -140,7 +140,7 @@ base::Result<std::vector<JailNeed>> JailNeedsFor(const VmConfig& config,
   AddSerial(needs, config.serial, "--serial");
   AddSerial(needs, config.console, "--console");
   if (config.debugcon.kind == devices::DebugconSpec::Kind::kFile) {
-    AddOutput(needs, config.debugcon.path, "--debugcon file:");
+    AddOutput(needs, config.debugcon.path, "--debugcon");
   }
   if (!config.api_sock.empty()) {
     needs.push_back({FolderOf(config.api_sock), BindKind::kReadWrite, true, "--api-sock"});

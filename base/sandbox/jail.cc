@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -79,6 +80,8 @@ void ExitOnSignal(int signo) { ::_exit(128 + signo); }
 
 [[noreturn]] void RunSupervisor(pid_t child, const JailIds& ids, const Supervision& supervision,
                                 const sigset_t& old_mask) {
+  // The write end of the life line stays open (never written) until the
+  // supervisor ends; the child sees its end as EOF (ParentIsGone).
   g_child = child;
   for (int signo : kForwardedSignals) {
     struct sigaction action {};
@@ -215,6 +218,14 @@ Result<void> BuildJail(const MountPlan& plan) {
   return {};
 }
 
+// The supervisor is gone (its end of `life_line` is closed): the child
+// must not run on unsupervised. PR_SET_PDEATHSIG covers a death after the
+// prctl; this covers one before it.
+bool ParentIsGone(int life_line) {
+  pollfd fd{life_line, POLLIN, 0};
+  return ::poll(&fd, 1, 0) > 0 && (fd.revents & (POLLHUP | POLLIN)) != 0;
+}
+
 Result<void> ReadCapabilities(__user_cap_data_struct (&data)[2]) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   if (::syscall(SYS_capget, &header, data) != 0) {
@@ -344,8 +355,8 @@ Result<MountPlan> PlanMounts(const std::string& root, std::span<const JailNeed> 
     }
     if (need.path == "/") {
       return MakeError(ErrorKind::kUsage,
-                       "{}: it would bind the whole host file system into the jail; put it in a "
-                       "folder of its own",
+                       "{}: binding / would pass the whole host file system into the jail; put "
+                       "its file in a folder of its own",
                        need.what);
     }
     if (IsWithin(need.path, root)) {
@@ -441,14 +452,26 @@ Result<void> EnterJail(const MountPlan& plan, const JailIds& ids, const Supervis
     restore();
     return error;
   }
+  int life_line[2];
+  if (::pipe2(life_line, O_CLOEXEC) != 0) {
+    auto error = MakeErrnoError(ErrorKind::kInternal, "--jail: pipe2");
+    restore();
+    return error;
+  }
   std::fflush(nullptr);  // nothing buffered is written twice
   const pid_t child = ::fork();
   if (child < 0) {
     auto error = MakeErrnoError(ErrorKind::kInternal, "--jail: fork");
+    ::close(life_line[0]);
+    ::close(life_line[1]);
     restore();
     return error;
   }
-  if (child > 0) RunSupervisor(child, ids, supervision, old_mask);
+  if (child > 0) {
+    ::close(life_line[0]);
+    RunSupervisor(child, ids, supervision, old_mask);
+  }
+  ::close(life_line[1]);
 
   // The child: pid 1 of the new pid namespace.
   for (int signo : kForwardedSignals) {
@@ -461,10 +484,13 @@ Result<void> EnterJail(const MountPlan& plan, const JailIds& ids, const Supervis
   // If the supervisor dies (SIGKILL), so does vmm. The setting is cleared by
   // a uid change, so it is made again after the drop.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  TRY(BuildJail(plan));
-  TRY(DropPrivileges(ids));
+  if (ParentIsGone(life_line[0])) ::_exit(static_cast<int>(ErrorKind::kInternal));
+  auto built = BuildJail(plan);
+  if (built) built = DropPrivileges(ids);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  return {};
+  if (ParentIsGone(life_line[0])) ::_exit(static_cast<int>(ErrorKind::kInternal));
+  ::close(life_line[0]);
+  return built;
 }
 
 }  // namespace base::sandbox
