@@ -62,14 +62,14 @@ void AddOutput(std::vector<JailNeed>& needs, const std::string& path, const std:
     const bool device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
     needs.push_back({path, device ? BindKind::kDevice : BindKind::kReadWrite, false, what});
   } else {
-    needs.push_back({FolderOf(path), BindKind::kReadWrite, true, what});
+    needs.push_back({FolderOf(path), BindKind::kReadWrite, true, what, path});
   }
 }
 
 void AddSerial(std::vector<JailNeed>& needs, const SerialSpec& spec, const std::string& flag) {
   if (spec.kind == SerialSpec::Kind::kFile) AddOutput(needs, spec.path, flag);
   if (spec.kind == SerialSpec::Kind::kSocket) {
-    needs.push_back({FolderOf(spec.path), BindKind::kReadWrite, true, flag});
+    needs.push_back({FolderOf(spec.path), BindKind::kReadWrite, true, flag, spec.path});
   }
 }
 
@@ -143,7 +143,8 @@ base::Result<std::vector<JailNeed>> JailNeedsFor(const VmConfig& config,
     AddOutput(needs, config.debugcon.path, "--debugcon");
   }
   if (!config.api_sock.empty()) {
-    needs.push_back({FolderOf(config.api_sock), BindKind::kReadWrite, true, "--api-sock"});
+    needs.push_back(
+        {FolderOf(config.api_sock), BindKind::kReadWrite, true, "--api-sock", config.api_sock});
   }
   if (!config.screenshot.empty()) AddOutput(needs, config.screenshot, "--screenshot");
   // A missing device is left out: vmm then ends with 69 ("KVM unavailable")

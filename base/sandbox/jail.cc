@@ -363,7 +363,7 @@ Result<MountPlan> PlanMounts(const std::string& root, std::span<const JailNeed> 
       return MakeError(ErrorKind::kUsage,
                        "{} {} lies inside --jail {}: the jail mounts its own tmpfs there, so the "
                        "host and vmm would see different files; put it outside",
-                       need.what, need.path, root);
+                       need.what, need.named.empty() ? need.path : need.named, root);
     }
     if (IsWithin(need.path, "/proc")) {
       return MakeError(ErrorKind::kUsage,

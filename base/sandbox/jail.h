@@ -55,6 +55,7 @@ struct JailNeed {
   BindKind kind = BindKind::kReadOnly;
   bool directory = false;
   std::string what;
+  std::string named = {};  // the path the flag gave, when `path` is its folder (for messages)
 };
 
 // One bind mount: `path` on the host appears at `path` inside.
