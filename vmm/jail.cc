@@ -119,7 +119,8 @@ base::Result<void> CanonicalizeForJail(VmConfig& config) {
   if (config.debugcon.kind == devices::DebugconSpec::Kind::kFile) {
     config.debugcon.path = TRY(CanonicalOutput(config.debugcon.path, "--debugcon"));
   }
-  if (!config.api_sock.empty()) config.api_sock = TRY(CanonicalSocket(config.api_sock, "--api-sock"));
+  if (!config.api_sock.empty())
+    config.api_sock = TRY(CanonicalSocket(config.api_sock, "--api-sock"));
   if (!config.screenshot.empty()) {
     config.screenshot = TRY(CanonicalOutput(config.screenshot, "--screenshot"));
   }
@@ -193,9 +194,10 @@ base::Result<void> EnterJailFor(VmConfig& config, const JailFlags& flags) {
   supervision.sockets = JailSockets(config);
   supervision.seccomp = config.seccomp;
   TRY(base::sandbox::EnterJail(plan, flags.ids, supervision));
-  spdlog::info("--jail: in {} as uid {} gid {}: pid {} of its own pid, mount, net, IPC and UTS "
-               "namespaces, no capabilities",
-               root, flags.ids.uid, flags.ids.gid, ::getpid());
+  spdlog::info(
+      "--jail: in {} as uid {} gid {}: pid {} of its own pid, mount, net, IPC and UTS "
+      "namespaces, no capabilities",
+      root, flags.ids.uid, flags.ids.gid, ::getpid());
   return {};
 }
 

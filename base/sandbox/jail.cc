@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
@@ -21,7 +22,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <grp.h>
 #include <map>
 
 namespace base::sandbox {
@@ -32,8 +32,8 @@ constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP};
 // `path` is `dir` or lies beneath it (both canonical).
 bool IsWithin(std::string_view path, std::string_view dir) {
   if (dir == "/") return true;
-  return path == dir || (path.size() > dir.size() && path.substr(0, dir.size()) == dir &&
-                         path[dir.size()] == '/');
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
 }
 
 bool IsCanonicalAbsolute(const std::string& path) {
@@ -271,8 +271,10 @@ Result<uint32_t> ParseJailId(std::string_view text, std::string_view flag) {
     value = value * 10 + static_cast<uint64_t>(c - '0');
   }
   if (!ok || value >= 0xffffffffull) {
-    return MakeError(ErrorKind::kUsage, "{} '{}': expected a number 1..4294967294 (names are not "
-                     "looked up)", flag, text);
+    return MakeError(ErrorKind::kUsage,
+                     "{} '{}': expected a number 1..4294967294 (names are not "
+                     "looked up)",
+                     flag, text);
   }
   if (value == 0) {
     return MakeError(ErrorKind::kUsage,
@@ -386,12 +388,13 @@ Result<MountPlan> PlanMounts(const std::string& root, std::span<const JailNeed> 
 }
 
 Result<void> DropPrivileges(const JailIds& ids) {
-  if (::setgroups(0, nullptr) != 0) return MakeErrnoError(ErrorKind::kInternal, "--jail: setgroups");
+  if (::setgroups(0, nullptr) != 0)
+    return MakeErrnoError(ErrorKind::kInternal, "--jail: setgroups");
   for (int cap = 0; cap < 64; ++cap) {
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
       if (errno == EINVAL) break;  // beyond the kernel's last capability
-      return MakeErrnoError(ErrorKind::kInternal, "--jail: dropping capability {} from the bounding set",
-                            cap);
+      return MakeErrnoError(ErrorKind::kInternal,
+                            "--jail: dropping capability {} from the bounding set", cap);
     }
   }
   // Linux >= 4.3; EINVAL before it, when there is no ambient set to clear.

@@ -69,8 +69,8 @@ struct JailBind {
 };
 
 struct MountPlan {
-  std::string root;              // the jail directory (canonical)
-  std::vector<JailBind> binds;   // in mount order: a folder before what lies beneath it
+  std::string root;             // the jail directory (canonical)
+  std::vector<JailBind> binds;  // in mount order: a folder before what lies beneath it
 };
 
 // The tmpfs mounted on DIR: it holds only the empty directories and files

@@ -51,7 +51,7 @@ enum class ThreadKind : uint8_t {
 };
 inline constexpr ThreadKind kAllThreadKinds[] = {
     ThreadKind::kMain,        ThreadKind::kVcpu,  ThreadKind::kDeviceLoop, ThreadKind::kControl,
-    ThreadKind::kBlockWorker, ThreadKind::kSuite, ThreadKind::kAttach, ThreadKind::kSupervisor};
+    ThreadKind::kBlockWorker, ThreadKind::kSuite, ThreadKind::kAttach,     ThreadKind::kSupervisor};
 
 // "main", "vcpu", "device-loop", "control", "block-worker", "suite", "attach",
 // "supervisor".

@@ -2,6 +2,8 @@
 // the mount plan without root; entering it (namespaces, binds, the drop,
 // the supervisor) in a forked child when the tests run as root, skipped
 // otherwise.
+#include "base/sandbox/jail.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -22,7 +24,6 @@
 #include <map>
 #include <string>
 
-#include "base/sandbox/jail.h"
 #include "base/sandbox/limits.h"
 #include "vmm/jail.h"
 
@@ -236,8 +237,8 @@ TEST(MountPlan, APathNamedTwiceGetsTheWidestKindAndBothNames) {
   auto plan = base::sandbox::PlanMounts("/jail", needs);
   ASSERT_TRUE(plan) << MessageOf(plan);
   ASSERT_EQ(plan->binds.size(), 2u);
-  EXPECT_EQ(plan->binds[0], (JailBind{"/dev/null", BindKind::kDevice, false,
-                                      "--serial, the KVM device"}));
+  EXPECT_EQ(plan->binds[0],
+            (JailBind{"/dev/null", BindKind::kDevice, false, "--serial, the KVM device"}));
   EXPECT_EQ(plan->binds[1], (JailBind{"/img/a", BindKind::kReadWrite, false, "--kernel, --disk"}));
 }
 
@@ -367,10 +368,10 @@ TEST(JailConfig, NeedsFollowTheConfig) {
       {real + "/initrd", {BindKind::kReadOnly, false}},
       {real + "/ro.img", {BindKind::kReadOnly, false}},
       {real + "/rw.img", {BindKind::kReadWrite, false}},
-      {real + "/sockets", {BindKind::kReadWrite, true}},  // serial socket and API, one folder
+      {real + "/sockets", {BindKind::kReadWrite, true}},       // serial socket and API, one folder
       {real + "/console.log", {BindKind::kReadWrite, false}},  // exists: the file itself
-      {real + "/out", {BindKind::kReadWrite, true}},  // does not exist yet: its folder
-      {"/dev/null", {BindKind::kDevice, false}},      // a device as output, and the "KVM device"
+      {real + "/out", {BindKind::kReadWrite, true}},           // does not exist yet: its folder
+      {"/dev/null", {BindKind::kDevice, false}},  // a device as output, and the "KVM device"
   };
   EXPECT_EQ(got, expected);
   EXPECT_EQ(vmm::JailSockets(config),
