@@ -157,7 +157,9 @@ TEST(JailDir, TheRootDirectoryIsRefused) {
 
 TEST(JailDir, ADirectoryNotOwnedByRootIsRefused) {
   TempDir tmp;
-  if (geteuid() == 0) ASSERT_EQ(chown(tmp.path().c_str(), 65534, 65534), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(tmp.path().c_str(), 65534, 65534), 0);
+  }
   auto dir = base::sandbox::CheckJailDir(tmp.path());
   ASSERT_FALSE(dir);
   EXPECT_EQ(dir.error().exit_status(), 78);
