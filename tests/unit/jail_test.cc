@@ -561,6 +561,40 @@ TEST_F(JailEntry, TheJailHoldsOnlyWhatWasBoundWithTheirModesAndNoPrivileges) {
       << "the socket is removed only when the supervisor is told about it";
 }
 
+TEST_F(JailEntry, ASocketInABoundFolderAnswersFromOutsideTheJail) {
+  const std::string path = host_ + "/run/api.sock";
+  std::string greeting;
+  auto run = RunJailed(
+      plan_, {},
+      [&](int ready) {
+        const int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+        if (bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+        if (listen(sock, 1) != 0) return 2;
+        (void)!write(ready, "r", 1);
+        const int client = accept4(sock, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0 || write(client, "hi", 2) != 2) return 3;
+        close(client);
+        unlink(path.c_str());
+        return 5;
+      },
+      [&](pid_t) {
+        const int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+        if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+          char buf[2];
+          if (read(sock, buf, 2) == 2) greeting.assign(buf, 2);
+        }
+        close(sock);
+      });
+  EXPECT_EQ(run.status, 5) << run.err;
+  EXPECT_EQ(greeting, "hi");
+}
+
 TEST_F(JailEntry, TheSupervisorRemovesLeftoverSocketsOfTheJailedUidOnly) {
   const std::string host = host_;
   // One socket the jailed process makes and one a host process made as root.
