@@ -91,6 +91,9 @@ void ExitOnSignal(int signo) { ::_exit(128 + signo); }
     sigaction(signo, &action, nullptr);
   }
   if (supervision.seccomp != SeccompMode::kOff) {
+    // spdlog makes its default logger at the first use, asking isatty
+    // (an ioctl): before the filter, not under it.
+    (void)spdlog::default_logger_raw();
     auto configured = ConfigureSeccomp(supervision.seccomp);
     auto entered = configured ? EnterThread(ThreadKind::kSupervisor) : configured;
     if (!entered) {

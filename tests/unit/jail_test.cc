@@ -481,6 +481,8 @@ class JailEntry : public ::testing::Test {
     ASSERT_EQ(mkdir((host_ + "/run").c_str(), 0777), 0);
     ASSERT_EQ(chmod((host_ + "/run").c_str(), 0777), 0);
     std::ofstream(host_ + "/kernel") << "kernel bytes";
+    // Both the jailed uid's, so that only the mount can refuse a write.
+    ASSERT_EQ(chown((host_ + "/kernel").c_str(), 65534, 65534), 0);
     std::ofstream(host_ + "/disk") << "disk";
     ASSERT_EQ(chown((host_ + "/disk").c_str(), 65534, 65534), 0);
     std::ofstream(host_ + "/secret") << "not bound";
