@@ -4,6 +4,7 @@
 // otherwise.
 #include "base/sandbox/jail.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <map>
 #include <string>
 
+#include "base/sandbox/landlock.h"
 #include "base/sandbox/limits.h"
 #include "vmm/jail.h"
 
@@ -405,6 +407,26 @@ TEST(JailFds, ProbingFindsTheSameHighestDescriptorAsProc) {
   EXPECT_EQ(base::sandbox::HighestOpenFdByProbing(), *from_proc);
   EXPECT_GE(*from_proc, fd);
   close(fd);
+}
+
+TEST(JailFds, UnderLandlockTheHighestDescriptorIsStillFound) {
+  if (base::sandbox::LandlockAbi() == 0) GTEST_SKIP() << "no Landlock on this kernel";
+  // vmm's own rules grant /proc/self/status but not /proc/self/fd, which
+  // ConfineAfterBuild's RLIMIT_NOFILE needs: the probe answers instead.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const base::sandbox::FsRule rules[] = {
+        {"/proc/self/status", base::sandbox::FsAccess::kReadFile}};
+    if (!base::sandbox::RestrictFilesystem(rules)) _exit(1);
+    const bool proc_fd_readable = opendir("/proc/self/fd") != nullptr;
+    auto highest = base::sandbox::HighestOpenFd();
+    if (!highest || *highest < STDERR_FILENO) _exit(2);
+    _exit(proc_fd_readable ? 3 : 0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: Landlock let /proc/self/fd be read";
 }
 
 // --- Entering it (root only) ------------------------------------------------
