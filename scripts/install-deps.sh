@@ -7,7 +7,8 @@ set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config linux-libc-dev libasio-dev \
 libspdlog-dev libfmt-dev libgtest-dev googletest libcli11-dev nlohmann-json3-dev \
 python3 qemu-system-x86 linux-image-amd64 memtest86+ zstd liblzma-dev zlib1g-dev \
-clang-format clang-tidy-16 gcovr gdb acpica-tools libexpat1-dev libpng-dev libseccomp-dev"
+clang-format clang-tidy-16 gcovr gdb acpica-tools libexpat1-dev libpng-dev libseccomp-dev \
+libvncserver-dev"
 # With arguments, those packages instead (`make fuzz` asks for its compiler
 # and the libFuzzer runtime, which `make test` does not need).
 if [ $# -gt 0 ]; then

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "vmm/boot_trace.h"
+#include "vmm/vnc/view.h"
 
 namespace vmm {
 namespace {
@@ -214,6 +215,32 @@ base::Result<std::unique_ptr<Vm>> BuildVm(const VmConfig& config) {
 
   if (vm->boot_.framebuffer) {
     vm->framebuffer_ = TRY(FramebufferMemory::Create(*vm->boot_.framebuffer));
+  }
+  if (config.vnc.kind != VncSpec::Kind::kOff) {
+    if (!vm->framebuffer_) {
+      return base::MakeError(base::ErrorKind::kUsage,
+                             "--vnc: the guest has no framebuffer (its kernel asked for none); "
+                             "give --framebuffer WxH");
+    }
+    // Started now, while no filter is loaded on this thread (it spawns
+    // vmm-vnc); keys reach the i8042 on the device loop.
+    VncView::Options options;
+    options.helper = VncView::DefaultHelperPath();
+    if (const char* helper = std::getenv("VMM_VNC_PROGRAM"); helper != nullptr) {
+      options.helper = helper;
+    }
+    options.seccomp = config.seccomp;
+    options.log_level = config.log_level;
+    vm->vnc_ =
+        TRY(VncView::Create(config.vnc, *vm->framebuffer_, vm->device_loop_.context(), options,
+                            [keyboard = vm->devices_.get()](uint32_t keysym, bool down) {
+                              keyboard->KeyEvent(keysym, down);
+                            }));
+    spdlog::info("vnc: the live view listens on {} (vmm-vnc pid {}; e.g. vncviewer {})",
+                 vm->vnc_->address(), vm->vnc_->pid(),
+                 config.vnc.kind == VncSpec::Kind::kUnix
+                     ? config.vnc.path
+                     : fmt::format("{}::{}", config.vnc.host, vm->vnc_->port()));
   }
 
   vm->kvm_ = TRY(OpenKvm());

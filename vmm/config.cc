@@ -191,6 +191,13 @@ base::Result<VmConfig> ParseConfig(std::string_view json_text, const std::string
       config.framebuffer = *spec;
     } else if (key == "screenshot") {
       config.screenshot = TRY(path(value, key));
+    } else if (key == "vnc") {
+      auto spec = ParseVncSpec(TRY(json::GetString(value, origin, key)), key);
+      if (!spec) return std::unexpected(json::FieldError(origin, key, spec.error().message()));
+      config.vnc = *spec;
+      if (config.vnc.kind == VncSpec::Kind::kUnix) {
+        config.vnc.path = Resolve(base_dir, config.vnc.path);
+      }
     } else if (key == "seccomp") {
       auto mode = base::sandbox::ParseSeccompMode(TRY(json::GetString(value, origin, key)), key);
       if (!mode) return std::unexpected(json::FieldError(origin, key, mode.error().message()));

@@ -15,6 +15,7 @@
 #include "firmware/boot.h"
 #include "vmm/console/serial_spec.h"
 #include "vmm/cpu_template.h"
+#include "vmm/vnc/spec.h"
 
 namespace vmm {
 
@@ -71,6 +72,7 @@ struct VmConfig {
   bool acpi = true;
   FramebufferSpec framebuffer;  // docs/framebuffer.md
   std::string screenshot;       // --screenshot: a PNG of the screen when the guest ends
+  VncSpec vnc;                  // --vnc: the live view (docs/framebuffer.md)
   // Per-thread seccomp filters (docs/security.md, "seccomp").
   base::sandbox::SeccompMode seccomp = base::sandbox::SeccompMode::kKill;
 };
@@ -81,7 +83,7 @@ struct VmConfig {
 //  "rng": false, "console": "none", "api_sock": "...", "timeout": seconds, "boot_trace": false,
 //  "log_level": "info", "boot_protocol": "auto", "cpu_template": "auto", "debugcon": "none",
 //  "exit_code": "vmm", "acpi": true, "seccomp": "kill", "framebuffer": "auto",
-//  "screenshot": "..."}
+//  "screenshot": "...", "vnc": ":1" | "unix:PATH" | "off"}
 //
 // Every value is checked here, once: serial/console, boot_protocol and
 // cpu_template arrive typed, path strings hold no NUL, timeout is in range.

@@ -52,6 +52,9 @@ std::vector<base::sandbox::FsRule> LandlockRules(const VmConfig& config) {
     rules.push_back({FolderOf(config.api_sock), FsAccess::kRemoveInDir});
   }
   if (!config.screenshot.empty()) rules.push_back({config.screenshot, FsAccess::kWriteFile});
+  if (config.vnc.kind == VncSpec::Kind::kUnix) {
+    rules.push_back({FolderOf(config.vnc.path), FsAccess::kRemoveInDir});
+  }
   rules.push_back({"/proc/self/status", FsAccess::kReadFile});
   return rules;
 }

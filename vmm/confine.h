@@ -25,7 +25,7 @@ uint64_t AddressSpaceMargin(uint32_t cpus);
 
 // The Landlock rules for `config`: kernel and initrds readable, disks
 // readable (and writable unless read-only), file: outputs writable, the
-// folders of the sockets (unlinked at the end) and /proc/self/status (the
+// folders of the sockets, the --vnc one included (unlinked at the end) and /proc/self/status (the
 // exit summary) readable.
 std::vector<base::sandbox::FsRule> LandlockRules(const VmConfig& config);
 

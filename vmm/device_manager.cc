@@ -18,6 +18,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng/rng.h"
 #include "vmm/boot_trace.h"
+#include "vmm/vnc/view.h"
 
 namespace vmm {
 namespace {
@@ -242,6 +243,15 @@ std::string DeviceManager::LastSerialLine() const {
 
 void DeviceManager::SendCtrlAltDel() {
   if (i8042_) i8042_->InjectCtrlAltDel();
+}
+
+void DeviceManager::KeyEvent(uint32_t keysym, bool down) {
+  if (!i8042_) return;
+  if (auto key = Ps2KeyForKeysym(keysym)) {
+    i8042_->InjectKey(*key, down);
+  } else {
+    spdlog::debug("vnc: keysym {:#x} has no PS/2 key; dropped", keysym);
+  }
 }
 
 void DeviceManager::RestoreTerminals() {

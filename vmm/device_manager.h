@@ -73,6 +73,9 @@ class DeviceManager {
   ConsoleStats serial_stats() const;
   std::string LastSerialLine() const;
   void SendCtrlAltDel();
+  // A key from the live view (an X11 keysym, vmm/vnc/view.h) typed on the
+  // i8042's keyboard; keys with no PS/2 key are dropped (debug log).
+  void KeyEvent(uint32_t keysym, bool down);
   // Puts terminals back as they were. Idempotent, any thread.
   void RestoreTerminals();
 

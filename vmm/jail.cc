@@ -166,17 +166,29 @@ std::vector<std::string> JailSockets(const VmConfig& config) {
   return sockets;
 }
 
-base::Result<void> CheckNoTcpListeners(const VmConfig& config) {
-  // Every listener of this configuration is a Unix socket (--api-sock,
-  // socket: consoles); see the header for the ones to come.
-  (void)config;
+base::Result<void> CheckJailCanHold(const VmConfig& config) {
+  // The API and the consoles listen on Unix sockets only; --vnc is the one
+  // listener that may be TCP.
+  if (config.vnc.kind == VncSpec::Kind::kTcp) {
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "--vnc {} listens on TCP, which --jail's network namespace (a "
+                           "loopback that is down) makes unreachable from the host",
+                           VncSpecText(config.vnc));
+  }
+  if (config.vnc.kind == VncSpec::Kind::kUnix) {
+    return base::MakeError(base::ErrorKind::kUsage,
+                           "--vnc {}: the live view runs vmm-vnc, a dynamically linked program "
+                           "the jail does not hold (its mounts are noexec); --vnc does not go "
+                           "with --jail yet",
+                           VncSpecText(config.vnc));
+  }
   return {};
 }
 
 base::Result<void> EnterJailFor(VmConfig& config, const JailFlags& flags) {
   TRY(base::sandbox::CheckJailCaller(::geteuid()));
   const std::string root = TRY(base::sandbox::CheckJailDir(flags.dir));
-  TRY(CheckNoTcpListeners(config));
+  TRY(CheckJailCanHold(config));
   TRY(CanonicalizeForJail(config));
   std::string kvm_device = KvmDevicePath();
   if (char resolved[PATH_MAX]; ::realpath(kvm_device.c_str(), resolved) != nullptr) {

@@ -50,11 +50,12 @@ std::string KvmDevicePath();
 // The sockets vmm creates (removed by the supervisor if left behind).
 std::vector<std::string> JailSockets(const VmConfig& config);
 
-// A listener on TCP would be unreachable from the host: the jail's network
-// namespace has nothing but a loopback device that is down. kUsage naming
-// the flag. (No TCP listener exists in the configuration yet; --vnc HOST:N
-// and --gdb tcp: must be refused here when they arrive.)
-[[nodiscard]] base::Result<void> CheckNoTcpListeners(const VmConfig& config);
+// What the jail cannot hold (kUsage naming the flag): a TCP listener
+// (--vnc HOST:N), unreachable from the host since the jail's network
+// namespace has nothing but a loopback that is down; and --vnc unix:PATH,
+// whose vmm-vnc helper is a dynamically linked program the jail (noexec,
+// no libraries) does not hold.
+[[nodiscard]] base::Result<void> CheckJailCanHold(const VmConfig& config);
 
 // All of it: checks the caller and DIR, canonicalizes `config`, plans the
 // mounts and enters the jail. Returns in the jailed vmm only (the

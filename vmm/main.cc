@@ -52,6 +52,7 @@ struct Flags {
   std::optional<std::string> acpi;
   std::optional<std::string> framebuffer;
   std::optional<std::string> screenshot;
+  std::optional<std::string> vnc;
   std::optional<std::string> seccomp;
   std::optional<std::string> jail;  // --jail DIR --uid U --gid G (vmm/jail.h)
   std::optional<std::string> uid;
@@ -94,6 +95,7 @@ base::Result<vmm::VmConfig> BuildConfig(const Flags& flags) {
   if (flags.acpi) config.acpi = TRY(vmm::ParseOnOff(*flags.acpi, "--acpi"));
   if (flags.framebuffer) config.framebuffer = TRY(vmm::ParseFramebufferSpec(*flags.framebuffer));
   if (flags.screenshot) config.screenshot = *flags.screenshot;
+  if (flags.vnc) config.vnc = TRY(vmm::ParseVncSpec(*flags.vnc, "--vnc"));
   if (flags.seccomp)
     config.seccomp = TRY(base::sandbox::ParseSeccompMode(*flags.seccomp, "--seccomp"));
   if (config.kernel.empty()) {
@@ -241,6 +243,11 @@ int main(int argc, char** argv) {
                  "Linux's screen_info) or off");
   app.add_option("--screenshot", flags.screenshot,
                  "Write a PNG of the framebuffer to FILE when the guest ends, whatever the reason");
+  app.add_option("--vnc", flags.vnc,
+                 "Live view of the framebuffer over VNC, with the client's keys typed on the "
+                 "guest's PS/2 keyboard: :N (127.0.0.1, port 5900+N), HOST:N (an IPv4 address, "
+                 "0.0.0.0 for every interface), unix:PATH, or off (default). No password: keep "
+                 "it on localhost or a Unix socket (docs/framebuffer.md)");
   app.add_option("--acpi", flags.acpi,
                  "ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) handed to the guest: on (default) or "
                  "off (the MP table alone, as for pre-ACPI kernels)");

@@ -46,6 +46,7 @@
 #include "vmm/metrics.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm_exit.h"
+#include "vmm/vnc/view.h"
 
 namespace vmm {
 
@@ -116,6 +117,9 @@ class Vm : public VmControl {
   std::optional<asio::signal_set> signals_;
   ExitCounters counters_;
   std::unique_ptr<DeviceManager> devices_;
+  // --vnc: the live view; after devices_ (its keys go to the i8042), so
+  // destroyed first, once the device loop has stopped.
+  std::unique_ptr<VncView> vnc_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 
   std::unique_ptr<ApiServer> api_server_;

@@ -180,6 +180,7 @@ constexpr SyscallRule kMain[] = {
     {"sigaltstack", "a thread's start and end"},
     {"timerfd_settime", "cancelling asio timers at teardown"},
     {"sendto", "flushing a console client at teardown"},
+    {"wait4", "reaping vmm-vnc, the live view's process, at the end (vmm/vnc/view.cc)"},
 };
 
 // `vmm suite`: the runner, and everything a vmm child (or the test's
@@ -314,6 +315,27 @@ constexpr SyscallRule kAttach[] = {
     {"kill", "re-raising a fatal signal after the terminal is restored"},
 };
 
+// vmm-vnc, the live view's process (vmm/vnc/main.cc), once it has mapped
+// the framebuffer and set libvncserver up: its one thread accepts on the
+// socket vmm bound, serves the clients (select, non-blocking reads and
+// writes, encoders that only allocate) and sends keys to vmm.
+constexpr SyscallRule kVnc[] = {
+    {"poll", "waiting for a client or for vmm's end of the key socket to close"},
+    {"ppoll", "poll as some libc versions issue it"},
+    {"select", "libvncserver waits on its clients (rfbCheckFds, rfbPeekExactTimeout)"},
+    {"pselect6", "select as glibc issues it"},
+    {"accept4", "a client connects (close-on-exec, non-blocking)"},
+    {"read", "client messages (libvncserver)"},
+    {"recvfrom", "libvncserver peeks at a new client's first bytes (its WebSocket check)"},
+    {"sendto", "a key to vmm (send)"},
+    {"getpeername", "libvncserver names a new client"},
+    {"setsockopt", "libvncserver sets TCP_NODELAY"},
+    {"fcntl", "libvncserver makes a client non-blocking"},
+    {"shutdown", "libvncserver closes a client"},
+    {"close", "a client leaves, a refused client"},
+    {"gettimeofday", "libvncserver's update timing (when the vDSO falls back)"},
+};
+
 // `--jail`'s supervisor (base/sandbox/jail.cc RunSupervisor): root, outside
 // the jail, it only waits for vmm, passes signals on and removes the sockets
 // vmm left behind.
@@ -340,6 +362,8 @@ std::span<const SyscallRule> KindRules(ThreadKind kind) {
       return kSuite;
     case ThreadKind::kAttach:
       return kAttach;
+    case ThreadKind::kVnc:
+      return kVnc;
     case ThreadKind::kSupervisor:
       return kSupervisor;
   }
@@ -484,6 +508,8 @@ std::string_view ThreadKindName(ThreadKind kind) {
       return "suite";
     case ThreadKind::kAttach:
       return "attach";
+    case ThreadKind::kVnc:
+      return "vnc";
     case ThreadKind::kSupervisor:
       return "supervisor";
   }

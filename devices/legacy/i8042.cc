@@ -67,6 +67,24 @@ void I8042::InjectCtrlAltDel() {
   }
 }
 
+void I8042::InjectKey(const Ps2Key& key, bool down) {
+  bool translate;
+  {
+    std::lock_guard lock(mutex_);
+    translate = (command_byte_ & kCtrTranslate) != 0;
+  }
+  uint8_t bytes[3];
+  size_t n = 0;
+  if (key.extended) bytes[n++] = 0xe0;
+  if (translate) {
+    bytes[n++] = down ? key.set1 : static_cast<uint8_t>(key.set1 | 0x80);
+  } else {
+    if (!down) bytes[n++] = 0xf0;
+    bytes[n++] = key.set2;
+  }
+  InjectScancodes(std::span<const uint8_t>(bytes, n));
+}
+
 size_t I8042::PendingKeyboardBytes() const {
   std::lock_guard lock(mutex_);
   return kbd_queue_.size();

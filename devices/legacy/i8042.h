@@ -20,7 +20,8 @@
 // A minimal PS/2 keyboard sits on the first port: it answers the commands a
 // driver's probe sends (0xff reset -> FA AA, 0xf2 identify -> FA AB 83, 0xee
 // echo, 0xed/0xf0/0xf3 with their parameter byte, others -> FA) and takes
-// injected scancodes (InjectScancodes: the control API's SendCtrlAltDel).
+// injected scancodes (InjectScancodes: the control API's SendCtrlAltDel;
+// InjectKey: the VNC client's keys, vmm/vnc.h).
 // Keyboard bytes wait in a queue behind the one-byte output buffer; each byte
 // that enters the buffer pulses IRQ 1 (when the command byte enables it), so
 // an edge-triggered IOAPIC pin sees one edge per byte. Mouse commands (0xd4)
@@ -44,6 +45,15 @@
 #include "devices/bus.h"
 
 namespace devices {
+
+// One key of a PS/2 keyboard: its make code in scancode set 1 and in set 2,
+// and whether it is an extended key (sent behind 0xe0 in both sets). The
+// break code is set 1's make | 0x80, or 0xf0 then set 2's make.
+struct Ps2Key {
+  uint8_t set1;
+  uint8_t set2;
+  bool extended = false;
+};
 
 class I8042 : public BusDevice {
  public:
@@ -81,6 +91,9 @@ class I8042 : public BusDevice {
   void InjectScancodes(std::span<const uint8_t> bytes);
   // Ctrl-Alt-Del in the scancode set the guest currently reads.
   void InjectCtrlAltDel();
+  // One key pressed (`down`) or released, in the scancode set the guest
+  // currently reads (set 1 with the command byte's translation on, else 2).
+  void InjectKey(const Ps2Key& key, bool down);
   size_t PendingKeyboardBytes() const;
 
   std::string_view name() const override { return "i8042"; }

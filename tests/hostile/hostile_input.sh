@@ -52,5 +52,14 @@ expect 64 "--boot-protocol" --kernel "$dir/small" --boot-protocol uefi
 expect 64 "--cpu-template" --kernel "$dir/small" --cpu-template fast
 expect 64 "--console tcp:1" --kernel "$dir/small" --console tcp:1
 expect 64 "--serial pty" --kernel "$dir/small" --serial pty
+expect 64 "--vnc: 'foo' is not a VNC address" --kernel "$dir/small" --vnc foo
+expect 64 "--vnc: ':99999' has no display number" --kernel "$dir/small" --vnc :99999
+expect 64 "--vnc: 'localhost' is not an IPv4 address" --kernel "$dir/small" --vnc localhost:1
+printf '{"kernel": "k", "vnc": ":x"}' >"$dir/vnc.json"
+expect 78 "field 'vnc'" --config "$dir/vnc.json"
+if [ -n "$kernel" ]; then
+  # Said before the guest runs (and before /dev/kvm is opened).
+  expect 64 "--vnc: the guest has no framebuffer" --kernel "$kernel" --framebuffer off --vnc :1
+fi
 
 [ "$failures" -eq 0 ] || { echo "$failures case(s) failed" >&2; exit 1; }

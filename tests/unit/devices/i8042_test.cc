@@ -53,6 +53,30 @@ TEST_F(I8042Test, CtrlAltDelUsesSet2WhenTranslationIsOff) {
                                                   std::end(I8042::kCtrlAltDelSet2)));
 }
 
+TEST_F(I8042Test, InjectedKeysUseSet1WithTranslationOn) {
+  const Ps2Key a{0x1e, 0x1c};
+  const Ps2Key up{0x48, 0x75, true};
+  i8042_.InjectKey(a, true);
+  i8042_.InjectKey(a, false);
+  i8042_.InjectKey(up, true);
+  i8042_.InjectKey(up, false);
+  EXPECT_EQ(DrainKeyboard(), (std::vector<uint8_t>{0x1e, 0x9e, 0xe0, 0x48, 0xe0, 0xc8}));
+  EXPECT_EQ(irq_->raises(), 6);
+}
+
+TEST_F(I8042Test, InjectedKeysUseSet2WithTranslationOff) {
+  Command(0x60);
+  WriteData(I8042::kCtrKbdInt | I8042::kCtrSys);  // translation off
+  const Ps2Key f7{0x41, 0x83};
+  const Ps2Key right_ctrl{0x1d, 0x14, true};
+  i8042_.InjectKey(f7, true);
+  i8042_.InjectKey(f7, false);
+  i8042_.InjectKey(right_ctrl, true);
+  i8042_.InjectKey(right_ctrl, false);
+  EXPECT_EQ(DrainKeyboard(),
+            (std::vector<uint8_t>{0x83, 0xf0, 0x83, 0xe0, 0x14, 0xe0, 0xf0, 0x14}));
+}
+
 TEST_F(I8042Test, NoIrqWhenTheCommandByteDisablesIt) {
   Command(0x60);
   WriteData(I8042::kCtrSys | I8042::kCtrTranslate);  // keyboard interrupt off
