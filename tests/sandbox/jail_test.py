@@ -151,6 +151,9 @@ def test_bad_inputs(vmm, kernel):
         expect(vmm, 64, "--serial: binding / would pass the whole host file system",
                ["--kernel", small, "--serial", "socket:/vmm-jail-test.sock", "--jail", jail]
                + ids)
+        expect(vmm, 64, "listens on TCP", k + ["--jail", jail, "--vnc", ":1"] + ids)
+        expect(vmm, 64, "does not go with --jail yet",
+               k + ["--jail", jail, "--vnc", f"unix:{tmp}/vnc.sock"] + ids)
         check(os.listdir(jail) == [], f"the jail directory was touched: {os.listdir(jail)}")
 
 

@@ -397,6 +397,23 @@ TEST(JailConfig, AMissingKvmDeviceIsNotBound) {
   EXPECT_EQ((*needs)[0].what, "--kernel");
 }
 
+TEST(JailConfig, VncIsRefusedWithItsReason) {
+  vmm::VmConfig config;
+  EXPECT_TRUE(vmm::CheckJailCanHold(config));
+  config.vnc = {vmm::VncSpec::Kind::kTcp, "127.0.0.1", 5901, ""};
+  auto tcp = vmm::CheckJailCanHold(config);
+  ASSERT_FALSE(tcp);
+  EXPECT_EQ(tcp.error().exit_status(), 64);
+  EXPECT_EQ(tcp.error().message().rfind("--vnc ", 0), 0u);
+  EXPECT_NE(tcp.error().message().find("listens on TCP"), std::string::npos)
+      << tcp.error().message();
+  config.vnc = {vmm::VncSpec::Kind::kUnix, "", 0, "/run/vm/vnc.sock"};
+  auto unix_socket = vmm::CheckJailCanHold(config);
+  ASSERT_FALSE(unix_socket);
+  EXPECT_EQ(unix_socket.error().exit_status(), 64);
+  EXPECT_NE(unix_socket.error().message().find("vmm-vnc"), std::string::npos);
+}
+
 // --- Descriptors when /proc/self/fd cannot be read --------------------------
 
 TEST(JailFds, ProbingFindsTheSameHighestDescriptorAsProc) {
