@@ -83,8 +83,8 @@ class Layout:
         os.mkdir(self.run, 0o755)
         os.chown(self.run, NOBODY, NOBODY)
 
-    def jail_flags(self):
-        return ["--jail", self.jail, "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    def jail_flags(self, gid=NOBODY):
+        return ["--jail", self.jail, "--uid", str(NOBODY), "--gid", str(gid)]
 
 
 def run_vmm(vmm, args, **kwargs):
@@ -309,11 +309,20 @@ def test_boot(vmm, kernel, disk_image):
         disk = os.path.join(tmp, "disk.img")
         shutil.copyfile(disk_image, disk)
         os.chown(disk, NOBODY, NOBODY)
+        # /dev/kvm is usually root:kvm 0660: the jailed vmm then needs the
+        # kvm group as its gid (it has no supplementary groups).
+        kvm = os.stat(os.environ.get("VMM_KVM_DEVICE", "/dev/kvm"))
+        gid = NOBODY
+        if kvm.st_mode & 0o006 != 0o006:
+            check(kvm.st_gid != 0 and kvm.st_mode & 0o060 == 0o060,
+                  f"/dev/kvm (mode {kvm.st_mode & 0o777:o}, gid {kvm.st_gid}) cannot be opened "
+                  "by an unprivileged uid or group")
+            gid = kvm.st_gid
         api_sock = os.path.join(layout.run, "api.sock")
         console = os.path.join(layout.run, "console.sock")
         command = [vmm, "--kernel", kernel_copy, "--cmdline", "hang", "--serial", "none",
                    "--console", f"socket:{console}", "--api-sock", api_sock, "--timeout", "60",
-                   "--rng", "--disk", disk] + layout.jail_flags()
+                   "--rng", "--disk", disk] + layout.jail_flags(gid)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 stdin=subprocess.DEVNULL)
         try:
@@ -344,7 +353,7 @@ def test_boot(vmm, kernel, disk_image):
         cmdline = "sh=blk,read,1;blk,write,3,hello;blk,read,8;rng;virtio;poweroff,0"
         proc = subprocess.run([vmm, "--kernel", kernel_copy, "--cmdline", cmdline, "--serial",
                                f"file:{serial_log}", "--rng", "--disk", disk, "--timeout", "60"]
-                              + layout.jail_flags(), stdout=subprocess.PIPE,
+                              + layout.jail_flags(gid), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=120)
         with open(serial_log, errors="replace") as f:
             serial = f.read()
