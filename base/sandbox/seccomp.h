@@ -51,9 +51,9 @@ enum class ThreadKind : uint8_t {
   kSupervisor,   // `--jail`: the root process outside the jail that waits for vmm
 };
 inline constexpr ThreadKind kAllThreadKinds[] = {
-    ThreadKind::kMain,   ThreadKind::kVcpu,       ThreadKind::kDeviceLoop,
+    ThreadKind::kMain,    ThreadKind::kVcpu,        ThreadKind::kDeviceLoop,
     ThreadKind::kControl, ThreadKind::kBlockWorker, ThreadKind::kSuite,
-    ThreadKind::kAttach, ThreadKind::kVnc,        ThreadKind::kSupervisor};
+    ThreadKind::kAttach,  ThreadKind::kVnc,         ThreadKind::kSupervisor};
 
 // "main", "vcpu", "device-loop", "control", "block-worker", "suite", "attach",
 // "vnc", "supervisor".
