@@ -14,6 +14,9 @@ enter_without_kvm  (root) the kernel is a FIFO, so vmm blocks in the jail
 sigterm            (root) SIGTERM to the supervisor during the set-up ends
                    the jailed vmm; the supervisor ends 143 and removes a
                    socket of the jailed uid left at a socket path
+no_kvm_status      (root) KERNEL loads inside the jail; KVM (a device that
+                   does not exist) then fails: 69 and vmm's own line, as
+                   without the jail
 supervisor_hook    (root, test hook) VMM_TEST_SECCOMP_VIOLATE=supervisor: the
                    supervisor's filter ends it with 83 and the line
 boot               (root, KVM) a full boot of KERNEL in a jail: API and
@@ -264,6 +267,29 @@ def test_sigterm(vmm):
         print("ok: SIGTERM forwarded, 143, the leftover socket removed")
 
 
+def test_no_kvm_status(vmm, kernel):
+    """The bundled kernel loads inside the jail; KVM then fails (a device
+    that does not exist), and the supervisor ends with vmm's 69, the status
+    and line vmm gives without the jail."""
+    with tempfile.TemporaryDirectory(prefix="jail-nokvm-") as tmp:
+        layout = Layout(tmp)
+        kernel_copy = os.path.join(tmp, "kernel.elf")
+        shutil.copyfile(kernel, kernel_copy)
+        os.chmod(kernel_copy, 0o644)
+        env = dict(os.environ, VMM_KVM_DEVICE=os.path.join(tmp, "no-kvm"))
+        args = ["--kernel", kernel_copy, "--serial", f"file:{layout.run}/serial.log"]
+        plain = run_vmm(vmm, args, env=env)
+        jailed = run_vmm(vmm, args + layout.jail_flags() + ["--log-level", "info"], env=env)
+        check(plain.returncode == 69, f"unjailed: {plain.returncode}: {plain.stderr}")
+        check(jailed.returncode == 69, f"jailed: {jailed.returncode}: {jailed.stderr}")
+        error = [l for l in plain.stderr.splitlines() if l.startswith("vmm: error:")]
+        check(error and error[0] in jailed.stderr, f"{error} not in {jailed.stderr}")
+        check(f"kernel {kernel_copy}:" in jailed.stderr, f"no kernel line: {jailed.stderr}")
+        check("--jail: in" in jailed.stderr, jailed.stderr)
+        check(os.listdir(layout.jail) == [], f"jail dir: {os.listdir(layout.jail)}")
+        print("ok: the kernel loads in the jail; 69 passed on with vmm's own line")
+
+
 def test_supervisor_hook(vmm):
     with tempfile.TemporaryDirectory(prefix="jail-hook-") as tmp:
         layout = Layout(tmp)
@@ -378,6 +404,8 @@ if __name__ == "__main__":
             test_enter_without_kvm(vmm)
         elif name == "sigterm":
             test_sigterm(vmm)
+        elif name == "no_kvm_status":
+            test_no_kvm_status(vmm, rest[0])
         elif name == "supervisor_hook":
             test_supervisor_hook(vmm)
         elif name == "boot":
