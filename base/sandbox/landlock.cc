@@ -51,7 +51,9 @@ uint64_t Granted(FsAccess access) {
     case FsAccess::kWriteFile:
       return LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
     case FsAccess::kRemoveInDir:
-      return LANDLOCK_ACCESS_FS_REMOVE_FILE;
+      // The API socket is bound after the restriction (Vm::Run), the
+      // console sockets before it; all are unlinked at the end.
+      return LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_SOCK;
   }
   return 0;
 }

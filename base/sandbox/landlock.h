@@ -20,7 +20,7 @@ enum class FsAccess : uint8_t {
   kReadFile,       // open a regular file for reading
   kReadWriteFile,  // ... for reading and writing (and truncate it)
   kWriteFile,      // ... for writing (output files)
-  kRemoveInDir,    // a directory: unlink files in it (vmm's sockets at the end)
+  kRemoveInDir,    // a directory: make sockets and unlink files in it (vmm's sockets)
 };
 
 struct FsRule {

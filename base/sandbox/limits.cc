@@ -1,6 +1,7 @@
 #include "base/sandbox/limits.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -47,9 +48,35 @@ Result<uint64_t> AddressSpaceInUse() {
   return kib * 1024;
 }
 
+int HighestOpenFdByProbing() {
+  // Every open fd is below the fd table's size (FDSize, a power of two the
+  // kernel grows as fds are opened); RLIMIT_NOFILE bounds it otherwise.
+  long bound = 0;
+  if (FILE* status = std::fopen("/proc/self/status", "re"); status != nullptr) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), status) != nullptr) {
+      if (std::strncmp(line, "FDSize:", 7) == 0) {
+        bound = std::strtol(line + 7, nullptr, 10);
+        break;
+      }
+    }
+    std::fclose(status);
+  }
+  if (rlimit limit{}; bound <= 0 && getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    bound = limit.rlim_cur == RLIM_INFINITY ? (1l << 20) : static_cast<long>(limit.rlim_cur);
+  }
+  bound = std::clamp(bound, 64l, 1l << 20);
+  for (long fd = bound - 1; fd >= 0; --fd) {
+    if (fcntl(static_cast<int>(fd), F_GETFD) >= 0) return static_cast<int>(fd);
+  }
+  return -1;
+}
+
 Result<int> HighestOpenFd() {
   DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return MakeErrnoError(ErrorKind::kInternal, "/proc/self/fd");
+  // A process whose uid changed (the jail) is not dumpable, and
+  // /proc/self/fd is then root's; Landlock may not grant it either.
+  if (dir == nullptr) return HighestOpenFdByProbing();
   int highest = -1;
   while (const dirent* entry = readdir(dir)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;

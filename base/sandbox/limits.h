@@ -22,7 +22,13 @@ struct LimitsOutcome {
 
 // VmSize of /proc/self/status, in bytes.
 [[nodiscard]] Result<uint64_t> AddressSpaceInUse();
-// The highest open descriptor (from /proc/self/fd), -1 when none.
+// The highest open descriptor (from /proc/self/fd, or by probing when that
+// cannot be read), -1 when none.
 [[nodiscard]] Result<int> HighestOpenFd();
+// The same by fcntl(F_GETFD) below the fd table's size (FDSize in
+// /proc/self/status, else RLIMIT_NOFILE; 64..1 << 20): for a process that
+// cannot read its /proc/self/fd (after the jail's uid change it is not
+// dumpable, so the directory is root's).
+int HighestOpenFdByProbing();
 
 }  // namespace base::sandbox

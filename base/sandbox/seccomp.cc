@@ -336,6 +336,16 @@ constexpr SyscallRule kVnc[] = {
     {"gettimeofday", "libvncserver's update timing (when the vDSO falls back)"},
 };
 
+// `--jail`'s supervisor (base/sandbox/jail.cc RunSupervisor): root, outside
+// the jail, it only waits for vmm, passes signals on and removes the sockets
+// vmm left behind.
+constexpr SyscallRule kSupervisor[] = {
+    {"wait4", "waitpid on the jailed vmm"},
+    {"kill", "passing SIGTERM, SIGINT and SIGHUP on to the jailed vmm"},
+    {"unlink", "removing the sockets a killed vmm left behind"},
+    {"unlinkat", "removing leftover sockets (as some libc versions issue it)"},
+};
+
 std::span<const SyscallRule> KindRules(ThreadKind kind) {
   switch (kind) {
     case ThreadKind::kMain:
@@ -354,6 +364,8 @@ std::span<const SyscallRule> KindRules(ThreadKind kind) {
       return kAttach;
     case ThreadKind::kVnc:
       return kVnc;
+    case ThreadKind::kSupervisor:
+      return kSupervisor;
   }
   return {};
 }
@@ -498,6 +510,8 @@ std::string_view ThreadKindName(ThreadKind kind) {
       return "attach";
     case ThreadKind::kVnc:
       return "vnc";
+    case ThreadKind::kSupervisor:
+      return "supervisor";
   }
   return "?";
 }

@@ -48,13 +48,15 @@ enum class ThreadKind : uint8_t {
   kSuite,        // `vmm suite`: the runner, which also spawns vmm children
   kAttach,       // `vmm attach`
   kVnc,          // vmm-vnc, the live view's process (libvncserver)
+  kSupervisor,   // `--jail`: the root process outside the jail that waits for vmm
 };
 inline constexpr ThreadKind kAllThreadKinds[] = {
-    ThreadKind::kMain,        ThreadKind::kVcpu,  ThreadKind::kDeviceLoop, ThreadKind::kControl,
-    ThreadKind::kBlockWorker, ThreadKind::kSuite, ThreadKind::kAttach,     ThreadKind::kVnc};
+    ThreadKind::kMain,    ThreadKind::kVcpu,        ThreadKind::kDeviceLoop,
+    ThreadKind::kControl, ThreadKind::kBlockWorker, ThreadKind::kSuite,
+    ThreadKind::kAttach,  ThreadKind::kVnc,         ThreadKind::kSupervisor};
 
 // "main", "vcpu", "device-loop", "control", "block-worker", "suite", "attach",
-// "vnc".
+// "vnc", "supervisor".
 std::string_view ThreadKindName(ThreadKind kind);
 
 // One ioctl request an allowlist admits (matched on the low 32 bits of the

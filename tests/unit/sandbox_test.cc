@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +244,32 @@ TEST(Landlock, OnlyTheListedFilesOpen) {
     if (::open(other.c_str(), O_RDONLY | O_CLOEXEC) >= 0 || errno != EACCES) return 5;
     if (::open("/etc/passwd", O_RDONLY | O_CLOEXEC) >= 0 || errno != EACCES) return 6;
     if (::unlink(other.c_str()) == 0 || errno != EACCES) return 7;
+    return 0;
+  });
+  EXPECT_EQ(end.status, 0) << end.err;
+}
+
+TEST(Landlock, TheApiSocketIsMadeAndRemovedUnderVmmsRules) {
+  if (base::sandbox::LandlockAbi() == 0) GTEST_SKIP() << "no Landlock on this kernel";
+  // Vm::Run binds the API socket after ConfineAfterBuild: its folder's rule
+  // must allow making a socket, not only removing one.
+  TempDir dir;
+  vmm::VmConfig config;
+  config.kernel = dir.Write("kernel.elf");
+  config.api_sock = dir.Path("api.sock");
+  auto end = RunInChild([&] {
+    const auto rules = vmm::LandlockRules(config);
+    auto outcome = base::sandbox::RestrictFilesystem(rules);
+    if (!outcome || outcome->abi == 0) return 1;
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", config.api_sock.c_str());
+    if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      return std::fprintf(stderr, "bind: %s\n", std::strerror(errno)), 2;
+    }
+    if (::unlink(config.api_sock.c_str()) != 0) return 3;
+    if (::open(dir.Path("new-file").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0) return 4;
     return 0;
   });
   EXPECT_EQ(end.status, 0) << end.err;
