@@ -129,9 +129,15 @@ def test_bad_inputs(vmm, kernel):
             return
         os.chmod(tmp, 0o755)
         ids = ["--uid", str(NOBODY), "--gid", str(NOBODY)]
-        # Not root: the same command as an unprivileged user.
-        expect(vmm, 64, "--jail: building the jail needs root (vmm runs as uid 65534)",
+        # Not root: the same command as an unprivileged user, with a copy of
+        # vmm that user can reach (the build folder may be inside a 0700
+        # folder, as a clean clone in mktemp -d is).
+        public_vmm = os.path.join(tmp, "vmm")
+        shutil.copy(vmm, public_vmm)
+        os.chmod(public_vmm, 0o755)
+        expect(public_vmm, 64, "--jail: building the jail needs root (vmm runs as uid 65534)",
                k + ["--jail", tmp] + ids, user=NOBODY, group=NOBODY)
+        os.unlink(public_vmm)
         expect(vmm, 66, f"--jail {tmp}/absent", k + ["--jail", f"{tmp}/absent"] + ids)
         expect(vmm, 78, "not a directory", k + ["--jail", small] + ids)
         expect(vmm, 78, "not empty (it holds 'kernel')", k + ["--jail", tmp] + ids)
