@@ -23,11 +23,9 @@ base::Result<std::string> Canonical(const std::string& path, const std::string& 
   return std::string(resolved);
 }
 
-// A file vmm creates or truncates: the file itself when it exists, else its
-// folder's canonical path plus its name.
-base::Result<std::string> CanonicalOutput(const std::string& path, const std::string& what) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) return Canonical(path, what);
+// A name in a folder that may not exist yet: its folder's canonical path
+// plus its name.
+base::Result<std::string> CanonicalInFolder(const std::string& path, const std::string& what) {
   const std::filesystem::path name = std::filesystem::path(path).filename();
   std::string folder = std::filesystem::path(path).parent_path().string();
   if (folder.empty()) folder = ".";
@@ -38,17 +36,18 @@ base::Result<std::string> CanonicalOutput(const std::string& path, const std::st
   return (std::filesystem::path(canonical_folder) / name).string();
 }
 
-// A socket vmm creates: always its folder's canonical path plus its name (a
-// stale socket is removed and made again, so the folder is what is bound).
+// A file vmm creates or truncates: the file itself when it exists, else
+// CanonicalInFolder.
+base::Result<std::string> CanonicalOutput(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return Canonical(path, what);
+  return CanonicalInFolder(path, what);
+}
+
+// A socket vmm creates: always CanonicalInFolder (a stale socket is removed
+// and made again, so the folder is what is bound).
 base::Result<std::string> CanonicalSocket(const std::string& path, const std::string& what) {
-  const std::filesystem::path name = std::filesystem::path(path).filename();
-  std::string folder = std::filesystem::path(path).parent_path().string();
-  if (folder.empty()) folder = ".";
-  if (name.empty() || name == "." || name == "..") {
-    return base::MakeError(base::ErrorKind::kUsage, "{} {}: not a file name", what, path);
-  }
-  const std::string canonical_folder = TRY(Canonical(folder, what + " " + path + ": its folder"));
-  return (std::filesystem::path(canonical_folder) / name).string();
+  return CanonicalInFolder(path, what);
 }
 
 std::string FolderOf(const std::string& canonical) {
